@@ -1,0 +1,273 @@
+"""The masked autoencoder that S2MAE and SatMAE share: tokens in, masked tokens predicted.
+
+The forward pass reads as a recipe (after facebookresearch/mae):
+
+    x (B, C, H, W) reflectance
+      -> scale each image, each band, to [0, 1]                     x01
+      -> tokens (B, L, P) -> embed (B, L, D) + position              (tokenizer and embedding: the subclass's choice)
+      -> keep K tokens (masking strategy)                            forward_encoder -> latent (B, K, D)
+      -> mask tokens back in, light decoder                          forward_decoder -> pred (B, L, P)
+      -> mean squared error on the removed tokens                    forward_loss
+
+Subclasses choose the tokenizer (3D cubes for S2MAE, band groups for SatMAE) and whether each group has its own
+projection. The reconstruction target is the [0, 1]-scaled image (``unit``, S2MAE's best), each token standardised
+by its own mean and standard deviation (``patch``, MAE's norm_pix_loss), or the reflectance itself (``raw``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from s2lab.blocks import Block, init_weights
+from s2lab.data.tiles import scale_unit, unscale_unit
+from s2lab.masking import Mask, draw_mask
+from s2lab.pos_embed import SpatialSpectralEmbedding
+from s2lab.tokenize import CubeTokenizer, GroupTokenizer, TokenEmbed
+
+TARGETS = ("unit", "patch", "raw")
+
+
+@dataclass
+class MAEConfig:
+    """Size and choices of a masked autoencoder. The defaults are the lab's small S2MAE."""
+
+    img_size: int = 64  # H = W of the training tiles in pixels; other multiples of patch_size work too
+    in_chans: int = 10  # C, bands (the default 10: B02 B03 B04 B05 B06 B07 B08 B8A B11 B12)
+    patch_size: int = 8  # p, a token covers p x p pixels
+    embed_dim: int = 128  # D, encoder width
+    depth: int = 4  # encoder blocks
+    num_heads: int = 4  # encoder attention heads
+    decoder_embed_dim: int = 96  # decoder width
+    decoder_depth: int = 2  # decoder blocks (S2MAE found 4 best at full scale)
+    decoder_num_heads: int = 4  # decoder attention heads
+    mlp_ratio: float = 4.0  # MLP hidden width / D
+    pos_embed: str = "learnable"  # learnable | sincos | wavelength (see s2lab.pos_embed)
+    target: str = "unit"  # unit | patch | raw (see the module docstring)
+    wavelengths: tuple[float, ...] | None = None  # (C,) band centres in nm; needed by pos_embed="wavelength"
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first inconsistent field."""
+        if self.target not in TARGETS:
+            raise ValueError(f"unknown reconstruction target {self.target!r}; expected one of {', '.join(TARGETS)}")
+        if self.img_size % self.patch_size:
+            raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
+        if self.wavelengths is not None and len(self.wavelengths) != self.in_chans:
+            raise ValueError(f"{len(self.wavelengths)} wavelengths given for {self.in_chans} bands")
+        if self.pos_embed == "wavelength" and self.wavelengths is None:
+            raise ValueError("pos_embed='wavelength' needs the bands' wavelengths (nm) in the config")
+
+
+class MAEOutput(NamedTuple):
+    """loss (), pred (B, L, P) and target (B, L, P) in target space, mask (B, L) with 1 = removed."""
+
+    loss: torch.Tensor
+    pred: torch.Tensor
+    target: torch.Tensor
+    mask: torch.Tensor
+
+
+class Reconstruction(NamedTuple):
+    """Images (B, C, H, W) in reflectance: the model's prediction everywhere, the visible pixels kept with the
+    prediction pasted into the removed tokens, and the per-pixel mask (1 = removed)."""
+
+    prediction: torch.Tensor
+    pasted: torch.Tensor
+    mask: torch.Tensor
+
+
+def standardize_tokens(tokens: torch.Tensor, valid: torch.Tensor, eps: float = 1e-6):
+    """Each token to zero mean, unit variance over its valid values. tokens (B, L, P), valid (L, P).
+
+    Returns:
+        (standardised tokens, mean (B, L, 1), std (B, L, 1)).
+    """
+    weight = valid.to(tokens.dtype)  # (L, P)
+    count = weight.sum(-1, keepdim=True)  # (L, 1)
+    mean = (tokens * weight).sum(-1, keepdim=True) / count  # (B, L, 1)
+    var = ((tokens - mean) ** 2 * weight).sum(-1, keepdim=True) / count
+    std = (var + eps).sqrt()
+    return (tokens - mean) / std * weight, mean, std
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the removed tokens' valid values.
+
+    Args:
+        pred, target: (B, L, P). mask: (B, L), 1 = removed. valid: (L, P) bool, False on padding.
+    """
+    weight = valid.to(pred.dtype)  # (L, P)
+    per_token = ((pred - target) ** 2 * weight).sum(-1) / weight.sum(-1)  # (B, L)
+    return (per_token * mask).sum() / mask.sum().clamp(min=1)
+
+
+class MaskedAutoencoder(nn.Module):
+    """Encoder on the visible tokens only, light decoder predicting the removed ones.
+
+    Subclasses set ``self.tokenizer`` and ``self.per_group`` before calling ``_build``.
+    """
+
+    kind = "mae"
+    config: MAEConfig
+
+    def _build(self, config: MAEConfig, tokenizer: CubeTokenizer | GroupTokenizer, per_group: bool) -> None:
+        config.validate()
+        self.config, self.tokenizer = config, tokenizer
+        D, Dd, G = config.embed_dim, config.decoder_embed_dim, tokenizer.G
+        grid = (config.img_size // config.patch_size,) * 2
+        self.embed = TokenEmbed(tokens_dim=tokenizer.P, dim=D, groups=G if per_group else None)
+        self.pos = SpatialSpectralEmbedding(kind=config.pos_embed, dim=D, grid=grid, groups=G)
+        self.blocks = nn.ModuleList(
+            Block(dim=D, heads=config.num_heads, mlp_ratio=config.mlp_ratio) for _ in range(config.depth)
+        )
+        self.norm = nn.LayerNorm(D)
+        self.decoder_embed = nn.Linear(D, Dd)
+        self.mask_token = nn.Parameter(torch.zeros(Dd))
+        self.decoder_pos = SpatialSpectralEmbedding(kind=config.pos_embed, dim=Dd, grid=grid, groups=G)
+        self.decoder_blocks = nn.ModuleList(
+            Block(dim=Dd, heads=config.decoder_num_heads, mlp_ratio=config.mlp_ratio)
+            for _ in range(config.decoder_depth)
+        )
+        self.decoder_norm = nn.LayerNorm(Dd)
+        self.decoder_pred = TokenEmbed(tokens_dim=Dd, dim=tokenizer.P, groups=G if per_group else None)
+        init_weights(self)
+        nn.init.normal_(self.mask_token, std=0.02)
+
+    # -- shapes and scaling ------------------------------------------------------------------------------------
+    def check_input(self, x: torch.Tensor) -> tuple[int, int]:
+        """Validate (B, C, H, W) against the model and return the token grid (h, w)."""
+        c, p = self.config, self.config.patch_size
+        if x.ndim != 4 or x.shape[1] != c.in_chans:
+            raise ValueError(
+                f"{type(self).__name__} takes (B, {c.in_chans}, H, W) images, got shape {tuple(x.shape)}"
+            )
+        if x.shape[2] % p or x.shape[3] % p:
+            raise ValueError(f"image of {x.shape[2]} x {x.shape[3]} pixels is not a multiple of the patch size {p}")
+        return x.shape[2] // p, x.shape[3] // p
+
+    def group_wavelengths(self) -> torch.Tensor | None:
+        """(G,) mean wavelength in nm of the bands each group holds, when the config knows the wavelengths."""
+        if self.config.wavelengths is None:
+            return None
+        w = torch.tensor(self.config.wavelengths, dtype=torch.float64)
+        return torch.stack([w[list(b)].mean() for b in self.tokenizer.bands_of_group])
+
+    def valid(self, hw: tuple[int, int], device: torch.device) -> torch.Tensor:
+        """(L, P) bool: which token values are real bands (not padding)."""
+        return self.tokenizer.valid.to(device).repeat_interleave(hw[0] * hw[1], dim=0)
+
+    def target_tokens(self, x: torch.Tensor, tokens01: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """The reconstruction target (B, L, P) for the configured ``target``."""
+        if self.config.target == "unit":
+            return tokens01
+        if self.config.target == "patch":
+            return standardize_tokens(tokens01, self.valid(hw, x.device))[0]
+        return self.tokenizer.patchify(x)
+
+    # -- the recipe --------------------------------------------------------------------------------------------
+    def forward_encoder(
+        self, tokens01: torch.Tensor, hw: tuple[int, int], mask_ratio: float, strategy: str, generator
+    ) -> tuple[torch.Tensor, Mask]:
+        """tokens01 (B, L, P) -> latent (B, K, D) of the kept tokens, and the mask drawn."""
+        B, L, _ = tokens01.shape
+        x = self.embed(tokens01) + self.pos(hw, self.group_wavelengths())  # (B, L, D)
+        mask = draw_mask(strategy, B, self.tokenizer.G, L // self.tokenizer.G, mask_ratio, generator=generator)
+        mask = Mask(*(t.to(x.device) for t in mask))
+        x = torch.gather(x, 1, mask.ids_keep[..., None].expand(-1, -1, x.shape[-1]))  # (B, K, D)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x), mask
+
+    def forward_decoder(self, latent: torch.Tensor, ids_restore: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """latent (B, K, D) -> pred (B, L, P) for every token."""
+        x = self.decoder_embed(latent)  # (B, K, Dd)
+        B, K, Dd = x.shape
+        L = ids_restore.shape[1]
+        x = torch.cat([x, self.mask_token.to(x.dtype).expand(B, L - K, Dd)], dim=1)  # (B, L, Dd) shuffled order
+        x = torch.gather(x, 1, ids_restore[..., None].expand(-1, -1, Dd))  # (B, L, Dd) token order
+        x = x + self.decoder_pos(hw, self.group_wavelengths())
+        for block in self.decoder_blocks:
+            x = block(x)
+        return self.decoder_pred(self.decoder_norm(x))  # (B, L, P)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        *,
+        mask_ratio: float = 0.75,
+        strategy: str = "random",
+        generator: torch.Generator | None = None,
+    ) -> MAEOutput:
+        """Mask, encode, decode, score.
+
+        Args:
+            x: (B, C, H, W) reflectance.
+            mask_ratio: share of tokens removed, in [0, 1).
+            strategy: a key of ``s2lab.masking.STRATEGIES``.
+            generator: a CPU torch.Generator for the mask; a fresh unseeded one when None.
+        """
+        hw = self.check_input(x)
+        x01, _, _ = scale_unit(x)
+        tokens01 = self.tokenizer.patchify(x01)  # (B, L, P)
+        generator = generator if generator is not None else torch.Generator()
+        latent, mask = self.forward_encoder(tokens01, hw, mask_ratio, strategy, generator)
+        pred = self.forward_decoder(latent, mask.ids_restore, hw)
+        target = self.target_tokens(x, tokens01, hw)
+        loss = masked_mse(pred.float(), target, mask.mask, self.valid(hw, x.device))
+        return MAEOutput(loss, pred, target, mask.mask)
+
+    # -- using a trained model ---------------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """All tokens through the encoder, none removed: (B, C, H, W) -> (B, L, D)."""
+        hw = self.check_input(x)
+        tokens01 = self.tokenizer.patchify(scale_unit(x)[0])
+        x = self.embed(tokens01) + self.pos(hw, self.group_wavelengths())
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """Encoder features averaged over spectral groups, as a map: (B, C, H, W) -> (B, D, H/p, W/p)."""
+        h, w = self.check_input(x)
+        feats = self.encode(x)  # (B, G * h * w, D)
+        feats = feats.view(x.shape[0], self.tokenizer.G, h, w, -1).mean(1)  # (B, h, w, D)
+        return feats.permute(0, 3, 1, 2)
+
+    @torch.no_grad()
+    def reconstruct(
+        self,
+        x: torch.Tensor,
+        *,
+        mask_ratio: float = 0.75,
+        strategy: str = "random",
+        generator: torch.Generator | None = None,
+    ) -> Reconstruction:
+        """Mask ``x`` (B, C, H, W), predict the removed tokens, and return images in reflectance.
+
+        The [0, 1] scaling is undone with each image's own band minima and maxima; the ``patch`` target is undone
+        with each token's true mean and standard deviation (as MAE's figures do), so its pictures borrow a little
+        information from the removed tokens.
+        """
+        hw = self.check_input(x)
+        x01, lo, hi = scale_unit(x)
+        out = self.forward(x, mask_ratio=mask_ratio, strategy=strategy, generator=generator)
+        pred = out.pred.float()
+        if self.config.target == "patch":
+            tokens01 = self.tokenizer.patchify(x01)
+            _, mean, std = standardize_tokens(tokens01, self.valid(hw, x.device))
+            pred = pred * std + mean
+        H, W = x.shape[-2:]
+        prediction = self.tokenizer.unpatchify(pred, H, W)
+        if self.config.target != "raw":
+            prediction = unscale_unit(prediction, lo, hi)
+        removed = out.mask[..., None].expand(-1, -1, self.tokenizer.P)  # (B, L, P)
+        mask_image = self.tokenizer.unpatchify(removed.contiguous(), H, W)  # (B, C, H, W)
+        pasted = torch.where(mask_image.bool(), prediction, x)
+        return Reconstruction(prediction, pasted, mask_image)
+
+    def config_dict(self) -> dict:
+        """The config as plain JSON-able values."""
+        return asdict(self.config)

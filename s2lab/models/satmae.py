@@ -1,0 +1,35 @@
+"""SatMAE's group-channel masked autoencoder (Cong et al., NeurIPS 2022), the baseline S2MAE argues with.
+
+Bands are split into fixed groups (for the 10 Sentinel-2 bands: (B02, B03, B04, B08), (B05, B06, B07, B8A),
+(B11, B12)); each group is cut into 2D patches with a projection of its own, and a group embedding says which group
+a token belongs to. Masking is ``consistent`` (a location removed in every group) or ``independent``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from s2lab.models.mae import MAEConfig, MaskedAutoencoder
+from s2lab.tokenize import GroupTokenizer
+
+SATMAE_10BAND_GROUPS = ((0, 1, 2, 6), (3, 4, 5, 7), (8, 9))  # indices into B02 B03 B04 B05 B06 B07 B08 B8A B11 B12
+
+
+@dataclass
+class SatMAEConfig(MAEConfig):
+    """``MAEConfig`` plus the band groups."""
+
+    band_groups: tuple[tuple[int, ...], ...] = SATMAE_10BAND_GROUPS  # band indices of each group, every band once
+
+
+class SatMAE(MaskedAutoencoder):
+    """SatMAE group-channel MAE. ``SatMAE(SatMAEConfig(...))`` or ``SatMAE(**fields)``."""
+
+    kind = "satmae"
+
+    def __init__(self, config: SatMAEConfig | None = None, **fields):
+        super().__init__()
+        config = config or SatMAEConfig(**fields)
+        config.band_groups = tuple(tuple(g) for g in config.band_groups)  # JSON gives lists
+        tokenizer = GroupTokenizer(patch_size=config.patch_size, groups=config.band_groups, in_chans=config.in_chans)
+        self._build(config, tokenizer, per_group=True)
