@@ -166,7 +166,8 @@ def _checkpoint_files(path: Path) -> tuple[Path, Path]:
         stem = path.with_suffix("")
     elif path.is_file():
         with path.open("rb") as file:
-            _check_safetensors_bytes(file.read(16), path)
+            if _looks_pickled(file.read(8)):
+                raise _pickle_refusal(path)
         raise CheckpointError(f"{path} is not a checkpoint: expected <name>.safetensors with <name>.json beside it")
     else:
         stem = path
@@ -232,17 +233,16 @@ def load_into(model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
     target = _unwrap(model)
     expected = target.state_dict()
     missing = [k for k in expected if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in expected]
+    unexpected = sorted(k for k in state_dict if k not in expected)
     shapes = [
         f"({k}, expected {tuple(expected[k].shape)}, found {tuple(state_dict[k].shape)})"
         for k in expected
         if k in state_dict and tuple(expected[k].shape) != tuple(state_dict[k].shape)
     ]
     if missing or unexpected or shapes:
-        lines = [
-            f"checkpoint does not fit {type(target).__name__}: {len(missing)} missing, "
-            f"{len(unexpected)} unexpected, {len(shapes)} of a different shape"
-        ]
+        name = type(target).__name__
+        lines = [f"checkpoint does not fit {name}: {len(missing)} missing, {len(unexpected)} unexpected, "]
+        lines[0] += f"{len(shapes)} of a different shape"
         if missing:
             lines.append(f"  missing keys (in the model, not in the checkpoint): {_names(missing)}")
         if unexpected:
@@ -272,7 +272,9 @@ def shipped_models() -> list[dict]:
         if entry.name.endswith(".json") and not entry.name.startswith("."):
             info = json.loads(entry.read_text())
             name = entry.name.removesuffix(".json")
-            found.append({"name": name, "kind": info.get("kind"), "config": info.get("config"), "meta": info.get("meta")})
+            found.append(
+                {"name": name, "kind": info.get("kind"), "config": info.get("config"), "meta": info.get("meta")}
+            )
     return sorted(found, key=lambda m: m["name"])
 
 
@@ -305,9 +307,10 @@ def load_model(
                 "(or pass the path of a .safetensors checkpoint)"
             )
         root = _weights_root()
-        with resources.as_file(root / f"{name}.safetensors") as tensors_path, resources.as_file(
-            root / f"{name}.json"
-        ) as json_path:
+        with (
+            resources.as_file(root / f"{name}.safetensors") as tensors_path,
+            resources.as_file(root / f"{name}.json") as json_path,
+        ):
             state, info = _read_checkpoint(Path(tensors_path), Path(json_path))
     else:
         state, info = load_state(name_or_path)
@@ -403,6 +406,8 @@ def save_training_state(
     tensors = _file_tensors(tensors)
     data = safetensors.torch.save(tensors, metadata={"format": "pt", _HEADER_KEY: text})
     stem = Path(out_dir) / TRAINING_STATE
+    for stale in Path(out_dir).glob(f".{TRAINING_STATE}.*.tmp"):  # left by a run killed while writing
+        stale.unlink(missing_ok=True)
     _atomic_write(_sidecar(stem, ".safetensors"), data)
     info = {**json.loads(text), "tensors": _listing(tensors), "sha256": hashlib.sha256(data).hexdigest()}
     json_path = _sidecar(stem, ".json")

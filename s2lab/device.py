@@ -59,7 +59,9 @@ def pick_device(prefer: str | None = None) -> torch.device:
             f"{torch.__version__} can use; available: {', '.join(available)}"
         )
     if index and int(index) >= torch.cuda.device_count():
-        raise ValueError(f"device {choice!r} was asked for but this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+        raise ValueError(
+            f"device {choice!r} was asked for but this machine has {torch.cuda.device_count()} CUDA GPU(s)"
+        )
     return torch.device(choice)
 
 

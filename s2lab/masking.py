@@ -87,7 +87,7 @@ def independent_masking(batch: int, groups: int, spatial: int, ratio: float, *, 
 def spectral_masking(batch: int, groups: int, spatial: int, ratio: float, *, generator: torch.Generator) -> Mask:
     """Spectral masking: a whole group is kept at every position or removed at every position."""
     kept = num_kept(groups * spatial, ratio)
-    group = random_ranks((batch, groups, 1), generator)  # (B, G, 1): which groups come first
+    group = random_ranks((batch, groups), generator)[..., None]  # (B, G, 1): which groups come first
     order = group + torch.rand(batch, groups, spatial, generator=generator)  # (B, G, N)
     return mask_from_order(order.flatten(1), kept)
 

@@ -176,7 +176,7 @@ def response_functions(platform: str = "S2A") -> xr.DataArray:
     """Spectral response functions of the 13 MSI bands on a 1 nm grid, each summing to 1.
 
     Read once per platform from the ``pyrsr`` package (ESA's tables, 412-2320 nm) and cached; the
-    returned array is read-only, so take ``.copy()`` before changing it.
+    values are read-only, so take ``.copy()`` before changing them.
 
     Args:
         platform: "S2A" or "S2B" (also "s2a", "Sentinel-2B").
@@ -192,7 +192,7 @@ def response_functions(platform: str = "S2A") -> xr.DataArray:
         ValueError: unknown platform.
         ImportError: pyrsr is not installed (the message says how to install it).
     """
-    return _response_functions(_platform(platform))
+    return _response_functions(_platform(platform)).copy(deep=False)
 
 
 @lru_cache(maxsize=len(PLATFORMS))

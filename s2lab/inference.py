@@ -1,0 +1,564 @@
+"""Applying a trained model to a real image: reconstruction and change maps over whole scenes, window by window.
+
+The notebooks, the app and the ``s2lab`` command all come here. A model never sees a whole scene: it sees square
+windows of ``window`` pixels (by default its training ``img_size``), ``batch_size`` at a time, so memory is bounded
+and attention never spans more than one window. The recipe, shared by both tasks:
+
+    image (C, H, W) reflectance; NaN pixels filled with their band's median       _fill_nan
+      -> pad the right and bottom edges by reflection to a multiple of the window  _pad_reflect
+      -> windows (B, C, w, w), one every ``window - overlap`` pixels               s2lab.data.tiles.tile
+      -> batches of ``batch_size`` windows through the model, no_grad, autocast
+      -> windows back into the padded image, overlaps averaged                     s2lab.data.tiles.untile
+      -> cropped to (H, W) with the input's georeference                           s2lab.data.raster.from_numpy
+
+**Reconstruction** (``reconstruct_image``). Windows are numbered row by row, as ``tile`` lays them out; batch k
+holds windows ``k * batch_size`` to ``(k + 1) * batch_size - 1`` and draws its masks from
+``torch.Generator().manual_seed(seed + k)`` (on the CPU, whatever the device), so the same seed, window, overlap and
+batch size give the same masks on any machine. Where windows overlap, a pixel counts as removed only if every window
+covering it removed it; its prediction is the mean over the windows that removed it. Scores are computed as the
+model is trained: in each window's own [0, 1]-scaled space (every band by the window's own min and max, see
+``s2lab.data.tiles.scale_unit``), over the removed tokens' pixels that lie in the image (not in the reflected
+padding, not NaN-filled), pooled over all windows. The naive baselines of ``s2lab.baselines`` see the same windows
+and the same masks, so their scores are the floor the model must beat.
+
+**Change** (``change_map``). Windows of both dates at the same places go through a ``ChangeDetector``; overlapping
+windows are blended with weights that fall off linearly over the ``overlap`` pixels at each window's border, so no
+seam shows. ``change_map_cva`` is the model-free floor: change vector analysis, thresholded by Otsu's method.
+``score_change`` and ``best_threshold`` compare a map with a label; choose a threshold on training cities only.
+
+``reconstruct_tiles`` is the fast path for live views: one batch of tiles, no windows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import xarray as xr
+from tqdm.auto import tqdm
+
+from s2lab.baselines import run_baselines
+from s2lab.data.raster import from_numpy, same_grid
+from s2lab.data.tiles import scale_unit, tile, to_tensor, untile
+from s2lab.device import autocast, pick_device
+from s2lab.metrics import binary_scores, change_vector_analysis, otsu_threshold, psnr, reconstruction_scores
+from s2lab.models.heads import ChangeDetector
+from s2lab.models.mae import MaskedAutoencoder, Reconstruction
+
+SCALE_EPS = 1e-6  # the smallest band range divided by, as in s2lab.data.tiles.scale_unit
+MODEL_THRESHOLD = 0.5  # a ChangeDetector's default cut on the sigmoid probability
+
+Image = xr.DataArray | torch.Tensor  # (band, y, x) DataArray or (C, H, W) tensor
+Scores = dict[str, dict[str, float]]  # method ("model", then each baseline) -> {mse, psnr, sam_deg}
+
+
+@dataclass
+class ReconstructionResult:
+    """A whole image masked and reconstructed, window by window."""
+
+    prediction: xr.DataArray  # (band, y, x) float32 reflectance the model predicts at every pixel
+    pasted: xr.DataArray  # (band, y, x) float32: the input where kept, the prediction where removed
+    mask: xr.DataArray  # (band, y, x) uint8, 1 = removed (by every window covering the pixel)
+    scores: Scores  # "model" and each baseline -> {mse, psnr, sam_deg} over removed tokens
+    masked_fraction: float  # share of the image's values removed
+    nan_fraction: float  # share of pixels with NaN in some band, filled with the band median before the model
+    mask_ratio: float  # share of each window's tokens removed
+    strategy: str  # the masking strategy, a key of s2lab.masking.STRATEGIES
+    seed: int  # batch k drew its masks from torch.Generator().manual_seed(seed + k)
+    windows: int  # windows the model saw
+    seconds: float  # wall-clock time of the whole call
+    device: str  # where the model ran, e.g. "cpu" or "cuda:0"
+
+    def summary(self) -> dict:
+        """Everything but the images, as JSON-ready values (what ``s2lab reconstruct --json`` prints)."""
+        return {k: v for k, v in self.__dict__.items() if not isinstance(v, xr.DataArray)}
+
+
+@dataclass
+class ChangeResult:
+    """A change map: a probability per pixel and the threshold that makes it a binary map."""
+
+    probability: xr.DataArray  # (y, x) float32 in [0, 1] on before's grid, with before's georeference
+    threshold: float  # the default cut: 0.5 for a model's sigmoid, Otsu's threshold for change vector analysis
+    method: str  # "model" or "cva"
+    nan_fraction: float  # share of pixels with NaN in some band of either date, filled before the model
+    windows: int = 0  # windows the model saw (0 for change vector analysis)
+    seconds: float = 0.0  # wall-clock time of the whole call
+    device: str = "cpu"  # where the model ran
+    extra: dict = field(default_factory=dict)  # method-specific details (CVA: the magnitude's range)
+
+    def change(self, threshold: float | None = None) -> xr.DataArray:
+        """(y, x) uint8 change map, 1 = change: probability >= ``threshold`` (default ``self.threshold``)."""
+        cut = self.threshold if threshold is None else float(threshold)
+        return (self.probability >= cut).astype(np.uint8).rename("change")
+
+    def summary(self) -> dict:
+        """Everything but the map, as JSON-ready values."""
+        return {k: v for k, v in self.__dict__.items() if not isinstance(v, xr.DataArray)}
+
+
+# -- validation and preparation ------------------------------------------------------------------------------------
+def _band_list(image: Image, count: int) -> list[str]:
+    if isinstance(image, xr.DataArray) and "band" in image.coords:
+        return [str(b) for b in np.atleast_1d(image["band"].values)]
+    return [f"band{i + 1}" for i in range(count)]
+
+
+def _check_bands(image: Image, x: torch.Tensor, in_chans: int, what: str) -> None:
+    if x.shape[0] != in_chans:
+        names = ", ".join(_band_list(image, x.shape[0]))
+        raise ValueError(
+            f"{what} has {x.shape[0]} bands ({names}) but the model takes {in_chans} (its in_chans); "
+            f"select the model's bands first (s2lab.data.raster.select_bands)"
+        )
+
+
+def _check_window(window: int, overlap: int, patch: int) -> None:
+    if window < patch or window % patch:
+        raise ValueError(f"window {window} must be a positive multiple of the model's patch size {patch}")
+    if not 0 <= overlap < window:
+        raise ValueError(f"overlap {overlap} must be in [0, {window}) for a window of {window} px")
+
+
+def _check_size(x: torch.Tensor, patch: int, what: str) -> None:
+    H, W = x.shape[-2:]
+    if H < patch or W < patch:
+        raise ValueError(f"{what} of {H} x {W} px is smaller than one {patch} x {patch} patch of the model")
+
+
+def _fill_nan(x: torch.Tensor, names: Sequence[str], what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """NaN values of x (C, H, W) replaced by their band's median; returns (filled x, (H, W) bool NaN pixels)."""
+    nan = torch.isnan(x)  # (C, H, W)
+    if not nan.any():
+        return x, torch.zeros(x.shape[-2:], dtype=torch.bool)
+    empty = nan.flatten(1).all(dim=1)  # (C,)
+    if empty.all():
+        raise ValueError(f"{what} is NaN everywhere; nothing to run the model on")
+    if empty.any():
+        bands = ", ".join(n for n, e in zip(names, empty.tolist()) if e)
+        raise ValueError(f"{what} has bands that are NaN everywhere ({bands}); drop them or give a valid image")
+    median = torch.nanmedian(x.flatten(1), dim=1).values  # (C,)
+    return torch.where(nan, median[:, None, None], x), nan.any(dim=0)
+
+
+def _reflect_index(n: int, size: int) -> torch.Tensor:
+    """Indices 0 .. size - 1 reflected into 0 .. n - 1 (mirror without repeating the edge, as often as needed)."""
+    if n == 1:
+        return torch.zeros(size, dtype=torch.int64)
+    period = 2 * (n - 1)
+    i = torch.arange(size) % period
+    return torch.where(i >= n, period - i, i)
+
+
+def _pad_reflect(x: torch.Tensor, window: int) -> torch.Tensor:
+    """(C, H, W) -> (C, H', W'), H' and W' the next multiples of ``window``, right and bottom mirrored."""
+    H, W = x.shape[-2:]
+    Hp, Wp = math.ceil(H / window) * window, math.ceil(W / window) * window
+    return x[:, _reflect_index(H, Hp)][:, :, _reflect_index(W, Wp)]
+
+
+def _pad_zero(x: torch.Tensor, window: int) -> torch.Tensor:
+    """(C, H, W) -> (C, H', W') padded with zeros (False) to the same size as ``_pad_reflect``."""
+    H, W = x.shape[-2:]
+    Hp, Wp = math.ceil(H / window) * window, math.ceil(W / window) * window
+    return torch.nn.functional.pad(x, (0, Wp - W, 0, Hp - H))
+
+
+def _prepare(image: Image, in_chans: int | None, patch: int, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated (C, H, W) float32 tensor with NaN filled, and its (H, W) bool NaN pixels.
+
+    Args:
+        image: (band, y, x) DataArray or (C, H, W) tensor.
+        in_chans: the bands the model takes; None for any count.
+        patch: the smallest side accepted, in pixels.
+        what: the image's name in error messages.
+    """
+    x = to_tensor(image)
+    if in_chans is not None:
+        _check_bands(image, x, in_chans, what)
+    _check_size(x, patch, what)
+    return _fill_nan(x, _band_list(image, x.shape[0]), what)
+
+
+def _as_raster(values: torch.Tensor, like: Image) -> xr.DataArray:
+    """(C, H, W) values on ``like``'s grid and georeference; plain (band, y, x) when ``like`` is a tensor."""
+    if isinstance(like, xr.DataArray):
+        return from_numpy(values, like)
+    return xr.DataArray(values.numpy(), dims=("band", "y", "x"), coords={"band": _band_list(like, values.shape[0])})
+
+
+def _batches(count: int, batch_size: int, progress: bool, desc: str):
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    starts = range(0, count, batch_size)
+    return tqdm(starts, desc=desc, unit="batch", disable=not progress)
+
+
+# -- scores --------------------------------------------------------------------------------------------------------
+@dataclass
+class _BatchScores:
+    """One batch's scores and what they were averaged over, for pooling batches."""
+
+    scores: Scores  # method -> {mse, psnr, sam_deg}
+    values: int  # removed real values (the MSE's denominator)
+    pixels: int  # real pixels that lost at least one band (the spectral angle's denominator)
+
+
+def _window_scores(
+    model: MaskedAutoencoder, x: torch.Tensor, rec: Reconstruction, real: torch.Tensor | None = None
+) -> _BatchScores:
+    """Scores of the model and of every naive baseline on one batch.
+
+    Args:
+        model: the model that made ``rec``.
+        x: (B, C, H, W) reflectance the model saw.
+        rec: its reconstruction, images (B, C, H, W) float32.
+        real: (B, 1, H, W) 1 where a pixel is real image (not padding, not NaN-filled); None for all.
+
+    Returns:
+        Each method's ``s2lab.metrics.reconstruction_scores`` in the windows' [0, 1]-scaled space over the removed
+        real pixels; the baselines fill the same removed tokens from the same visible ones.
+    """
+    H, W = x.shape[-2:]
+    tokenizer = model.tokenizer
+    x01, lo, hi = scale_unit(x)
+    pred01 = (rec.prediction - lo) / (hi - lo).clamp_min(SCALE_EPS)
+    scored = rec.mask if real is None else rec.mask * real  # (B, C, H, W)
+    scores = {"model": reconstruction_scores(pred01, x01, scored)}
+    hw = (H // tokenizer.p, W // tokenizer.p)
+    token_mask = tokenizer.patchify(rec.mask).amax(dim=-1)  # (B, L), 1 = removed
+    tokens01 = tokenizer.patchify(x01)  # (B, L, P)
+    guesses = run_baselines(tokens01, token_mask, tokenizer.G, hw, tokenizer.valid, patch_size=tokenizer.p)
+    for name, tokens in guesses.items():
+        scores[name] = reconstruction_scores(tokenizer.unpatchify(tokens, H, W), x01, scored)
+    removed = scored.bool()
+    return _BatchScores(scores, int(removed.sum()), int(removed.any(dim=1).sum()))
+
+
+def _pool(parts: Sequence[_BatchScores]) -> Scores:
+    """Batches' scores as if computed at once: MSE and spectral angle weighted by their counts, PSNR of the MSE."""
+    values, pixels = sum(b.values for b in parts), sum(b.pixels for b in parts)
+    pooled = {}
+    for method in parts[0].scores if parts else ():
+        mse = sum(b.scores[method]["mse"] * b.values for b in parts) / max(values, 1)
+        sam = sum(b.scores[method]["sam_deg"] * b.pixels for b in parts) / max(pixels, 1)
+        pooled[method] = {"mse": mse, "psnr": psnr(mse), "sam_deg": sam}
+    return pooled
+
+
+# -- reconstruction ------------------------------------------------------------------------------------------------
+def _model_device(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def reconstruct_tiles(
+    model: MaskedAutoencoder, x: torch.Tensor, *, mask_ratio: float = 0.75, strategy: str = "random", seed: int = 0
+) -> dict:
+    """Mask and reconstruct one batch of tiles, with scores: the fast path for live views (one batch, no windows).
+
+    Runs where the model is; the mask is drawn from ``torch.Generator().manual_seed(seed)``.
+
+    Args:
+        model: a ``MaskedAutoencoder`` (S2MAE or SatMAE).
+        x: (B, C, H, W) reflectance without NaN, H and W multiples of the patch size.
+        mask_ratio: share of tokens removed, in [0, 1).
+        strategy: a key of ``s2lab.masking.STRATEGIES``.
+        seed: seed of the mask.
+
+    Returns:
+        ``{"prediction", "pasted", "mask", "scores"}``: the three (B, C, H, W) images of ``Reconstruction`` on the
+        CPU (mask 1 = removed) and method -> {mse, psnr, sam_deg} for "model" and every naive baseline, in each
+        tile's [0, 1]-scaled space over the removed tokens.
+    """
+    device = _model_device(model)
+    x = x.to(device=device, dtype=torch.float32)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        with autocast(device):
+            rec = model.reconstruct(x, mask_ratio=mask_ratio, strategy=strategy, generator=generator)
+        rec = Reconstruction(*(t.float() for t in rec))
+        scores = _window_scores(model, x, rec).scores
+    return {**{k: v.cpu() for k, v in rec._asdict().items()}, "scores": scores}
+
+
+def reconstruct_image(
+    model: MaskedAutoencoder,
+    image: Image,
+    *,
+    mask_ratio: float = 0.75,
+    strategy: str = "random",
+    seed: int = 0,
+    window: int | None = None,
+    overlap: int = 0,
+    batch_size: int = 32,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> ReconstructionResult:
+    """Mask and reconstruct a whole image of any size, window by window (see the module docstring).
+
+    Args:
+        model: a ``MaskedAutoencoder`` (S2MAE or SatMAE); moved to ``device`` and run in eval mode (its training
+            mode is restored afterwards).
+        image: (band, y, x) DataArray of reflectance, or a (C, H, W) tensor; C must be the model's ``in_chans``;
+            NaN pixels are filled with their band's median.
+        mask_ratio: share of each window's tokens removed, in [0, 1).
+        strategy: a key of ``s2lab.masking.STRATEGIES``.
+        seed: batch k of windows draws its masks from ``torch.Generator().manual_seed(seed + k)``.
+        window: window side in pixels, a multiple of the patch size (default the model's ``img_size``).
+        overlap: pixels shared by neighbouring windows, in [0, window).
+        batch_size: windows per forward pass; bounds the memory.
+        device: "cpu", "cuda", "mps" or None for the best available (``s2lab.device.pick_device``).
+        progress: show a progress bar over the batches.
+
+    Returns:
+        ``ReconstructionResult`` with (band, y, x) images on the input's grid and georeference, and the scores.
+
+    Raises:
+        ValueError: wrong band count, image smaller than a patch, a band NaN everywhere, bad window or overlap.
+    """
+    start = time.perf_counter()
+    config = model.config
+    window = config.img_size if window is None else int(window)
+    _check_window(window, overlap, config.patch_size)
+    x, nan_pixels = _prepare(image, config.in_chans, config.patch_size, "the image")
+    H, W = x.shape[-2:]
+    device = pick_device(device)
+    real = _pad_zero((~nan_pixels)[None].float(), window)  # (1, H', W'), 0 on padding and NaN-filled pixels
+    padded = _pad_reflect(x, window)  # (C, H', W')
+    windows, origins = tile(padded, window, stride=window - overlap, drop_nan=False)  # (B, C, w, w), (B, 2)
+    real_windows, _ = tile(real, window, stride=window - overlap, drop_nan=False)  # (B, 1, w, w)
+    predictions, masks, parts = [], [], []
+    training = model.training
+    model.to(device).eval()
+    try:
+        with torch.no_grad():
+            for k, i in enumerate(_batches(len(windows), batch_size, progress, "reconstruct")):
+                batch = windows[i : i + batch_size].to(device)
+                generator = torch.Generator().manual_seed(seed + k)
+                with autocast(device):
+                    rec = model.reconstruct(batch, mask_ratio=mask_ratio, strategy=strategy, generator=generator)
+                rec = Reconstruction(*(t.float() for t in rec))
+                parts.append(_window_scores(model, batch, rec, real_windows[i : i + batch_size].to(device)))
+                predictions.append(rec.prediction.cpu())
+                masks.append(rec.mask.cpu())
+    finally:
+        model.train(training)
+    prediction, mask = torch.cat(predictions), torch.cat(masks)  # (B, C, w, w) each
+    shape = padded.shape
+    removed_mean = untile(mask, origins, shape)  # (C, H', W') share of covering windows that removed the pixel
+    removed_pred = untile(prediction * mask, origins, shape) / removed_mean.clamp_min(SCALE_EPS)
+    any_pred = untile(prediction, origins, shape)
+    full_pred = torch.where(removed_mean > 0, removed_pred, any_pred)[:, :H, :W]  # (C, H, W)
+    full_mask = untile(mask, origins, shape, blend="min")[:, :H, :W]  # (C, H, W), 1 where every window removed
+    original = to_tensor(image)  # NaN kept: pasting into the image as it was
+    pasted = torch.where(full_mask.bool(), full_pred, original)
+    return ReconstructionResult(
+        prediction=_as_raster(full_pred, image),
+        pasted=_as_raster(pasted, image),
+        mask=_as_raster(full_mask, image).astype(np.uint8),
+        scores=_pool(parts),
+        masked_fraction=float(full_mask.mean()),
+        nan_fraction=float(nan_pixels.float().mean()),
+        mask_ratio=float(mask_ratio),
+        strategy=strategy,
+        seed=int(seed),
+        windows=len(windows),
+        seconds=time.perf_counter() - start,
+        device=str(device),
+    )
+
+
+# -- change --------------------------------------------------------------------------------------------------------
+def _check_pair(before: Image, after: Image) -> None:
+    """Same shape, band names, CRS and grid, or a ValueError naming what differs."""
+    b_shape, a_shape = tuple(before.shape), tuple(after.shape)
+    if b_shape != a_shape:
+        raise ValueError(f"before has shape {b_shape} and after {a_shape}; they must match (band, y, x)")
+    if not (isinstance(before, xr.DataArray) and isinstance(after, xr.DataArray)):
+        return
+    b_bands, a_bands = _band_list(before, b_shape[0]), _band_list(after, a_shape[0])
+    if b_bands != a_bands:
+        raise ValueError(f"before has bands {', '.join(b_bands)} but after has {', '.join(a_bands)}")
+    if before.rio.crs != after.rio.crs:
+        raise ValueError(f"before is in CRS {before.rio.crs} but after in {after.rio.crs}")
+    if before.rio.crs is not None and not same_grid(before, after):
+        raise ValueError(
+            f"before and after have the same size but different transforms ({before.rio.transform()} vs "
+            f"{after.rio.transform()}); put after on before's grid (s2lab.data.raster.match_grid)"
+        )
+
+
+def _feather(window: int, overlap: int) -> torch.Tensor:
+    """(window, window) blending weights: 1 inside, falling linearly to 1 / (overlap + 1) over the border."""
+    ramp = torch.clamp((torch.arange(window) + 1.0) / (overlap + 1), max=1.0)  # (w,)
+    edge = torch.minimum(ramp, ramp.flip(0))
+    return edge[:, None] * edge[None, :]
+
+
+def _as_map(values: torch.Tensor, like: Image) -> xr.DataArray:
+    """(H, W) values as a (y, x) float32 DataArray on ``like``'s grid and georeference."""
+    return _as_raster(values[None], like).isel(band=0, drop=True).rename("change_probability")
+
+
+def change_map(
+    model: ChangeDetector,
+    before: Image,
+    after: Image,
+    *,
+    window: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 16,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> ChangeResult:
+    """The change probability of every pixel of a before / after pair, window by window.
+
+    Args:
+        model: a ``ChangeDetector``; moved to ``device`` and run in eval mode (its training mode restored after).
+        before, after: (band, y, x) DataArrays of reflectance on one grid (same shape, bands, CRS and transform),
+            or (C, H, W) tensors; C must be the encoder's ``in_chans``. NaN pixels are filled with their band's
+            median.
+        window: window side in pixels, a multiple of the patch size (default the encoder's ``img_size``).
+        overlap: pixels shared by neighbouring windows (default a quarter of the window), blended by weights
+            falling off towards each window's border.
+        batch_size: window pairs per forward pass; bounds the memory.
+        device: "cpu", "cuda", "mps" or None for the best available.
+        progress: show a progress bar over the batches.
+
+    Returns:
+        ``ChangeResult`` with the (y, x) probability on before's grid and georeference, threshold 0.5.
+
+    Raises:
+        ValueError: the dates differ in shape, bands, CRS or grid; wrong band count; image smaller than a patch.
+    """
+    start = time.perf_counter()
+    config = model.encoder.config
+    window = config.img_size if window is None else int(window)
+    overlap = window // 4 if overlap is None else int(overlap)
+    _check_window(window, overlap, config.patch_size)
+    _check_pair(before, after)
+    xb, nan_b = _prepare(before, config.in_chans, config.patch_size, "before")
+    xa, nan_a = _prepare(after, config.in_chans, config.patch_size, "after")
+    H, W = xb.shape[-2:]
+    device = pick_device(device)
+    pair = _pad_reflect(torch.cat([xb, xa]), window)  # (2C, H', W'), both dates cut at the same places
+    windows, origins = tile(pair, window, stride=window - overlap, drop_nan=False)  # (B, 2C, w, w)
+    C = xb.shape[0]
+    probabilities = []
+    training = model.training
+    model.to(device).eval()
+    try:
+        with torch.no_grad(), autocast(device):
+            for i in _batches(len(windows), batch_size, progress, "change"):
+                batch = windows[i : i + batch_size].to(device)
+                logits = model(batch[:, :C], batch[:, C:])  # (b, w, w)
+                probabilities.append(torch.sigmoid(logits.float()).cpu())
+    finally:
+        model.train(training)
+    weight = _feather(window, overlap).expand(len(windows), 1, -1, -1)  # (B, 1, w, w)
+    probability = torch.cat(probabilities)[:, None]  # (B, 1, w, w)
+    shape = (1, *pair.shape[-2:])
+    blended = untile(probability * weight, origins, shape) / untile(weight, origins, shape)  # (1, H', W')
+    return ChangeResult(
+        probability=_as_map(blended[0, :H, :W], before),
+        threshold=MODEL_THRESHOLD,
+        method="model",
+        nan_fraction=float((nan_b | nan_a).float().mean()),
+        windows=len(windows),
+        seconds=time.perf_counter() - start,
+        device=str(device),
+    )
+
+
+def change_map_cva(before: Image, after: Image) -> ChangeResult:
+    """The model-free floor: change vector analysis, its magnitude scaled to [0, 1], cut at Otsu's threshold.
+
+    Args:
+        before, after: (band, y, x) DataArrays of reflectance on one grid, or (C, H, W) tensors; NaN pixels are
+            filled with their band's median.
+
+    Returns:
+        ``ChangeResult`` with the (y, x) scaled magnitude as probability on before's grid, and Otsu's threshold;
+        ``extra`` holds the magnitude's min and max.
+    """
+    start = time.perf_counter()
+    _check_pair(before, after)
+    xb, nan_b = _prepare(before, None, 1, "before")
+    xa, nan_a = _prepare(after, None, 1, "after")
+    magnitude = change_vector_analysis(xb, xa)  # (H, W)
+    lo, hi = float(magnitude.min()), float(magnitude.max())
+    probability = (magnitude - lo) / max(hi - lo, SCALE_EPS)
+    return ChangeResult(
+        probability=_as_map(probability, before),
+        threshold=float(otsu_threshold(probability)),
+        method="cva",
+        nan_fraction=float((nan_b | nan_a).float().mean()),
+        seconds=time.perf_counter() - start,
+        extra={"magnitude_min": lo, "magnitude_max": hi},
+    )
+
+
+# -- scoring a map against a label ---------------------------------------------------------------------------------
+def _flat(values) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values.values if isinstance(values, xr.DataArray) else values).ravel()
+
+
+def _check_label(probability, label) -> tuple[np.ndarray, np.ndarray]:
+    """Flattened probability (float64) and label (bool), validated: same size, label of 0 / 1, no NaN."""
+    p_shape, l_shape = tuple(np.shape(probability)), tuple(np.shape(label))
+    if p_shape != l_shape:
+        raise ValueError(f"probability has shape {p_shape} but the label {l_shape}; they must match")
+    p, y = _flat(probability).astype(np.float64), _flat(label)
+    values = set(np.unique(y).tolist())
+    if not values <= {0, 1}:
+        raise ValueError(f"the label holds {sorted(values)}; expected 0 = no change, 1 = change")
+    if np.isnan(p).any():
+        raise ValueError(f"the probability holds {int(np.isnan(p).sum())} NaN values")
+    return p, y.astype(bool)
+
+
+def score_change(probability, label, threshold: float = MODEL_THRESHOLD) -> dict[str, float]:
+    """Precision, recall, F1, IoU (and accuracy) of ``probability >= threshold`` against ``label``.
+
+    Args:
+        probability: (H, W) change probability (DataArray, numpy array or tensor).
+        label: (H, W) 0 / 1 truth, 1 = change.
+        threshold: the cut; choose it on training cities only (``best_threshold``).
+
+    Returns:
+        ``s2lab.metrics.binary_scores`` of the cut map.
+    """
+    p, y = _check_label(probability, label)
+    return binary_scores(p >= threshold, y)
+
+
+def best_threshold(probability, label) -> float:
+    """The threshold that maximises F1 of ``probability >= threshold`` against ``label``, found exactly.
+
+    Use it on TRAINING cities only and carry the number to the test cities; choosing it on a test city's own label
+    overstates the score.
+
+    Args:
+        probability: (H, W) change probability (DataArray, numpy array or tensor).
+        label: (H, W) 0 / 1 truth with at least one changed pixel.
+
+    Returns:
+        A probability value t such that cutting at ``>= t`` gives the highest F1 (the largest such t on ties).
+    """
+    p, y = _check_label(probability, label)
+    positives = int(y.sum())
+    if positives == 0:
+        raise ValueError("the label holds no changed pixel; F1 and its best threshold are undefined")
+    order = np.argsort(-p, kind="stable")
+    p_sorted, y_sorted = p[order], y[order]
+    tp = np.cumsum(y_sorted)  # true positives when cutting after each position
+    fp = np.cumsum(~y_sorted)
+    last = np.r_[p_sorted[1:] != p_sorted[:-1], True]  # cut only between distinct values
+    f1 = np.where(last, 2 * tp / (tp + fp + positives), -1.0)
+    return float(p_sorted[int(np.argmax(f1))])

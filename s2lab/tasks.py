@@ -1,0 +1,289 @@
+"""Training recipes shared by the notebooks and ``s2lab pretrain`` / ``s2lab finetune``.
+
+Each task returns the pair ``(batch_fn, loss_fn)`` that ``s2lab.train.fit`` takes:
+
+    batch_fn(step, generator) -> batch        drawn on the CPU from ``generator`` only (no global seed)
+    loss_fn(model, batch, generator) -> loss  calls the model's forward (so DistributedDataParallel syncs)
+
+- ``pretrain_task``: random (B, C, img_size, img_size) tiles of real images, masked and reconstructed; a mask-ratio
+  range draws one ratio per batch, so a model serves every ratio of the app's slider.
+- ``change_task``: aligned random windows of (before, after, label) pairs, flipped and turned identically.
+- ``classification_task`` / ``multilabel_task``: random batches of (x, y) tensors, flipped and turned.
+
+``pretraining_images`` gathers the images pretraining draws from: the embedded scene, the OSCD cities, user rasters.
+Shapes follow the glossary: B batch, C bands, H, W pixels, K classes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import xarray as xr
+from torch.nn import functional as F
+
+from s2lab.data.embedded import open_embedded_scene
+from s2lab.data.oscd import load_oscd_city, oscd_cities
+from s2lab.data.raster import RASTER_SUFFIXES, band_files, open_raster
+from s2lab.data.tiles import to_tensor
+from s2lab.masking import STRATEGIES
+from s2lab.sensors import S2_10BANDS
+
+BatchFn = Callable[[int, torch.Generator], Any]
+LossFn = Callable[[torch.nn.Module, Any, torch.Generator], torch.Tensor]
+MaskRatio = float | tuple[float, float]
+
+
+# -- the images ----------------------------------------------------------------------------------------------------
+def _raster_paths(path: Path) -> list[Path]:
+    """A raster file, a folder of band files (one image), or a folder of multi-band rasters (one image each)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; expected 'embedded', 'oscd', a GeoTIFF or a folder of them")
+    if path.is_file() or band_files(path):
+        return [path]
+    found = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in RASTER_SUFFIXES)
+    if not found:
+        raise FileNotFoundError(f"{path} holds no band files (*_B02.tif ...) and no GeoTIFFs")
+    return found
+
+
+def _finite(x: torch.Tensor, what: str) -> torch.Tensor:
+    """x (C, H, W), refused when it holds nodata: tiles must be whole."""
+    nan = int(torch.isnan(x).sum())
+    if nan:
+        raise ValueError(f"{what} holds {nan} nodata (NaN) pixels; crop or fill them before pretraining on it")
+    return x
+
+
+def pretraining_images(
+    sources: Sequence[str | os.PathLike] = ("embedded",), bands: Sequence[str] = S2_10BANDS
+) -> list[torch.Tensor]:
+    """The real images pretraining draws its tiles from.
+
+    Args:
+        sources: any of ``"embedded"`` (the embedded Sentinel-2 scene), ``"oscd"`` (both dates of every OSCD city
+            found by ``settings.data_dir("oscd")``), a GeoTIFF, a folder of one-GeoTIFF-per-band files, or a folder
+            of multi-band GeoTIFFs.
+        bands: the C bands to read, in this order.
+
+    Returns:
+        A list of (C, H, W) float32 reflectance tensors, sizes differing from image to image.
+
+    Raises:
+        FileNotFoundError: a path that does not exist, or "oscd" without OSCD data.
+        RasterError: a file that is not a raster or lacks a band. ValueError: an image with nodata.
+    """
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    if not sources:
+        raise ValueError("no pretraining data given; expected 'embedded', 'oscd' or raster paths")
+    images: list[torch.Tensor] = []
+    for source in sources:
+        if source == "embedded":
+            images.append(_finite(to_tensor(open_embedded_scene(bands)), "the embedded scene"))
+        elif source == "oscd":
+            for city in oscd_cities():
+                pair = load_oscd_city(city, bands=bands)
+                images += [_finite(to_tensor(pair.before), f"OSCD {city} before"),
+                           _finite(to_tensor(pair.after), f"OSCD {city} after")]
+        else:
+            images += [_finite(to_tensor(open_raster(p, bands=bands)), str(p)) for p in _raster_paths(Path(source))]
+    return images
+
+
+# -- shared helpers ------------------------------------------------------------------------------------------------
+def _check_batch_size(batch_size: int) -> None:
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+
+
+def _check_sizes(images: Sequence[torch.Tensor], img_size: int, batch_size: int, what: str) -> None:
+    _check_batch_size(batch_size)
+    if not images:
+        raise ValueError(f"no {what} to draw from")
+    small = [tuple(x.shape[-2:]) for x in images if min(x.shape[-2:]) < img_size]
+    if small:
+        raise ValueError(f"{len(small)} {what} are smaller than img_size {img_size} (e.g. {small[0]}); "
+                         "use a smaller --img-size")
+
+
+def _tiles_from(images: Sequence[torch.Tensor], size: int, count: int, generator: torch.Generator) -> torch.Tensor:
+    """``count`` random windows (count, C', size, size) over ``images`` ((C', H, W) each), every pixel equally likely.
+
+    The windows are sliced here rather than by ``s2lab.data.tiles.random_tiles``, which scans its whole image for
+    NaN on every call (37 M values of the embedded scene, most of a training step); the images were checked once,
+    when they were read.
+    """
+    area = torch.tensor([float(x.shape[-2] * x.shape[-1]) for x in images])
+    which = torch.multinomial(area, count, replacement=True, generator=generator).tolist()  # (B,) image of each
+    corner = torch.rand(count, 2, generator=generator).tolist()  # (B, 2) in [0, 1): row and column of each window
+    windows = []
+    for i, (u, v) in zip(which, corner):
+        H, W = images[i].shape[-2:]
+        r, c = int(u * (H - size + 1)), int(v * (W - size + 1))
+        windows.append(images[i][:, r:r + size, c:c + size])
+    return torch.stack(windows)
+
+
+def _flip_turn(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Each window of x (B, C, S, S) turned by a random multiple of 90 degrees and maybe mirrored.
+
+    Everything stacked in one window's channels (both dates and the label) moves together.
+    """
+    turns = torch.randint(0, 4, (x.shape[0],), generator=generator).tolist()
+    flips = torch.randint(0, 2, (x.shape[0],), generator=generator).tolist()
+    return torch.stack([torch.rot90(w, k, dims=(-2, -1)).flip(-1) if f else torch.rot90(w, k, dims=(-2, -1))
+                        for w, k, f in zip(x, turns, flips)])
+
+
+def _check_mask_ratio(mask_ratio: MaskRatio) -> tuple[float, float]:
+    """(lo, hi) with 0 <= lo <= hi < 1; a single ratio r is (r, r)."""
+    lo, hi = (mask_ratio, mask_ratio) if isinstance(mask_ratio, (int, float)) else tuple(mask_ratio)
+    if not 0.0 <= lo <= hi < 1.0:
+        raise ValueError(f"mask ratio must be in [0, 1), or a range lo <= hi within it; got {mask_ratio}")
+    return float(lo), float(hi)
+
+
+# -- the tasks -----------------------------------------------------------------------------------------------------
+def pretrain_task(
+    model: torch.nn.Module,
+    images: Sequence[torch.Tensor],
+    *,
+    batch_size: int,
+    img_size: int,
+    mask_ratio: MaskRatio = 0.75,
+    strategy: str = "random",
+) -> tuple[BatchFn, LossFn]:
+    """Masked-image pretraining on random tiles.
+
+    Args:
+        model: a ``MaskedAutoencoder`` (S2MAE or SatMAE) taking C bands.
+        images: (C, H, W) reflectance tensors, e.g. from ``pretraining_images``.
+        batch_size: B tiles per step.
+        img_size: tile side in pixels, a multiple of the model's patch size.
+        mask_ratio: the share of tokens removed, or (lo, hi) to draw one ratio per batch uniformly in [lo, hi].
+        strategy: a key of ``s2lab.masking.STRATEGIES``.
+
+    Returns:
+        ``batch_fn -> x (B, C, img_size, img_size)`` and ``loss_fn -> the masked-token MSE``.
+    """
+    lo, hi = _check_mask_ratio(mask_ratio)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown masking strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
+    _check_sizes(images, img_size, batch_size, "images")
+
+    def batch_fn(step: int, generator: torch.Generator) -> torch.Tensor:
+        return _tiles_from(images, img_size, batch_size, generator)  # (B, C, img_size, img_size)
+
+    def loss_fn(model: torch.nn.Module, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        ratio = lo + (hi - lo) * torch.rand((), generator=generator).item()
+        return model(x, mask_ratio=ratio, strategy=strategy, generator=generator).loss
+
+    return batch_fn, loss_fn
+
+
+def _pair_tensors(pair: Any) -> torch.Tensor:
+    """(before, after, label) or an object with those fields -> one (2C + 1, H, W) stack (label last, 0/1)."""
+    before, after, label = (pair.before, pair.after, pair.label) if hasattr(pair, "before") else pair
+    if label is None:
+        raise ValueError("a change pair without a label cannot be trained on")
+    before, after = to_tensor(before), to_tensor(after)
+    label = torch.as_tensor(label.values if isinstance(label, xr.DataArray) else label, dtype=torch.float32)
+    if before.shape != after.shape or label.shape != before.shape[-2:]:
+        raise ValueError(f"before {tuple(before.shape)}, after {tuple(after.shape)} and label {tuple(label.shape)} "
+                         "must share one (H, W) grid")
+    return torch.cat([before, after, label[None]])
+
+
+def change_task(
+    model: torch.nn.Module, pairs: Sequence[Any], *, batch_size: int, img_size: int, pos_weight: float | None = None
+) -> tuple[BatchFn, LossFn]:
+    """Change detection on random aligned windows of bitemporal pairs.
+
+    Args:
+        model: a ``ChangeDetector``.
+        pairs: (before (C, H, W), after (C, H, W), label (H, W) in {0, 1}) tensors or DataArrays, or objects with
+            ``before``, ``after``, ``label`` fields (``OSCDPair``, the synthetic change pairs).
+        batch_size: B windows per step.
+        img_size: window side in pixels, a multiple of the encoder's patch size.
+        pos_weight: weight of the change class in the binary cross-entropy (change is rare); None = 1.
+
+    Returns:
+        ``batch_fn -> (before (B, C, S, S), after (B, C, S, S), label (B, S, S))`` with S = img_size, the same
+        random flip and turn applied to all three; ``loss_fn -> binary cross-entropy of the change logits``.
+    """
+    stacks = [_finite(_pair_tensors(p), f"change pair {i}") for i, p in enumerate(pairs)]  # (2C + 1, H, W) each
+    _check_sizes(stacks, img_size, batch_size, "change pairs")
+    C = (stacks[0].shape[0] - 1) // 2
+    weight = None if pos_weight is None else torch.tensor(float(pos_weight))
+
+    def batch_fn(step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        w = _flip_turn(_tiles_from(stacks, img_size, batch_size, generator), generator)  # (B, 2C + 1, S, S)
+        return w[:, :C], w[:, C:2 * C], w[:, 2 * C]
+
+    def loss_fn(model: torch.nn.Module, batch: tuple, generator: torch.Generator) -> torch.Tensor:
+        before, after, label = batch
+        logits = model(before, after)  # (B, S, S)
+        pw = None if weight is None else weight.to(logits.device)
+        return F.binary_cross_entropy_with_logits(logits.float(), label, pos_weight=pw)
+
+    return batch_fn, loss_fn
+
+
+def _labelled_batch_fn(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> BatchFn:
+    """Random (B, C, H, W) images of x (N, C, H, W), flipped and turned, with their targets y (N, ...)."""
+    if x.ndim != 4 or len(x) != len(y):
+        raise ValueError(f"expected x (N, C, H, W) and y with N rows, got {tuple(x.shape)} and {tuple(y.shape)}")
+    _check_batch_size(batch_size)
+    _finite(x, "the images")
+
+    def batch_fn(step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.randint(0, len(x), (batch_size,), generator=generator)  # (B,)
+        return _flip_turn(x[index], generator), y[index]
+
+    return batch_fn
+
+
+def classification_task(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int
+) -> tuple[BatchFn, LossFn]:
+    """Scene classification (one class per image, e.g. EuroSAT).
+
+    Args:
+        model: a ``SceneClassifier`` with ``multilabel=False``.
+        x: (N, C, H, W) reflectance. y: (N,) int64 class indices.
+        batch_size: B images per step.
+
+    Returns:
+        ``batch_fn -> (x (B, C, H, W), y (B,))`` and ``loss_fn -> cross-entropy of the logits (B, K)``.
+    """
+
+    def loss_fn(model: torch.nn.Module, batch: tuple, generator: torch.Generator) -> torch.Tensor:
+        images, target = batch
+        return F.cross_entropy(model(images).float(), target)
+
+    return _labelled_batch_fn(x, y.long(), batch_size), loss_fn
+
+
+def multilabel_task(
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int
+) -> tuple[BatchFn, LossFn]:
+    """Multi-label classification (several classes per image, e.g. BigEarthNet's 19).
+
+    Args:
+        model: a ``SceneClassifier`` with ``multilabel=True``.
+        x: (N, C, H, W) reflectance. y: (N, K) multi-hot targets in {0, 1}.
+        batch_size: B images per step.
+
+    Returns:
+        ``batch_fn -> (x (B, C, H, W), y (B, K))`` and ``loss_fn -> binary cross-entropy of the logits (B, K)``.
+    """
+
+    def loss_fn(model: torch.nn.Module, batch: tuple, generator: torch.Generator) -> torch.Tensor:
+        images, target = batch
+        return F.binary_cross_entropy_with_logits(model(images).float(), target)
+
+    return _labelled_batch_fn(x, y.float(), batch_size), loss_fn

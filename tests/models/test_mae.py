@@ -1,0 +1,122 @@
+"""S2MAE and SatMAE: shapes, masking, targets, reconstruction, any band count, and overfitting real patches."""
+
+import json
+
+import pytest
+import torch
+
+from s2lab.data.embedded import open_embedded_scene
+from s2lab.data.tiles import random_tiles, scale_unit, to_tensor
+from s2lab.models import S2MAE, SatMAE, build
+from s2lab.sensors import S2_10BANDS, S2_12BANDS, wavelengths
+
+SMALL = dict(img_size=32, embed_dim=64, depth=2, num_heads=4, decoder_embed_dim=64, decoder_depth=1)
+
+
+@pytest.fixture(scope="module")
+def real_tiles():
+    """Eight 32 x 32 tiles of the real embedded Sentinel-2 scene, 10 bands, reflectance."""
+    scene = to_tensor(open_embedded_scene())
+    return random_tiles(scene, 32, 8, torch.Generator().manual_seed(0))
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("model_cls, L, P", [(S2MAE, 5 * 16, 2 * 64), (SatMAE, 3 * 16, 4 * 64)])
+def test_forward_shapes_and_mask_count(model_cls, L, P, real_tiles):
+    model = model_cls(**SMALL)
+    out = model(real_tiles, mask_ratio=0.75, generator=_gen())
+    assert out.pred.shape == out.target.shape == (8, L, P)
+    assert (out.mask.sum(1) == L - round(L * 0.25)).all()
+    assert out.loss.ndim == 0 and out.loss > 0
+
+
+def test_unit_target_is_the_scaled_image(real_tiles):
+    model = S2MAE(**SMALL)
+    out = model(real_tiles, mask_ratio=0.5, generator=_gen())
+    assert out.target.min() >= 0 and out.target.max() <= 1
+    assert torch.allclose(model.tokenizer.unpatchify(out.target, 32, 32), scale_unit(real_tiles)[0])
+
+
+def test_patch_and_raw_targets(real_tiles):
+    patch = S2MAE(**SMALL, target="patch")(real_tiles, mask_ratio=0.5, generator=_gen()).target
+    assert patch.mean(-1).abs().max() < 1e-4  # each token standardised
+    raw = S2MAE(**SMALL, target="raw")(real_tiles, mask_ratio=0.5, generator=_gen()).target
+    assert torch.allclose(S2MAE(**SMALL).tokenizer.unpatchify(raw, 32, 32), real_tiles)
+
+
+@pytest.mark.parametrize("target", ["unit", "patch", "raw"])
+def test_reconstruction_keeps_visible_pixels(target, real_tiles):
+    model = S2MAE(**SMALL, target=target)
+    rec = model.reconstruct(real_tiles, mask_ratio=0.75, generator=_gen())
+    assert rec.pasted.shape == rec.prediction.shape == rec.mask.shape == real_tiles.shape
+    visible = rec.mask == 0
+    assert torch.equal(rec.pasted[visible], real_tiles[visible])
+    assert abs(rec.mask.mean().item() - 0.75) < 0.02
+
+
+def test_same_generator_same_mask(real_tiles):
+    model = S2MAE(**SMALL)
+    a = model(real_tiles, mask_ratio=0.9, strategy="tube", generator=_gen(3)).mask
+    b = model(real_tiles, mask_ratio=0.9, strategy="tube", generator=_gen(3)).mask
+    assert torch.equal(a, b)
+
+
+def test_encoder_sees_visible_tokens_only(real_tiles):
+    """Changing the removed tokens cannot change what the encoder produces."""
+    model = S2MAE(**SMALL).eval()
+    tokens = model.tokenizer.patchify(scale_unit(real_tiles)[0])  # (8, 80, 128)
+    latent, mask = model.forward_encoder(tokens, (4, 4), 0.75, "random", _gen(9))
+    assert latent.shape == (8, 20, 64)
+    tampered = torch.where(mask.mask.bool()[..., None], torch.rand_like(tokens), tokens)
+    again, _ = model.forward_encoder(tampered, (4, 4), 0.75, "random", _gen(9))
+    assert torch.allclose(latent, again)
+
+
+def test_wavelength_model_takes_any_band_count(real_tiles):
+    model = S2MAE(**SMALL, pos_embed="wavelength", wavelengths=tuple(wavelengths(S2_10BANDS)))
+    out10 = model(real_tiles, mask_ratio=0.5, generator=_gen())
+    twelve = model.for_bands(wavelengths(S2_12BANDS))
+    x12 = random_tiles(to_tensor(open_embedded_scene(bands=S2_12BANDS)), 32, 2, _gen())
+    out12 = twelve(x12, mask_ratio=0.5, generator=_gen())
+    assert out10.pred.shape[1] == 5 * 16 and out12.pred.shape[1] == 6 * 16
+    assert twelve.embed.weight is model.embed.weight  # the same weights
+    with pytest.raises(ValueError, match="tied to its 10 bands"):
+        S2MAE(**SMALL).for_bands(wavelengths(S2_12BANDS))
+
+
+def test_bad_input_names_the_expected_shape(real_tiles):
+    with pytest.raises(ValueError, match=r"takes \(B, 10, H, W\) images, got shape \(8, 9, 32, 32\)"):
+        S2MAE(**SMALL)(real_tiles[:, :9])
+    with pytest.raises(ValueError, match="not a multiple of the patch size 8"):
+        S2MAE(**SMALL)(real_tiles[..., :30, :30])
+    with pytest.raises(ValueError, match="unknown reconstruction target"):
+        S2MAE(**SMALL, target="zscore")
+
+
+def test_build_from_json_config_round_trip():
+    model = SatMAE(**SMALL)
+    config = json.loads(json.dumps(model.config_dict()))
+    again = build("satmae", config)
+    again.load_state_dict(model.state_dict())
+    assert again.config == model.config
+
+
+@pytest.mark.parametrize("model_cls", [S2MAE, SatMAE])
+def test_small_model_overfits_one_batch_of_real_patches(model_cls, real_tiles):
+    """The loss on one batch of real Sentinel-2 patches (one fixed mask) falls at least tenfold."""
+    torch.manual_seed(0)
+    model = model_cls(**SMALL)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    first = None
+    for step in range(300):
+        loss = model(real_tiles, mask_ratio=0.5, generator=_gen()).loss
+        first = first if first is not None else loss.item()
+        if loss.item() <= first / 10:
+            break
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() <= first / 10, f"loss fell from {first:.4f} to {loss.item():.4f} in {step + 1} steps"

@@ -1,0 +1,246 @@
+"""inference: whole images window by window, on crops of the real embedded scene and real OSCD cities.
+
+The models are small and untrained: their quality does not matter here, the mechanics do (windows, padding,
+blending, masks, georeference, validation, determinism).
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from s2lab.baselines import BASELINES
+from s2lab.data.embedded import open_embedded_scene
+from s2lab.data.oscd import load_oscd_city
+from s2lab.data.tiles import scale_unit
+from s2lab.inference import (
+    best_threshold,
+    change_map,
+    change_map_cva,
+    reconstruct_image,
+    reconstruct_tiles,
+    score_change,
+)
+from s2lab.metrics import binary_scores
+from s2lab.models import S2MAE, ChangeDetector, SatMAE
+from s2lab.settings import data_dir
+
+WINDOW = 32  # the tiny models' img_size
+TINY = dict(img_size=WINDOW, patch_size=8, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=32,
+            decoder_depth=1, decoder_num_heads=2)
+needs_oscd = pytest.mark.skipif(data_dir("oscd") is None, reason="OSCD not found (set S2LAB_DATA_DIR or S2LAB_OSCD_DIR)")
+
+
+@pytest.fixture(scope="module")
+def crop():
+    """150 rows x 200 columns of the real scene (10 bands): neither side a multiple of the 32 px window."""
+    return open_embedded_scene().isel(y=slice(600, 750), x=slice(900, 1100))
+
+
+@pytest.fixture(scope="module")
+def mae():
+    return S2MAE(**TINY).eval()
+
+
+@pytest.fixture(scope="module")
+def bercy():
+    if data_dir("oscd") is None:
+        pytest.skip("OSCD not found (set S2LAB_DATA_DIR or S2LAB_OSCD_DIR)")
+    return load_oscd_city("bercy")
+
+
+# -- reconstruct_image ----------------------------------------------------------------------------------------------
+def test_reconstruct_image_keeps_input_and_georeference(mae, crop):
+    result = reconstruct_image(mae, crop, mask_ratio=0.75, seed=3, device="cpu")
+    for da in (result.prediction, result.pasted, result.mask):
+        assert da.dims == ("band", "y", "x") and da.shape == crop.shape
+        assert da.rio.crs == crop.rio.crs
+        assert da.rio.transform() == crop.rio.transform()
+        assert list(da["band"].values) == list(crop["band"].values)
+    assert result.mask.dtype == np.uint8 and set(np.unique(result.mask.values)) == {0, 1}
+    kept, removed = result.mask.values == 0, result.mask.values == 1
+    assert np.array_equal(result.pasted.values[kept], crop.values[kept])  # exactly the input where kept
+    assert np.array_equal(result.pasted.values[removed], result.prediction.values[removed])
+    assert abs(result.masked_fraction - 0.75) < 0.03
+    assert result.masked_fraction == pytest.approx(float(removed.mean()))
+    assert result.windows == 5 * 7  # 150 x 200 padded to 160 x 224
+    assert np.isfinite(result.prediction.values).all()
+    assert set(result.scores) == {"model", *BASELINES}
+    for scores in result.scores.values():
+        assert set(scores) == {"mse", "psnr", "sam_deg"} and all(np.isfinite(v) for v in scores.values())
+    assert result.nan_fraction == 0.0 and result.device == "cpu" and result.seconds > 0
+    assert "prediction" not in result.summary() and result.summary()["windows"] == 35
+
+
+def test_reconstruct_image_matches_the_documented_windows_and_masks(mae, crop):
+    """A 64 x 64 image is 4 windows; batches of 2 draw their masks from seeds seed + 0 and seed + 1."""
+    image = torch.as_tensor(crop.values[:, :64, :64])
+    result = reconstruct_image(mae, image, mask_ratio=0.5, seed=7, batch_size=2, device="cpu")
+    windows = torch.stack([image[:, r : r + 32, c : c + 32] for r in (0, 32) for c in (0, 32)])  # row by row
+    for k in range(2):
+        rec = mae.reconstruct(windows[2 * k : 2 * k + 2], mask_ratio=0.5, generator=torch.Generator().manual_seed(7 + k))
+        for j, (r, c) in enumerate([(0, 0), (0, 32), (32, 0), (32, 32)][2 * k : 2 * k + 2]):
+            got = result.prediction.values[:, r : r + 32, c : c + 32]
+            np.testing.assert_allclose(got, rec.prediction[j].numpy(), rtol=1e-5, atol=1e-6)
+            assert np.array_equal(result.mask.values[:, r : r + 32, c : c + 32], rec.mask[j].numpy().astype(np.uint8))
+
+
+@pytest.mark.parametrize("shape", [(37, 45), (20, 27)])
+def test_non_multiple_and_small_images_keep_their_shape(mae, crop, shape):
+    image = torch.as_tensor(crop.values[:, : shape[0], : shape[1]])
+    result = reconstruct_image(mae, image, mask_ratio=0.75, device="cpu")
+    assert result.pasted.shape == (10, *shape) and result.pasted.dims == ("band", "y", "x")
+    kept = result.mask.values == 0
+    assert np.array_equal(result.pasted.values[kept], image.numpy()[kept])
+    assert np.isfinite(result.prediction.values).all()
+
+
+def test_overlap_blending_leaves_no_seams_on_constant_input(mae):
+    spectrum = torch.linspace(0.05, 0.3, 10)  # a flat field of one real-looking spectrum
+    image = spectrum[:, None, None].expand(-1, 70, 90).clone()
+    result = reconstruct_image(mae, image, mask_ratio=0.75, overlap=12, device="cpu")
+    assert result.windows > 9  # (70 x 90 padded to 96 x 96, a window every 20 px) more than without overlap
+    for values in (result.prediction.values, result.pasted.values):
+        np.testing.assert_allclose(values, spectrum[:, None, None].expand(-1, 70, 90).numpy(), atol=1e-5)
+    assert 0.3 < result.masked_fraction < 0.75  # removed only where every covering window removed it
+
+
+def test_overlap_pastes_the_input_where_any_window_kept_it(mae, crop):
+    result = reconstruct_image(mae, crop.isel(y=slice(0, 60), x=slice(0, 70)), mask_ratio=0.75, overlap=16,
+                               device="cpu")
+    kept = result.mask.values == 0
+    assert np.array_equal(result.pasted.values[kept], crop.values[:, :60, :70][kept])
+    assert np.isfinite(result.prediction.values).all()
+
+
+def test_wrong_band_count_names_both_counts_and_the_bands(mae, crop):
+    with pytest.raises(ValueError, match=r"4 bands \(B02, B03, B04, B05\).*takes 10"):
+        reconstruct_image(mae, crop.isel(band=slice(0, 4)), device="cpu")
+
+
+def test_bad_sizes_raise(mae, crop):
+    with pytest.raises(ValueError, match="smaller than one 8 x 8 patch"):
+        reconstruct_image(mae, crop.isel(y=slice(0, 5)), device="cpu")
+    with pytest.raises(ValueError, match="multiple of the model's patch size 8"):
+        reconstruct_image(mae, crop, window=20, device="cpu")
+    with pytest.raises(ValueError, match=r"overlap 32 must be in \[0, 32\)"):
+        reconstruct_image(mae, crop, overlap=32, device="cpu")
+
+
+def test_nan_pixels_are_filled_and_reported(mae, crop):
+    image = crop.isel(y=slice(0, 40), x=slice(0, 48)).copy()
+    image.values[:, 5:10, 7:13] = np.nan  # 30 of 1920 pixels of nodata
+    image.values[3, 20, 30] = np.nan  # one more, in one band only
+    result = reconstruct_image(mae, image, mask_ratio=0.5, device="cpu")
+    assert result.nan_fraction == pytest.approx(31 / 1920)
+    assert np.isfinite(result.prediction.values).all()
+    nan = np.isnan(image.values)
+    assert np.array_equal(np.isnan(result.pasted.values), nan & (result.mask.values == 0))
+    everywhere = image.copy()
+    everywhere.values[:] = np.nan
+    with pytest.raises(ValueError, match="NaN everywhere"):
+        reconstruct_image(mae, everywhere, device="cpu")
+    one_band = image.copy()
+    one_band.values[2] = np.nan
+    with pytest.raises(ValueError, match="B04"):
+        reconstruct_image(mae, one_band, device="cpu")
+
+
+def test_determinism_under_seed(mae, crop):
+    image = crop.isel(y=slice(0, 64), x=slice(0, 80))
+    a = reconstruct_image(mae, image, seed=5, device="cpu")
+    b = reconstruct_image(mae, image, seed=5, device="cpu")
+    c = reconstruct_image(mae, image, seed=6, device="cpu")
+    assert np.array_equal(a.mask.values, b.mask.values) and np.array_equal(a.pasted.values, b.pasted.values)
+    assert a.scores == b.scores
+    assert not np.array_equal(a.mask.values, c.mask.values)
+
+
+def test_satmae_and_training_mode_restored(crop):
+    model = SatMAE(**TINY).train()
+    result = reconstruct_image(model, crop.isel(y=slice(0, 40), x=slice(0, 40)), mask_ratio=0.6, device="cpu")
+    assert model.training  # put back as it was
+    assert result.pasted.shape == (10, 40, 40) and set(result.scores) == {"model", *BASELINES}
+
+
+# -- reconstruct_tiles ----------------------------------------------------------------------------------------------
+def test_reconstruct_tiles_scores_in_the_unit_space(mae, crop):
+    x = torch.as_tensor(crop.values[None, :, :32, :64])
+    out = reconstruct_tiles(mae, x, mask_ratio=0.75, strategy="tube", seed=2)
+    assert out["pasted"].shape == x.shape and out["mask"].mean().item() == pytest.approx(0.75, abs=0.02)
+    x01, lo, hi = scale_unit(x)
+    pred01 = (out["prediction"] - lo) / (hi - lo)
+    removed = out["mask"].bool()
+    assert out["scores"]["model"]["mse"] == pytest.approx(float(((pred01 - x01)[removed] ** 2).mean()), rel=1e-4)
+    again = reconstruct_tiles(mae, x, mask_ratio=0.75, strategy="tube", seed=2)
+    assert torch.equal(again["mask"], out["mask"]) and again["scores"] == out["scores"]
+
+
+# -- change ---------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def detector():
+    return ChangeDetector(encoder=S2MAE(**TINY), hidden=8).eval()
+
+
+@needs_oscd
+def test_change_map_on_a_real_city_keeps_shape_and_georeference(detector, bercy):
+    before, after = bercy.before.isel(y=slice(0, 70), x=slice(0, 90)), bercy.after.isel(y=slice(0, 70), x=slice(0, 90))
+    result = change_map(detector, before, after, device="cpu")
+    p = result.probability
+    assert p.dims == ("y", "x") and p.shape == (70, 90) and p.dtype == np.float32
+    assert p.rio.crs == before.rio.crs and p.rio.transform() == before.rio.transform()
+    assert float(p.min()) >= 0 and float(p.max()) <= 1
+    assert result.windows == 4 * 4 and result.threshold == 0.5  # 96 x 96 padded, a window every 24 px
+    assert result.change().dtype == np.uint8 and result.change().shape == (70, 90)
+
+
+def test_change_map_blending_divides_out(detector, crop):
+    """A one-window image gives the model's own probability: the blending weights cancel."""
+    before, after = crop.isel(y=slice(0, 32), x=slice(0, 32)), crop.isel(y=slice(40, 72), x=slice(50, 82))
+    after = after.assign_coords(y=before.y, x=before.x)
+    result = change_map(detector, before, after, overlap=8, device="cpu")
+    with torch.no_grad():
+        expected = torch.sigmoid(detector(torch.as_tensor(before.values[None]), torch.as_tensor(after.values[None])))
+    np.testing.assert_allclose(result.probability.values, expected[0].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_change_map_validates_the_pair(detector, crop):
+    before = crop.isel(y=slice(0, 40), x=slice(0, 40))
+    with pytest.raises(ValueError, match=r"before has shape \(10, 40, 40\) and after \(10, 40, 41\)"):
+        change_map(detector, before, crop.isel(y=slice(0, 40), x=slice(0, 41)), device="cpu")
+    renamed = before.assign_coords(band=[f"X{i}" for i in range(10)])
+    with pytest.raises(ValueError, match="after has X0, X1"):
+        change_map(detector, before, renamed, device="cpu")
+    with pytest.raises(ValueError, match="EPSG:32618.*EPSG:4326"):
+        change_map(detector, before, before.rio.write_crs("EPSG:4326"), device="cpu")
+    shifted = crop.isel(y=slice(10, 50), x=slice(0, 40))
+    with pytest.raises(ValueError, match="match_grid"):
+        change_map(detector, before, shifted, device="cpu")
+    with pytest.raises(ValueError, match=r"4 bands .* takes 10"):
+        change_map(detector, before.isel(band=slice(0, 4)), before.isel(band=slice(0, 4)), device="cpu")
+
+
+@needs_oscd
+def test_cva_on_a_real_pair_finds_change(bercy):
+    result = change_map_cva(bercy.before, bercy.after)
+    p = result.probability
+    assert p.shape == bercy.label.shape and p.rio.crs == bercy.before.rio.crs
+    assert float(p.min()) == 0.0 and float(p.max()) == pytest.approx(1.0)
+    assert 0 < result.threshold < 1 and result.method == "cva"
+    otsu = score_change(p, bercy.label, result.threshold)
+    assert otsu["f1"] > 0
+    best = best_threshold(p, bercy.label)
+    assert score_change(p, bercy.label, best)["f1"] >= otsu["f1"]
+
+
+def test_best_threshold_is_the_f1_maximum():
+    generator = np.random.default_rng(0)
+    label = generator.random((30, 40)) < 0.2
+    probability = np.round(np.clip(label * 0.3 + generator.random((30, 40)) * 0.8, 0, 1), 2)  # ties included
+    best = best_threshold(probability, label.astype(np.uint8))
+    f1 = {t: binary_scores(probability >= t, label)["f1"] for t in np.unique(probability)}
+    assert f1[best] == max(f1.values())
+    assert score_change(probability, label, best) == binary_scores(probability >= best, label)
+    with pytest.raises(ValueError, match="no changed pixel"):
+        best_threshold(probability, np.zeros((30, 40)))
+    with pytest.raises(ValueError, match=r"\[1, 2\]"):
+        score_change(probability, label + 1, 0.5)

@@ -1,0 +1,79 @@
+"""Masking strategies: exact kept counts, valid permutations, the structure each strategy promises, purity."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from s2lab.masking import STRATEGIES, draw_mask, num_kept
+
+
+def _gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    strategy=st.sampled_from(sorted(STRATEGIES)),
+    B=st.integers(1, 3),
+    G=st.integers(1, 6),
+    N=st.integers(1, 40),
+    ratio=st.floats(0.0, 0.99),
+    seed=st.integers(0, 2**31),
+)
+def test_keeps_exactly_round_l_times_one_minus_ratio(strategy, B, G, N, ratio, seed):
+    L = G * N
+    if round(L * (1 - ratio)) < 1:
+        with pytest.raises(ValueError, match="keeps no token"):
+            draw_mask(strategy, B, G, N, ratio, generator=_gen(seed))
+        return
+    m = draw_mask(strategy, B, G, N, ratio, generator=_gen(seed))
+    K = round(L * (1 - ratio))
+    assert m.ids_keep.shape == (B, K) and m.ids_restore.shape == (B, L) and m.mask.shape == (B, L)
+    assert (m.mask.sum(1) == L - K).all()
+    kept = torch.zeros(B, L).scatter_(1, m.ids_keep, 1.0)
+    assert torch.equal(kept, 1 - m.mask)  # ids_keep are exactly the unmasked tokens
+    assert torch.equal(m.ids_restore.sort(1).values, torch.arange(L).expand(B, L))  # a permutation
+
+
+def test_tube_and_consistent_remove_whole_spatial_columns():
+    G, N = 4, 50
+    for strategy in ("tube", "consistent"):
+        m = draw_mask(strategy, 3, G, N, 0.6, generator=_gen(1)).mask.view(3, G, N)
+        partial = ((m.sum(1) > 0) & (m.sum(1) < G)).sum(1)
+        assert (partial <= 1).all()  # at most one column split to make the count exact
+
+
+def test_spectral_removes_whole_groups():
+    m = draw_mask("spectral", 2, 5, 30, 0.6, generator=_gen(2)).mask.view(2, 5, 30)
+    per_group = m.sum(2)
+    assert ((per_group == 0) | (per_group == 30)).sum(1).ge(4).all()  # all groups whole but at most one
+
+
+def test_independent_gives_every_group_the_same_share():
+    G, N, ratio = 3, 64, 0.75
+    m = draw_mask("independent", 4, G, N, ratio, generator=_gen(3)).mask.view(4, G, N)
+    kept_per_group = N - m.sum(2)
+    assert (kept_per_group.max(1).values - kept_per_group.min(1).values <= 1).all()
+    same_positions = (m[:, 0] == m[:, 1]).float().mean()
+    assert same_positions < 0.9  # groups draw their own positions
+
+
+def test_random_is_unstructured_and_pure():
+    a = draw_mask("random", 2, 4, 64, 0.75, generator=_gen(7))
+    b = draw_mask("random", 2, 4, 64, 0.75, generator=_gen(7))
+    c = draw_mask("random", 2, 4, 64, 0.75, generator=_gen(8))
+    assert torch.equal(a.mask, b.mask) and not torch.equal(a.mask, c.mask)
+    columns = a.mask.view(2, 4, 64).sum(1)
+    assert ((columns > 0) & (columns < 4)).any()  # some columns only partly removed
+
+
+@pytest.mark.parametrize("ratio", [-0.1, 1.0, 1.5])
+def test_ratio_outside_unit_interval_is_refused(ratio):
+    with pytest.raises(ValueError, match=r"mask ratio must be in \[0, 1\)"):
+        num_kept(100, ratio)
+
+
+def test_unknown_strategy_lists_the_known_ones():
+    with pytest.raises(ValueError, match="expected one of random, tube, consistent, independent, spectral"):
+        draw_mask("checkerboard", 1, 2, 4, 0.5, generator=_gen(0))
