@@ -22,13 +22,16 @@ own to copy: its removed tokens get one number per image, the mean over the grou
 each group's mean visible value (0 when nothing at all is visible). Band padding (``valid`` False) comes back 0.
 
 All share the signature ``fn(tokens, mask, G, grid_hw, valid, *, patch_size=None)`` (``BASELINES``);
-``run_baselines`` runs them all. They are vectorised over tokens: the 3 x 3 neighbourhood is one pooling, and the
-nearest visible token comes from scipy's exact Euclidean distance transform, one O(N) call per (image, group).
+``run_baselines`` runs them all. They are vectorised over tokens: the 3 x 3 neighbourhood is one pooling, the
+nearest visible token comes from scipy's exact Euclidean distance transform (one O(N) call per image and group),
+and only the removed tokens are computed and written. Flat fills work on the (B, L, P / p^2) band means, p^2 times
+less data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -37,11 +40,29 @@ from torch.nn import functional as F
 
 from s2lab.metrics import token_valid
 
+Rows = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (R,) batch and token indices -> (R, V) fill values
 
-def _check(
-    tokens: torch.Tensor, mask: torch.Tensor, G: int, grid_hw: tuple[int, int] | None, patch_size: int | None
-) -> tuple[int, int, int, int]:
-    """Validate the shapes; return B, L, P and N."""
+
+class _Grid(NamedTuple):
+    """The tokens as every baseline reads them."""
+
+    values: torch.Tensor  # (B, L, V): the tokens (V = P), or with patch_size each band's pixel mean (V = P / p^2)
+    removed: torch.Tensor  # (B, L) bool, True = removed
+    weight: torch.Tensor | None  # (G, V) 1 on real bands, 0 on band padding; None when nothing is padding
+    G: int  # spectral groups
+    grid_hw: tuple[int, int] | None  # (h, w) token grid, h * w = N
+    patch_size: int | None  # p when the fills are flat (per band), else None
+
+
+def _prepare(
+    tokens: torch.Tensor,
+    mask: torch.Tensor,
+    G: int,
+    grid_hw: tuple[int, int] | None,
+    valid: torch.Tensor | None,
+    patch_size: int | None,
+) -> _Grid:
+    """Validate the shapes (raising ValueError with the sizes) and read the tokens into a ``_Grid``."""
     if tokens.ndim != 3:
         raise ValueError(f"expected tokens (B, L, P), got shape {tuple(tokens.shape)}")
     B, L, P = tokens.shape
@@ -57,36 +78,109 @@ def _check(
             f"token grid {grid_hw[0]} x {grid_hw[1]} holds {grid_hw[0] * grid_hw[1]} positions, "
             f"but {L} tokens in {G} groups have N = {N}"
         )
-    if patch_size is not None and (patch_size < 1 or P % (patch_size * patch_size)):
-        raise ValueError(f"tokens of {P} values are not whole bands of {patch_size} x {patch_size} pixels")
-    return B, L, P, N
-
-
-def _group_valid(valid: torch.Tensor | None, G: int, L: int, P: int, like: torch.Tensor) -> torch.Tensor:
-    """(G, P) 0/1 weights in ``like``'s dtype from a (G, P) or (L, P) ``valid`` (one token per group read), or None."""
-    return token_valid(valid, L, P, like.device).view(G, L // G, P)[:, 0].to(like.dtype)
-
-
-def _paste(
-    tokens: torch.Tensor,
-    removed: torch.Tensor,
-    fill: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    patch_size: int | None,
-) -> torch.Tensor:
-    """A copy of tokens (B, L, P) with each removed token (b, l) replaced by the row that ``fill`` gives.
-
-    fill takes the (R,) batch and token indices of the R tokens where ``removed`` (B, L) is True and returns their
-    (R, P) values; with ``patch_size`` each band of each row is flattened to its mean over the p x p pixels.
-    """
-    out = tokens.clone()
-    bi, li = removed.nonzero(as_tuple=True)  # (R,), (R,)
-    rows = fill(bi, li)  # (R, P)
+    real = token_valid(valid, L, P, tokens.device).view(G, N, P)[:, 0]  # (G, P) bool, one token per group read
+    values = tokens
     if patch_size is not None:
         pixels = patch_size * patch_size
-        bands = rows.view(len(rows), rows.shape[1] // pixels, pixels).mean(-1, keepdim=True)  # (R, P / p^2, 1)
-        rows = bands.expand(-1, -1, pixels).reshape(rows.shape)
-    out[bi, li] = rows.to(tokens.dtype)
+        if patch_size < 1 or P % pixels:
+            raise ValueError(f"tokens of {P} values are not whole bands of {patch_size} x {patch_size} pixels")
+        values = tokens.reshape(B, L, P // pixels, pixels).mean(-1)  # (B, L, V): each band's mean over its pixels
+        real = real.view(G, P // pixels, pixels).any(-1)  # (G, V)
+    weight = None if bool(real.all()) else real.to(values.dtype)
+    return _Grid(values, mask.bool(), weight, G, grid_hw, patch_size)
+
+
+def _paste(tokens: torch.Tensor, grid: _Grid, rows: Rows) -> torch.Tensor:
+    """A copy of tokens (B, L, P) with every removed token replaced by its row of ``rows``, (V,) widened to (P,)."""
+    out = tokens.clone()
+    bi, li = grid.removed.nonzero(as_tuple=True)  # (R,), (R,)
+    fill = rows(bi, li)  # (R, V)
+    if grid.patch_size is not None:
+        fill = fill.repeat_interleave(grid.patch_size**2, dim=1)  # (R, P): flat bands
+    out[bi, li] = fill.to(tokens.dtype)
     return out
+
+
+def _real(fill: torch.Tensor, grid: _Grid, li: torch.Tensor) -> torch.Tensor:
+    """fill (R, V) for tokens li (R,) with band padding zeroed."""
+    N = grid.values.shape[1] // grid.G
+    return fill if grid.weight is None else fill * grid.weight[li // N]
+
+
+def _band_mean_rows(grid: _Grid) -> Rows:
+    """The mean visible token of each group (the fallback value for a group without one)."""
+    B, L, V = grid.values.shape
+    G, N = grid.G, L // grid.G
+    visible = (~grid.removed).to(grid.values.dtype).view(B * G, 1, N)
+    total = torch.bmm(visible, grid.values.reshape(B * G, N, V)).view(B, G, V)  # (B, G, V) sums of visible
+    if grid.weight is not None:
+        total = total * grid.weight
+    seen = visible.view(B, G, N).sum(-1)  # (B, G) visible tokens per group
+    real = V if grid.weight is None else grid.weight.sum(-1)  # real values per token, per group
+    group_mean = total.sum(-1) / (seen * real).clamp_min(1)  # (B, G) each group's mean visible value
+    has_visible = seen > 0  # (B, G)
+    fallback = (group_mean * has_visible).sum(1) / has_visible.sum(1).clamp_min(1)  # (B,)
+    mean = torch.where(has_visible[..., None], total / seen.clamp_min(1)[..., None], fallback.view(B, 1, 1))
+    return lambda bi, li: _real(mean[bi, li // N], grid, li)  # mean: (B, G, V)
+
+
+def _nearest_positions(visible: torch.Tensor) -> torch.Tensor:
+    """For every position of (B, G, h, w) bool grids, the flat index n of the nearest visible one: (B, G, h * w).
+
+    Euclidean distance on the token grid, exact (scipy's distance transform); among equally near visible positions
+    the transform's choice, fixed for a given grid. A visible position maps to itself; a grid without any visible
+    position maps to itself too (the caller falls back).
+    """
+    B, G, h, w = visible.shape
+    vis = visible.cpu().numpy()
+    rows, cols = np.indices((h, w))
+    nearest = np.broadcast_to(rows * w + cols, (B, G, h, w)).copy()  # (B, G, h, w)
+    for b, g in np.ndindex(B, G):
+        if vis[b, g].any() and not vis[b, g].all():
+            iy, ix = ndimage.distance_transform_edt(~vis[b, g], return_distances=False, return_indices=True)
+            nearest[b, g] = iy * w + ix
+    return torch.from_numpy(nearest).to(visible.device).view(B, G, h * w)
+
+
+def _nearest_rows(grid: _Grid) -> Rows:
+    """The nearest visible token of the same group; the band mean fallback for a group without one."""
+    B, L, _ = grid.values.shape
+    G, N = grid.G, L // grid.G
+    visible = ~grid.removed.view(B, G, *grid.grid_hw)  # (B, G, h, w)
+    source = _nearest_positions(visible)  # (B, G, N) spatial index of the token to copy
+    source = (source + torch.arange(G, device=source.device).view(1, G, 1) * N).view(B, L)  # (B, L) token index
+    has_visible = visible.flatten(2).any(-1)  # (B, G)
+    fallback = None if bool(has_visible.all()) else _band_mean_rows(grid)
+
+    def rows(bi: torch.Tensor, li: torch.Tensor) -> torch.Tensor:
+        fill = _real(grid.values[bi, source[bi, li]], grid, li)  # (R, V)
+        if fallback is not None:
+            empty = ~has_visible[bi, li // N]
+            fill[empty] = fallback(bi[empty], li[empty])
+        return fill
+
+    return rows
+
+
+def _neighbourhood_rows(grid: _Grid) -> Rows:
+    """The mean visible token of the same group among the 3 x 3 around; the nearest one where there is none."""
+    B, L, V = grid.values.shape
+    G, (h, w) = grid.G, grid.grid_hw
+    visible = (~grid.removed).to(grid.values.dtype).view(B * G, 1, h, w)
+    x = (grid.values.view(B * G, h, w, V) * visible.view(B * G, h, w, 1)).permute(0, 3, 1, 2)  # (B*G, V, h, w)
+    total = F.avg_pool2d(x, 3, stride=1, padding=1, divisor_override=1)  # (B*G, V, h, w): sums over 3 x 3
+    count = F.avg_pool2d(visible, 3, stride=1, padding=1, divisor_override=1)  # (B*G, 1, h, w)
+    total, count = total.permute(0, 2, 3, 1).reshape(B, L, V), count.reshape(B, L)
+
+    def rows(bi: torch.Tensor, li: torch.Tensor) -> torch.Tensor:
+        seen = count[bi, li]  # (R,) visible neighbours
+        fill = _real(total[bi, li] / seen.clamp_min(1).unsqueeze(-1), grid, li)  # (R, V)
+        lonely = seen == 0
+        if bool(lonely.any()):
+            fill[lonely] = _nearest_rows(grid)(bi[lonely], li[lonely])
+        return fill
+
+    return rows
 
 
 def mean_of_visible(
@@ -113,35 +207,13 @@ def mean_of_visible(
         (B, L, P): visible tokens unchanged, removed ones filled (see the module docstring for a group with no
         visible token).
     """
-    B, L, P, N = _check(tokens, mask, G, grid_hw, patch_size)
-    weight = _group_valid(valid, G, L, P, tokens)  # (G, P)
-    removed = mask.bool()
-    visible = (~removed).to(tokens.dtype).view(B * G, 1, N)
-    total = torch.bmm(visible, tokens.reshape(B * G, N, P)).view(B, G, P) * weight  # (B, G, P) sums of visible
-    seen = visible.view(B, G, N).sum(-1, keepdim=True)  # (B, G, 1) visible tokens per group
-    group_mean = total.sum(-1) / (seen[..., 0] * weight.sum(-1)).clamp_min(1)  # (B, G) mean visible value
-    has_visible = seen[..., 0] > 0  # (B, G)
-    fallback = (group_mean * has_visible).sum(1) / has_visible.sum(1).clamp_min(1)  # (B,)
-    mean = torch.where(has_visible[..., None], total / seen.clamp_min(1), fallback.view(B, 1, 1)) * weight
-    return _paste(tokens, removed, lambda bi, li: mean[bi, li // N], patch_size)  # mean: (B, G, P)
+    grid = _prepare(tokens, mask, G, grid_hw, valid, patch_size)
+    return _paste(tokens, grid, _band_mean_rows(grid))
 
 
-def _nearest_positions(visible: torch.Tensor) -> torch.Tensor:
-    """For every position of (B, G, h, w) bool grids, the flat index n of the nearest visible one: (B, G, h * w).
-
-    Euclidean distance on the token grid, exact (scipy's distance transform); among equally near visible positions
-    the transform's choice, fixed for a given grid. A visible position maps to itself; a grid without any visible
-    position maps to itself too (the caller falls back).
-    """
-    B, G, h, w = visible.shape
-    vis = visible.cpu().numpy()
-    rows, cols = np.indices((h, w))
-    nearest = np.broadcast_to(rows * w + cols, (B, G, h, w)).copy()  # (B, G, h, w)
-    for b, g in np.ndindex(B, G):
-        if vis[b, g].any() and not vis[b, g].all():
-            iy, ix = ndimage.distance_transform_edt(~vis[b, g], return_distances=False, return_indices=True)
-            nearest[b, g] = iy * w + ix
-    return torch.from_numpy(nearest).to(visible.device).view(B, G, h * w)
+def _check_grid(grid_hw: tuple[int, int] | None, name: str) -> None:
+    if grid_hw is None:
+        raise ValueError(f"{name} needs the token grid (h, w), got None")
 
 
 def nearest_visible(
@@ -166,20 +238,9 @@ def nearest_visible(
     Returns:
         (B, L, P), visible tokens unchanged.
     """
-    B, L, P, N = _check(tokens, mask, G, grid_hw, patch_size)
-    weight = _group_valid(valid, G, L, P, tokens)  # (G, P)
-    removed = mask.bool()
-    visible = ~removed.view(B, G, *grid_hw)  # (B, G, h, w)
-    source = _nearest_positions(visible)  # (B, G, N) spatial index of the token to copy
-    source = (source + torch.arange(G, device=tokens.device).view(1, G, 1) * N).view(B, L)  # (B, L) token index
-    has_visible = visible.flatten(2).any(-1).repeat_interleave(N, dim=1)  # (B, L): its group has a visible token
-    out = _paste(
-        tokens, removed & has_visible, lambda bi, li: tokens[bi, source[bi, li]] * weight[li // N], patch_size
-    )
-    if bool(has_visible.all()):
-        return out
-    fallback = mean_of_visible(tokens, mask, G, grid_hw, valid, patch_size=patch_size)
-    return torch.where((removed & ~has_visible)[..., None], fallback, out)
+    _check_grid(grid_hw, "nearest_visible")
+    grid = _prepare(tokens, mask, G, grid_hw, valid, patch_size)
+    return _paste(tokens, grid, _nearest_rows(grid))
 
 
 def neighbourhood_mean(
@@ -204,27 +265,9 @@ def neighbourhood_mean(
     Returns:
         (B, L, P), visible tokens unchanged.
     """
-    B, L, P, N = _check(tokens, mask, G, grid_hw, patch_size)
-    h, w = grid_hw
-    weight = _group_valid(valid, G, L, P, tokens)  # (G, P)
-    removed = mask.bool()
-    visible = (~removed).to(tokens.dtype).view(B * G, 1, h, w)
-    x = (tokens.view(B * G, h, w, P) * visible.view(B * G, h, w, 1)).permute(0, 3, 1, 2)  # (B*G, P, h, w)
-    total = F.avg_pool2d(x, 3, stride=1, padding=1, divisor_override=1)  # (B*G, P, h, w): sums over 3 x 3
-    count = F.avg_pool2d(visible, 3, stride=1, padding=1, divisor_override=1)  # (B*G, 1, h, w)
-    total = total.permute(0, 2, 3, 1).reshape(B, L, P)
-    count = count.reshape(B, L)
-    lonely = removed & (count == 0)  # (B, L): removed tokens with no visible neighbour
-    out = _paste(
-        tokens,
-        removed & ~lonely,
-        lambda bi, li: total[bi, li] / count[bi, li].unsqueeze(-1) * weight[li // N],
-        patch_size,
-    )
-    if not bool(lonely.any()):
-        return out
-    fallback = nearest_visible(tokens, mask, G, grid_hw, valid, patch_size=patch_size)
-    return torch.where(lonely[..., None], fallback, out)
+    _check_grid(grid_hw, "neighbourhood_mean")
+    grid = _prepare(tokens, mask, G, grid_hw, valid, patch_size)
+    return _paste(tokens, grid, _neighbourhood_rows(grid))
 
 
 Baseline = Callable[..., torch.Tensor]

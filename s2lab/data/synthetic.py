@@ -920,9 +920,10 @@ BIGEARTHNET_RECIPES: dict[str, tuple[Recipe, str]] = {
 """How each BigEarthNet-19 class is made: class -> (recipe(source, size, rng) -> (C, S, S), description)."""
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=2)
 def _source(bands: tuple[str, ...], split: str) -> _Source:
-    """The ``_Source`` of ``bands`` and ``split``, kept for the next call (opening the scene takes seconds)."""
+    """The ``_Source`` of ``bands`` and ``split``, kept for the next calls (building one takes a second or two;
+    two are kept so that alternating "train" and "eval" does not rebuild them)."""
     return _Source(bands, split)
 
 

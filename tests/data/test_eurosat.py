@@ -41,8 +41,10 @@ def tile_dn(scene, k: int) -> tuple[np.ndarray, rasterio.Affine]:
 
 def write_eurosat_file(path: Path, dn: np.ndarray, transform, crs) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    profile = dict(driver="GTiff", count=13, height=64, width=64, dtype="uint16", crs=crs, transform=transform)
-    with rasterio.open(path, "w", **profile) as dst:
+    count, height, width = dn.shape
+    with rasterio.open(
+        path, "w", driver="GTiff", count=count, height=height, width=width, dtype="uint16", crs=crs, transform=transform
+    ) as dst:
         dst.write(dn)
 
 
