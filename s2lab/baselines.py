@@ -92,12 +92,14 @@ def _prepare(
 
 def _paste(tokens: torch.Tensor, grid: _Grid, rows: Rows) -> torch.Tensor:
     """A copy of tokens (B, L, P) with every removed token replaced by its row of ``rows``, (V,) widened to (P,)."""
-    out = tokens.clone()
+    out = tokens.clone(memory_format=torch.contiguous_format)
     bi, li = grid.removed.nonzero(as_tuple=True)  # (R,), (R,)
-    fill = rows(bi, li)  # (R, V)
-    if grid.patch_size is not None:
-        fill = fill.repeat_interleave(grid.patch_size**2, dim=1)  # (R, P): flat bands
-    out[bi, li] = fill.to(tokens.dtype)
+    fill = rows(bi, li).to(tokens.dtype)  # (R, V)
+    if grid.patch_size is None:
+        out[bi, li] = fill
+    else:
+        B, L, V = grid.values.shape
+        out.view(B, L, V, -1)[bi, li] = fill[..., None]  # (R, V, p^2): each band flat over its pixels
     return out
 
 
@@ -146,7 +148,7 @@ def _nearest_rows(grid: _Grid) -> Rows:
     """The nearest visible token of the same group; the band mean fallback for a group without one."""
     B, L, _ = grid.values.shape
     G, N = grid.G, L // grid.G
-    visible = ~grid.removed.view(B, G, *grid.grid_hw)  # (B, G, h, w)
+    visible = ~grid.removed.reshape(B, G, *grid.grid_hw)  # (B, G, h, w)
     source = _nearest_positions(visible)  # (B, G, N) spatial index of the token to copy
     source = (source + torch.arange(G, device=source.device).view(1, G, 1) * N).view(B, L)  # (B, L) token index
     has_visible = visible.flatten(2).any(-1)  # (B, G)
@@ -167,7 +169,7 @@ def _neighbourhood_rows(grid: _Grid) -> Rows:
     B, L, V = grid.values.shape
     G, (h, w) = grid.G, grid.grid_hw
     visible = (~grid.removed).to(grid.values.dtype).view(B * G, 1, h, w)
-    x = (grid.values.view(B * G, h, w, V) * visible.view(B * G, h, w, 1)).permute(0, 3, 1, 2)  # (B*G, V, h, w)
+    x = (grid.values.reshape(B * G, h, w, V) * visible.view(B * G, h, w, 1)).permute(0, 3, 1, 2)  # (B*G, V, h, w)
     total = F.avg_pool2d(x, 3, stride=1, padding=1, divisor_override=1)  # (B*G, V, h, w): sums over 3 x 3
     count = F.avg_pool2d(visible, 3, stride=1, padding=1, divisor_override=1)  # (B*G, 1, h, w)
     total, count = total.permute(0, 2, 3, 1).reshape(B, L, V), count.reshape(B, L)

@@ -255,6 +255,31 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def _stitch(
+    predictions: list[torch.Tensor], masks: list[torch.Tensor], origins: torch.Tensor, shape: Sequence[int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Windows back into one image, overlaps resolved as the module docstring says.
+
+    Args:
+        predictions: batches of (b, C, w, w) predicted windows; emptied as they are used.
+        masks: the matching (b, C, w, w) bool masks, True = removed; emptied too.
+        origins: (B, 2) top-left (row, column) of every window.
+        shape: (C, H', W') of the padded image.
+
+    Returns:
+        prediction (C, H', W') (the mean over the windows that removed a pixel, else over all covering it) and
+        mask (C, H', W') float, 1 where every covering window removed the pixel.
+    """
+    prediction = torch.cat(predictions)  # (B, C, w, w)
+    predictions.clear()
+    mask = torch.cat(masks).float()  # (B, C, w, w)
+    masks.clear()
+    removed_share = untile(mask, origins, shape)  # (C, H', W') share of covering windows that removed the pixel
+    removed_pred = untile(prediction * mask, origins, shape) / removed_share.clamp_min(SCALE_EPS)
+    full_pred = torch.where(removed_share > 0, removed_pred, untile(prediction, origins, shape))
+    return full_pred, untile(mask, origins, shape, blend="min")
+
+
 def reconstruct_tiles(
     model: MaskedAutoencoder, x: torch.Tensor, *, mask_ratio: float = 0.75, strategy: str = "random", seed: int = 0
 ) -> dict:
@@ -344,16 +369,11 @@ def reconstruct_image(
                 rec = Reconstruction(*(t.float() for t in rec))
                 parts.append(_window_scores(model, batch, rec, real_windows[i : i + batch_size].to(device)))
                 predictions.append(rec.prediction.cpu())
-                masks.append(rec.mask.cpu())
+                masks.append(rec.mask.bool().cpu())
     finally:
         model.train(training)
-    prediction, mask = torch.cat(predictions), torch.cat(masks)  # (B, C, w, w) each
-    shape = padded.shape
-    removed_mean = untile(mask, origins, shape)  # (C, H', W') share of covering windows that removed the pixel
-    removed_pred = untile(prediction * mask, origins, shape) / removed_mean.clamp_min(SCALE_EPS)
-    any_pred = untile(prediction, origins, shape)
-    full_pred = torch.where(removed_mean > 0, removed_pred, any_pred)[:, :H, :W]  # (C, H, W)
-    full_mask = untile(mask, origins, shape, blend="min")[:, :H, :W]  # (C, H, W), 1 where every window removed
+    full_pred, full_mask = _stitch(predictions, masks, origins, padded.shape)
+    full_pred, full_mask = full_pred[:, :H, :W], full_mask[:, :H, :W]  # (C, H, W) each
     original = to_tensor(image)  # NaN kept: pasting into the image as it was
     pasted = torch.where(full_mask.bool(), full_pred, original)
     return ReconstructionResult(
@@ -366,7 +386,7 @@ def reconstruct_image(
         mask_ratio=float(mask_ratio),
         strategy=strategy,
         seed=int(seed),
-        windows=len(windows),
+        windows=len(origins),
         seconds=time.perf_counter() - start,
         device=str(device),
     )

@@ -32,6 +32,9 @@ def test_visible_tokens_unchanged_and_shapes(name):
     mask = random_masking(3, 2, 20, 0.6, generator=generator).mask
     pred = BASELINES[name](tokens, mask, 2, (4, 5), None)
     assert pred.shape == tokens.shape and pred.dtype == tokens.dtype
+    strided = tokens.transpose(1, 2).contiguous().transpose(1, 2)  # the same values, not contiguous
+    assert torch.equal(BASELINES[name](strided, mask, 2, (4, 5), None, patch_size=2),
+                       BASELINES[name](tokens, mask, 2, (4, 5), None, patch_size=2))
     visible = mask == 0
     assert torch.equal(pred[visible], tokens[visible])
     assert not torch.equal(pred[~visible], tokens[~visible])
@@ -156,3 +159,18 @@ def test_neighbourhood_beats_band_mean_on_real_tiles():
     assert mse["neighbourhood"] < mse["nearest"]  # and averaging neighbours beats copying one
     textured = neighbourhood_mean(tokens, mask, tokenizer.G, (8, 8), tokenizer.valid)  # value by value
     assert mse["neighbourhood"] < masked_token_mse(textured, tokens, mask, tokenizer.valid)  # flat tokens win
+
+
+def test_nearest_visible_copies_a_token_at_the_smallest_distance():
+    generator = torch.Generator().manual_seed(2)
+    h, w = 7, 9
+    rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    for _ in range(5):
+        mask = random_masking(1, 1, h * w, 0.9, generator=generator).mask  # (1, 63)
+        tokens = torch.arange(h * w, dtype=torch.float32).view(1, -1, 1)  # each token holds its position n
+        source = nearest_visible(tokens, mask, 1, (h, w))[0, :, 0].long()  # (N,) position copied
+        kept = (mask[0] == 0).view(h, w)
+        d2 = (rows.reshape(-1, 1, 1) - rows) ** 2 + (cols.reshape(-1, 1, 1) - cols) ** 2  # (N, h, w)
+        nearest = d2.masked_fill(~kept, 10**6).flatten(1).amin(1)  # (N,) squared distance to the nearest kept
+        chosen = (rows.flatten() - rows.flatten()[source]) ** 2 + (cols.flatten() - cols.flatten()[source]) ** 2
+        assert torch.equal(chosen, nearest) and kept.flatten()[source].all()

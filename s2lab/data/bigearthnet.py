@@ -235,13 +235,13 @@ def load_bigearthnet_patch(
     files = _files(index.s2[name])
     meta = _label_file(files, name, index.where)
     s2 = select_bands(_read_bands(files, name, bands, index.where, reflectance=True), bands)
-    s2.attrs.update(source=f"BigEarthNet v1 patch {name} ({index.where})", patch=name, synthetic=False)
+    s2.attrs.update(source=f"BigEarthNet v1 patch {name} ({index.where})", patch=name, level="L2A", synthetic=False)
     s1_name = _s1_name_for(root_key, name)
     s1 = None
     if s1_name is not None:
         s1 = _read_bands(_files(index.s1[s1_name]), s1_name, ("VV", "VH"), index.where, reflectance=False)
-        s1.attrs.update(source=f"BigEarthNet v1 S1 patch {s1_name} ({index.where})", patch=s1_name, units="dB")
-        s1.attrs["synthetic"] = False
+        s1.attrs.update(source=f"BigEarthNet v1 S1 patch {s1_name} ({index.where})", patch=s1_name)
+        s1.attrs.update(units="dB", synthetic=False)
     labels43 = tuple(meta.get("labels", ()))
     labels19 = tuple(to_19(labels43))
     return BigEarthNetPatch(

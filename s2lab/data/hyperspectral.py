@@ -49,7 +49,7 @@ JASPER_RIDGE_SIZE = 100
 """Rows and columns of the Jasper Ridge subscene."""
 
 MIXED_ENDMEMBERS = ("vegetation", "water", "soil", "asphalt")
-"""Materials of ``s2lab.spectra.MATERIAL_SPECTRA`` that ``mixed_cube`` mixes (Jasper Ridge's tree, water, dirt, road)."""
+"""Materials of ``s2lab.spectra.MATERIAL_SPECTRA`` that ``mixed_cube`` mixes: Jasper Ridge's tree, water, dirt, road."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -138,14 +138,18 @@ def as_numpy_generator(rng: np.random.Generator | torch.Generator) -> np.random.
     )
 
 
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+
+
 def split_rows(height: int, split: str) -> slice:
     """The rows of a scene of ``height`` rows that ``split`` may use: the top half for "train", the rest for "eval".
 
     Raises:
         ValueError: ``split`` is not one of ``SPLITS``.
     """
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    _check_split(split)
     return slice(0, height // 2) if split == "train" else slice(height // 2, height)
 
 
@@ -242,14 +246,19 @@ def _draw(family: str, library: dict[str, np.ndarray], reference: Radiometry, rn
     return members[nearest[rng.integers(nearest.size)]]
 
 
-@lru_cache(maxsize=4)
-def family_spectra(bands: tuple[str, ...] = S2_10BANDS) -> dict[str, np.ndarray]:
+def family_spectra(bands: Sequence[str] = S2_10BANDS) -> dict[str, np.ndarray]:
     """The library spectra of every ``FAMILIES`` entry as surface reflectance in ``bands``.
 
     Returns:
         family -> (n, C) float64 (read-only), spectra with a negative or missing value in a band other than
         B10 dropped, B10 (not covered by earthlib) set to 0.
     """
+    return dict(_family_spectra(band_names(bands)))
+
+
+@lru_cache(maxsize=4)
+def _family_spectra(bands: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """``family_spectra`` for a canonical band tuple, cached."""
     out = {}
     for family, (library, key, accepted) in FAMILIES.items():
         lib = spectra.library(library)
@@ -649,13 +658,16 @@ class _Source:
         self.masks = {name: cover == COVERS.index(name) for name in COVERS[1:]}
         self.masks["open_water"] = from_land > 50  # sea at least 500 m from any land
         self.masks["shore_water"] = water & (from_land <= 10)  # creeks, channels and water along shores
+        self._tables: dict[str, np.ndarray] = {}  # cover -> summed-area table of its mask
         self._windows: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def _candidates(self, cover: str, size: int) -> tuple[np.ndarray, np.ndarray]:
         """Top-left corners of the purest ``cover`` windows of ``size`` (on a 4 px lattice), cached."""
         key = (cover, size)
         if key not in self._windows:
-            table = _integral(self.masks[cover])
+            if cover not in self._tables:
+                self._tables[cover] = _integral(self.masks[cover])
+            table = self._tables[cover]
             H, W = self.masks[cover].shape
             r, c = np.meshgrid(np.arange(0, H - size + 1, 4), np.arange(0, W - size + 1, 4), indexing="ij")
             r, c = r.ravel(), c.ravel()
@@ -678,7 +690,7 @@ class _Source:
             nearest = ndimage.distance_transform_edt(~inside, return_distances=False, return_indices=True)
             window = window[:, nearest[0], nearest[1]]  # (C, S, S)
         window = np.rot90(window, int(rng.integers(4)), axes=(1, 2))
-        return np.ascontiguousarray(window[:, :, ::-1] if rng.random() < 0.5 else window)
+        return (window[:, :, ::-1] if rng.random() < 0.5 else window).copy()
 
     def spectrum(self, family: str, rng: np.random.Generator) -> np.ndarray:
         """(C,) one surface reflectance spectrum of ``family``, brightness-matched where it has an analogue cover."""
@@ -786,7 +798,9 @@ def _roofs(src: _Source, ids: np.ndarray, rng: np.random.Generator) -> tuple[np.
     return roofs, _soft(ids >= 0)
 
 
-def _fields(src: _Source, size: int, rng: np.random.Generator, sides: tuple[int, int], covers: Sequence[str]) -> np.ndarray:
+def _fields(
+    src: _Source, size: int, rng: np.random.Generator, sides: tuple[int, int], covers: Sequence[str]
+) -> np.ndarray:
     """Parcels, each a different real window of one of ``covers``, with faint planting stripes."""
     labels = _parcels(size, rng, sides)
     out = np.empty((src.haze.size, size, size))
@@ -798,6 +812,7 @@ def _fields(src: _Source, size: int, rng: np.random.Generator, sides: tuple[int,
 
 
 def _residential(src: _Source, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(C, S, S) small roofs and a street grid over real lawns (green fields) dotted with real trees."""
     garden = _blend(src.real("green", size, rng), src.real("forest", size, rng), _soft(_dots(size, rng, 0.4, 2.0)))
     ids, streets = _buildings(size, rng, (2, 3), 0.2, int(rng.integers(8, 15)))
     roofs, built = _roofs(src, ids, rng)
@@ -805,6 +820,7 @@ def _residential(src: _Source, size: int, rng: np.random.Generator) -> np.ndarra
 
 
 def _industrial(src: _Source, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(C, S, S) large roofs on a yard of pavement and soil mixed by smooth fractions."""
     yard = src.mixture(("paved", "soil"), size, rng)
     ids, _ = _buildings(size, rng, (5, 16), 0.55, None)
     roofs, built = _roofs(src, ids, rng)
@@ -812,6 +828,7 @@ def _industrial(src: _Source, size: int, rng: np.random.Generator) -> np.ndarray
 
 
 def _highway(src: _Source, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(C, S, S) one or two roads of a pavement spectrum across a real forest, field or bare window."""
     out = src.real(("forest", "green", "bare")[rng.integers(3)], size, rng)
     road = _line(size, rng, rng.uniform(1.5, 3.5), rng.uniform(0.0, 2.0))
     if rng.random() < 0.3:
@@ -820,23 +837,28 @@ def _highway(src: _Source, size: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _river(src: _Source, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(C, S, S) a meandering band of real shore water across a real land window."""
     banks = src.real(("forest", "green", "bare", "marsh")[rng.integers(4)], size, rng)
     river = _line(size, rng, rng.uniform(3.0, 8.0), rng.uniform(3.0, 10.0))
     return _blend(banks, src.real("shore_water", size, rng), river)
 
 
 def _orchard(src: _Source, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(C, S, S) rows of real forest canopy, partly covering a real bare field."""
     rows = _rows(size, rng, rng.uniform(3.0, 6.0)) * rng.uniform(0.3, 0.6)
     return _blend(src.real("bare", size, rng), src.real("forest", size, rng), rows)
 
 
 def _broadleaf(src: _Source, size: int, rng: np.random.Generator) -> np.ndarray:
+    """(C, S, S) a canopy spectrum modulated by the brightness of a real forest window."""
     forest = src.real("forest", size, rng).mean(axis=0)  # (S, S) brightness of a real canopy
     t = forest / forest.mean()
     return src.haze[:, None, None] + src.spectrum("canopy", rng)[:, None, None] * t[None]
 
 
-def _scatter(base: np.ndarray, patches: np.ndarray, rng: np.random.Generator, density: float, radius: float) -> np.ndarray:
+def _scatter(
+    base: np.ndarray, patches: np.ndarray, rng: np.random.Generator, density: float, radius: float
+) -> np.ndarray:
     """``patches`` showing through ``base`` in dots covering about ``density`` of the square."""
     return _blend(base, patches, _soft(_dots(base.shape[-1], rng, density, radius)))
 
@@ -914,7 +936,10 @@ BIGEARTHNET_RECIPES: dict[str, tuple[Recipe, str]] = {
         "real marsh with pools of real shallow water",
     ),
     "Coastal wetlands": (lambda s, n, g: s.real("marsh", n, g), "a real window of the scene's salt marsh"),
-    "Inland waters": (lambda s, n, g: s.real("shore_water", n, g), "real water within 100 m of land (creeks, channels)"),
+    "Inland waters": (
+        lambda s, n, g: s.real("shore_water", n, g),
+        "real water within 100 m of land (creeks, channels; the scene has no lake)",
+    ),
     "Marine waters": (lambda s, n, g: s.real("open_water", n, g), "real open sea, more than 500 m from land"),
 }
 """How each BigEarthNet-19 class is made: class -> (recipe(source, size, rng) -> (C, S, S), description)."""
@@ -985,7 +1010,7 @@ def synthetic_scene_classification(
         raise ValueError(f"count_per_class must be at least 1, got {count_per_class}")
     _check_size(size, "size")
     bands = band_names(bands)
-    split_rows(2, split)
+    _check_split(split)
     src = _source(bands, split)
     x = np.empty((len(EUROSAT_CLASSES) * count_per_class, len(bands), size, size), dtype=np.float32)
     for k, name in enumerate(EUROSAT_CLASSES):
@@ -1071,7 +1096,7 @@ def synthetic_multilabel(
     if not 1 <= max_regions <= len(LABELS_19):
         raise ValueError(f"max_regions must be 1-{len(LABELS_19)}, got {max_regions}")
     bands = band_names(bands)
-    split_rows(2, split)
+    _check_split(split)
     src = _source(bands, split)
     x = np.empty((count, len(bands), size, size), dtype=np.float32)
     label_map = np.empty((count, size, size), dtype=np.int64)
