@@ -15,7 +15,9 @@ the removed ones and returns the visible ones unchanged. They work in token spac
 is made value by value, so a copied or averaged token carries its sources' pixel texture to a place where it does
 not belong. With ``patch_size=p`` every filled token is flat: each band the mean over the p x p pixels of its
 sources, i.e. a spectrum. That is the stronger baseline on real images (texture is not where the sources put it)
-and the one to report.
+and the one to report: on 36 tiles of 64 x 64 pixels of the embedded scene, [0, 1]-scaled, 8 x 8 x 2 cube tokens,
+75% random masking, the masked-token MSE is about 0.030 / 0.025 / 0.023 (band_mean / nearest / neighbourhood)
+flat, against 0.030 / 0.032 / 0.028 value by value.
 
 **Fallback.** A group with no visible token at all (``spectral`` masking removes whole groups) has nothing of its
 own to copy: its removed tokens get one number per image, the mean over the groups that have visible tokens of

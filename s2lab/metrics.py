@@ -258,7 +258,7 @@ def otsu_threshold(values: Any, bins: int = 256) -> float:
         values: any shape, e.g. a CVA magnitude (H, W); a tensor or a numpy array.
         bins: histogram bins.
     """
-    v = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    v = values.detach().double().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
     v = v.astype(np.float64).ravel()
     v = v[np.isfinite(v)]
     if v.size == 0:

@@ -1,0 +1,227 @@
+"""The ``s2lab`` command, run as users run it (a subprocess) and in-process where that saves time.
+
+The end-to-end path of the issue: pretrain, fine-tune change detection, then detect change on a real OSCD city,
+all through the command line. Models here are tiny (a few steps, small widths): the tests check what the command
+writes and reports, not how good the models are.
+"""
+
+import hashlib
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+
+from s2lab.checkpoints import load_model
+from s2lab.cli import main
+from s2lab.data.embedded import open_embedded_scene
+from s2lab.data.oscd import IMAGES, LABELS
+from s2lab.data.raster import write_geotiff
+from s2lab.models import BUILDERS
+from s2lab.sensors import S2_10BANDS
+from s2lab.settings import data_dir
+
+TINY = ["--embed-dim", "32", "--depth", "1", "--heads", "2", "--decoder-depth", "1", "--decoder-dim", "32"]
+TRAIN_CITY, TEST_CITY = "bercy", "paris"  # two of the smallest OSCD cities
+COMMAND = [shutil.which("s2lab")] if shutil.which("s2lab") else [sys.executable, "-m", "s2lab"]
+
+
+def start(*args: str, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([*COMMAND, *map(str, args)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def s2lab(*args: str, cwd: Path) -> tuple[int, str, str]:
+    """Run the command; (exit code, stdout, stderr)."""
+    process = start(*args, cwd=cwd)
+    out, err = process.communicate(timeout=300)
+    return process.returncode, out, err
+
+
+def report(*args: str, cwd: Path) -> dict:
+    """Run the command with --json and return the JSON it printed (failing with its stderr otherwise)."""
+    code, out, err = s2lab(*args, "--json", cwd=cwd)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def oscd_paths(city: str) -> tuple[Path, Path, Path]:
+    root = data_dir("oscd")
+    if root is None:
+        pytest.skip("OSCD is absent (set S2LAB_OSCD_DIR or S2LAB_DATA_DIR)")
+    city_dir = root / IMAGES / city
+    return city_dir / "imgs_1", city_dir / "imgs_2", root / LABELS[0] / city / "cm" / f"{city}-cm.tif"
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def crop(work) -> Path:
+    """A 128 x 128 crop of the embedded real scene, 10 bands, as a georeferenced GeoTIFF."""
+    path = work / "crop.tif"
+    write_geotiff(open_embedded_scene().isel(y=slice(900, 1028), x=slice(800, 928)), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pretrained(work) -> tuple[Path, dict]:
+    """A tiny S2MAE from `s2lab pretrain` (5 steps on the embedded scene) and the JSON it printed."""
+    out = report("pretrain", "--steps", "5", "--batch-size", "2", "--img-size", "64", *TINY, "--out", "pre",
+                 "--quiet", cwd=work)
+    return work / "pre" / "model.safetensors", out
+
+
+def test_info_lists_versions_device_and_data(work):
+    info = report("info", cwd=work)
+    assert info["versions"]["s2lab"] and info["versions"]["torch"]
+    assert info["device"]["type"] in ("cuda", "mps", "cpu") and "cpu" in info["device"]["available"]
+    assert info["data"]["embedded"]["found"] is True and Path(info["data"]["embedded"]["path"]).is_dir()
+    assert len(info["data"]["bigearthnet_embedded"]["patches"]) == 6
+    oscd = info["data"]["oscd"]
+    assert oscd["found"] == (data_dir("oscd") is not None)
+    assert ("cities" in oscd) if oscd["found"] else ("S2LAB_OSCD_DIR" in oscd["hint"])
+    assert isinstance(info["models"], list)
+
+
+def test_pretrain_writes_a_loadable_checkpoint(pretrained):
+    path, out = pretrained
+    assert out["steps"] == 5 and out["data"] == ["embedded"] and math.isfinite(out["final_loss"])
+    model, info = load_model(path, builders=BUILDERS)
+    assert info["kind"] == "s2mae" and model.config.embed_dim == 32 and model.config.img_size == 64
+    meta = info["meta"]
+    assert meta["bands"] == list(S2_10BANDS) and meta["data"] == ["embedded"] and meta["mask_ratio"] == [0.5, 0.95]
+    assert meta["final_loss"] == pytest.approx(out["final_loss"], rel=1e-5)
+
+
+def test_reconstruct_writes_the_reconstruction_with_the_input_georeference(work, crop, pretrained):
+    out = report("reconstruct", crop, "-o", "rec.tif", "--model", pretrained[0], "--mask-ratio", "0.75",
+                 "--seed", "3", cwd=work)
+    for method in ("model", *out["baselines"]):
+        scores = out if method == "model" else out["baselines"][method]
+        assert scores["mse"] > 0 and scores["psnr"] > 0 and 0 < scores["sam_deg"] < 90
+    assert set(out["baselines"]) and out["model"] == str(pretrained[0]) and out["seconds"] > 0
+    assert out["bands"] == list(S2_10BANDS) and out["shape"] == [10, 128, 128]
+    with rasterio.open(crop) as src, rasterio.open(work / "rec.tif") as rec:
+        assert rec.crs == src.crs and rec.transform == src.transform and rec.dtypes[0] == "float32"
+        assert rec.descriptions == src.descriptions
+        kept = np.isclose(rec.read(), src.read(), rtol=0, atol=0)
+    assert 0.15 < kept.mean() < 0.4  # the visible quarter is the input itself; the rest is predicted
+
+
+def test_pretrain_finetune_change_then_detect_change_on_a_real_city(work, pretrained):
+    before, after, labels = oscd_paths(TEST_CITY)
+    tuned = report("finetune", "--task", "change", "--init", pretrained[0], "--steps", "3", "--batch-size", "2",
+                   "--img-size", "64", "--train-cities", TRAIN_CITY, "--eval-cities", TEST_CITY, "--out", "tuned",
+                   "--quiet", cwd=work)
+    assert tuned["data"] == "oscd" and tuned["synthetic"] is False and tuned["eval_cities"] == [TEST_CITY]
+    assert 0 < tuned["threshold"] < 1 and all(0 <= tuned[k] <= 1 for k in ("precision", "recall", "f1"))
+    model = work / "tuned" / "model.safetensors"
+    _, info = load_model(model, builders=BUILDERS)
+    assert info["kind"] == "change" and info["meta"]["threshold"] == tuned["threshold"]
+    assert info["meta"]["train_cities"] == [TRAIN_CITY] and info["meta"]["init"] == str(pretrained[0])
+
+    found = report("detect-change", before, after, "-o", "change.tif", "--model", model, "--labels", labels,
+                   "--probability", "prob.tif", cwd=work)
+    assert found["method"] == "model" and found["threshold"] == tuned["threshold"]
+    assert all(0 <= found[k] <= 1 for k in ("precision", "recall", "f1", "iou"))
+    assert found["labels"]["encoding"] in ("1/2", "0/1")
+    with rasterio.open(next(before.glob("*_B02.tif"))) as src, rasterio.open(work / "change.tif") as cm:
+        assert cm.crs == src.crs and cm.transform == src.transform and cm.dtypes[0] == "uint8"
+        change = cm.read(1)
+    assert set(np.unique(change).tolist()) <= {0, 1}
+    assert change.mean() == pytest.approx(found["changed_fraction"])
+    with rasterio.open(work / "prob.tif") as prob:
+        assert prob.dtypes[0] == "float32"
+        assert np.array_equal(prob.read(1) >= found["threshold"], change.astype(bool))
+
+
+def test_detect_change_falls_back_to_change_vector_analysis(work, capsys):
+    before, after, labels = oscd_paths(TEST_CITY)
+    assert main(["detect-change", str(before), str(after), "-o", str(work / "cva.tif"), "--labels", str(labels),
+                 "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert found["method"].startswith("cva") and found["model"] == "cva" and "note" in found
+    assert 0 < found["threshold"] < 1 and 0 < found["f1"] <= 1
+    assert main(["detect-change", str(before), str(after), "-o", str(work / "cva9.tif"), "--threshold", "0.99",
+                 "--json"]) == 0
+    strict = json.loads(capsys.readouterr().out)
+    assert strict["threshold"] == 0.99 and strict["changed_fraction"] < found["changed_fraction"]
+
+
+def test_bad_inputs_fail_with_one_line_and_leave_nothing(work, crop, pretrained):
+    (work / "notes.txt").write_text("not a raster\n")
+    model = str(pretrained[0])
+    cases = {
+        "missing input": (["reconstruct", work / "missing.tif", "-o", "out.tif", "--model", model], "does not exist"),
+        "text file": (["reconstruct", work / "notes.txt", "-o", "out.tif", "--model", model], "not a readable raster"),
+        "mask ratio 1": (["reconstruct", crop, "-o", "out.tif", "--model", model, "--mask-ratio", "1.0"], "[0, 1)"),
+        "output is input": (["reconstruct", "crop.tif", "-o", "crop.tif", "--model", model], "is the input"),
+        "unknown model": (["reconstruct", crop, "-o", "out.tif", "--model", "no-such-model"], "no-such-model"),
+    }
+    folders = {name: work / f"bad-{i}" for i, name in enumerate(cases)}
+    for folder in folders.values():
+        folder.mkdir()
+    shutil.copy(crop, folders["output is input"] / "crop.tif")
+    digest = hashlib.sha256(crop.read_bytes()).hexdigest()
+    running = {name: start(*args, cwd=folders[name]) for name, (args, _) in cases.items()}
+    for name, process in running.items():
+        out, err = process.communicate(timeout=300)
+        lines = err.strip().splitlines()
+        assert process.returncode == 1, (name, err)
+        assert len(lines) == 1 and lines[0].startswith("s2lab: error: "), (name, err)
+        assert cases[name][1] in lines[0] and "Traceback" not in err and out == "", (name, err)
+        left = sorted(p.name for p in folders[name].iterdir())
+        assert left == (["crop.tif"] if name == "output is input" else []), (name, left)
+    assert hashlib.sha256((folders["output is input"] / "crop.tif").read_bytes()).hexdigest() == digest
+
+
+def test_bad_bands_labels_and_settings_are_named(work, crop, pretrained, capsys):
+    rgb = work / "rgb.tif"
+    write_geotiff(open_embedded_scene(("B02", "B03", "B04")).isel(y=slice(0, 64), x=slice(0, 64)), rgb)
+    small = work / "small-label.tif"
+    write_geotiff(np.ones((1, 10, 10), dtype=np.uint8), small, dtype="uint8")
+    cases = [
+        (["reconstruct", str(rgb), "-o", str(work / "x.tif"), "--model", str(pretrained[0])], "B05"),
+        (["reconstruct", str(crop), "-o", str(work / "x.tif"), "--model", str(pretrained[0]), "--strategy", "zz"],
+         "unknown masking strategy"),
+        (["detect-change", str(crop), str(crop), "-o", str(work / "x.tif"), "--labels", str(small)], "10 x 10"),
+        (["detect-change", str(crop), str(crop), "-o", str(work / "x.tif"), "--model", str(pretrained[0])],
+         "needs one of: change"),
+        (["pretrain", "--mask-ratio", "0.9:0.5", "--out", str(work / "never")], "LO:HI"),
+        (["finetune", "--task", "change", "--data", "eurosat", "--out", str(work / "never")], "does not fit"),
+        (["reconstruct", str(crop), "-o", str(work / "nofolder" / "x.tif"), "--model", str(pretrained[0])],
+         "does not exist"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("s2lab: error: ") and message in err[0], (argv, err)
+    assert not (work / "x.tif").exists() and not (work / "never").exists()
+
+
+def test_usage_errors_keep_exit_code_2_and_every_command_has_help(capsys):
+    for argv in (["reconstruct"], ["finetune", "--task", "segment"], ["bogus"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 2
+    for command in ("info", "reconstruct", "detect-change", "pretrain", "finetune", "bench"):
+        with pytest.raises(SystemExit) as exit_:
+            main([command, "--help"])
+        assert exit_.value.code == 0 and "--json" in capsys.readouterr().out
+
+
+def test_bench_reports_throughput_and_latency(pretrained, capsys):
+    assert main(["bench", "--model", str(pretrained[0]), "--quick", "--batch-size", "2", "--repeats", "4",
+                 "--warmup", "1", "--quiet", "--json"]) == 0
+    bench = json.loads(capsys.readouterr().out)
+    assert bench["train_step"]["samples_per_second"] > 0 and bench["train_step"]["measured_steps"] == 5
+    latency = bench["reconstruct_64"]
+    assert 0 < latency["p50_ms"] <= latency["p95_ms"] and latency["repeats"] == 4
