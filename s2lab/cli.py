@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -39,7 +40,7 @@ from s2lab.data.bigearthnet import EMBEDDED, bigearthnet_patches, load_bigearthn
 from s2lab.data.download import DownloadError
 from s2lab.data.embedded import DESCRIPTION, embedded_scene_path, open_embedded_scene
 from s2lab.data.eurosat import eurosat_available, eurosat_root, load_eurosat
-from s2lab.data.oscd import _read_label, images_dir, load_oscd_city, oscd_cities
+from s2lab.data.oscd import read_label, images_dir, load_oscd_city, oscd_cities
 from s2lab.data.raster import match_grid, open_raster, same_grid, write_geotiff
 from s2lab.data.synthetic import (
     synthetic_change_dataset,
@@ -130,6 +131,13 @@ def _check_output(path: str, *inputs: str) -> Path:
     return out
 
 
+def _check_input(spec: str) -> None:
+    """Refuse a missing input before a model is loaded."""
+    if spec != "embedded" and not Path(spec).expanduser().exists():
+        raise FileNotFoundError(f"input {spec} does not exist; expected a GeoTIFF, a folder of band GeoTIFFs or "
+                                "'embedded'")
+
+
 def _open_input(spec: str, bands: Sequence[str]) -> xr.DataArray:
     """``embedded``, a multi-band GeoTIFF or a folder of band GeoTIFFs as (C, H, W) reflectance of ``bands``."""
     if spec == "embedded":
@@ -216,7 +224,17 @@ def _folder(name: str, found: Callable[[Path], dict]) -> dict:
     path = settings.data_dir(name)
     if path is None:
         return {"found": False, "hint": f"set {DATA_ENV[name]} (or S2LAB_DATA_DIR holding {name}/)"}
-    return {"found": True, "path": str(path), **found(path)}
+    try:
+        return {"found": True, "path": str(path), **found(path)}
+    except (FileNotFoundError, ValueError) as err:  # a folder that is there but not in the dataset's layout
+        return {"found": False, "path": str(path), "problem": _one_line(err)}
+
+
+def _eurosat_entry(path: Path) -> dict:
+    root = eurosat_root(path)
+    if root is None:
+        raise FileNotFoundError(f"{path} holds no EuroSAT MS class folders (AnnualCrop/, Forest/, ...)")
+    return {"classes_folder": str(root)}
 
 
 def run_info(args: argparse.Namespace) -> dict:
@@ -230,7 +248,7 @@ def run_info(args: argparse.Namespace) -> dict:
     data = {
         "embedded": {"found": scene.is_dir(), "path": str(scene), "description": DESCRIPTION},
         "oscd": _folder("oscd", lambda p: {"cities": oscd_cities(images_dir(p))}),
-        "eurosat": _folder("eurosat", lambda p: {"readable": eurosat_available(p), "classes_folder": str(eurosat_root(p))}),
+        "eurosat": _folder("eurosat", _eurosat_entry),
         "bigearthnet": _folder("bigearthnet", lambda p: {"patches": len(bigearthnet_patches(p))}),
         "hyperspectral": _folder("hyperspectral", lambda p: {"files": sorted(f.name for f in p.iterdir())}),
         "bigearthnet_embedded": {"patches": bigearthnet_patches(EMBEDDED), "package": "bigearthnet-common"},
@@ -248,6 +266,7 @@ def run_info(args: argparse.Namespace) -> dict:
 # -- reconstruct ---------------------------------------------------------------------------------------------------
 def run_reconstruct(args: argparse.Namespace) -> dict:
     """Mask a scene, reconstruct it, write the pasted reconstruction with the input's georeference."""
+    _check_input(args.input)
     out = _check_output(args.output, args.input)
     ratio, strategy = _check_ratio(args.mask_ratio), _check_strategy(args.strategy)
     name = args.model or _shipped(MAE_KINDS)
@@ -260,7 +279,7 @@ def run_reconstruct(args: argparse.Namespace) -> dict:
     bands = _model_bands(model, info)
     image = _open_input(args.input, bands)
     result = reconstruct_image(model, image, mask_ratio=ratio, strategy=strategy, seed=args.seed,
-                               batch_size=args.batch_size, device=args.device)
+                               batch_size=args.batch_size, device=args.device, progress=not args.quiet)
     write_geotiff(result.pasted, out, like=image)
     scores = dict(result.scores)
     return {
@@ -282,11 +301,13 @@ def _read_labels(path: str, grid: xr.DataArray) -> tuple[xr.DataArray, str]:
     label_path = Path(path).expanduser()
     if not label_path.is_file():
         raise FileNotFoundError(f"labels {label_path} does not exist; expected a change label GeoTIFF")
-    return _read_label(label_path, grid)
+    return read_label(label_path, grid)
 
 
 def run_detect_change(args: argparse.Namespace) -> dict:
     """A change map of BEFORE -> AFTER, written with BEFORE's georeference; scored against --labels if given."""
+    for given in (args.before, args.after, *([args.labels] if args.labels else [])):
+        _check_input(given)
     out = _check_output(args.output, args.before, args.after)
     prob_out = _check_output(args.probability, args.before, args.after) if args.probability else None
     if prob_out is not None and prob_out.resolve() == out.resolve():
@@ -305,7 +326,7 @@ def run_detect_change(args: argparse.Namespace) -> dict:
         result = change_map_cva(before, after)
         method, threshold = "cva: change vector analysis, Otsu threshold", result.threshold
     else:
-        result = change_map(model, before, after, device=args.device)
+        result = change_map(model, before, after, device=args.device, progress=not args.quiet)
         method, threshold = "model", float((info.get("meta") or {}).get("threshold", result.threshold))
     if args.threshold is not None:
         threshold = args.threshold
@@ -391,6 +412,16 @@ DATA_CHOICES = {"change": ("auto", "oscd", "synthetic"), "classify": ("auto", "e
                 "multilabel": ("auto", "synthetic")}
 
 
+class Finetune(NamedTuple):
+    """What a fine-tuning task sets up: the model, its training recipe, its data and how to score it."""
+
+    model: torch.nn.Module  # the encoder with the task's head
+    batch_fn: Callable  # s2lab.tasks recipe: (step, generator) -> batch
+    loss_fn: Callable  # s2lab.tasks recipe: (model, batch, generator) -> loss
+    about: dict  # what it trains on (JSON data, saved in the checkpoint's meta)
+    evaluate: Callable[[torch.nn.Module], dict]  # the trained model -> its scores on held-out data
+
+
 def _real(args: argparse.Namespace, dataset: str, present: bool) -> bool:
     """Whether the task trains on the real ``dataset``: asked for, or --data auto and present."""
     return args.data == dataset or (args.data == "auto" and present)
@@ -423,7 +454,8 @@ def _pooled(model, pairs: Sequence, device: str) -> tuple[np.ndarray, np.ndarray
     return np.concatenate(probs), np.concatenate([np.asarray(label).ravel() for _, _, label in pairs])
 
 
-def _finetune_change(args, encoder, bands):
+def _finetune_change(args: argparse.Namespace, encoder: torch.nn.Module, bands: Sequence[str]) -> Finetune:
+    """Change detection: OSCD (threshold chosen on the training cities, scored on the others) or synthetic pairs."""
     train_pairs, eval_pairs, about = _change_data(args, bands)
     share = float(np.mean(np.concatenate([np.asarray(label).ravel() for _, _, label in train_pairs])))
     pos_weight = min((1 - share) / share, 10.0) if share > 0 else None  # change is rare: up-weigh it, at most 10x
@@ -437,19 +469,19 @@ def _finetune_change(args, encoder, bands):
         return {"threshold": threshold, "pos_weight": pos_weight, "scored_on": "eval cities" if not about["synthetic"]
                 else "eval-split synthetic tiles", **scores}
 
-    return model, batch_fn, loss_fn, about, evaluate
+    return Finetune(model, batch_fn, loss_fn, about, evaluate)
 
 
-def _finetune_classify(args, encoder, bands):
+def _finetune_classify(args: argparse.Namespace, encoder: torch.nn.Module, bands: Sequence[str]) -> Finetune:
+    """Scene classification: EuroSAT (a seeded fifth held out) or the synthetic EuroSAT-like set (eval split)."""
+    generator = torch.Generator().manual_seed(args.seed)
     if _real(args, "eurosat", eurosat_available()):
-        generator = torch.Generator().manual_seed(args.seed)
         x, y, classes = load_eurosat(bands=bands, limit_per_class=args.limit_per_class, generator=generator)
         order = torch.randperm(len(x), generator=generator)
         held, kept = order[: max(1, len(x) // 5)], order[max(1, len(x) // 5):]  # a seeded fifth held out
         train, test = (x[kept], y[kept]), (x[held], y[held])
         about = {"data": "eurosat", "synthetic": False}
     else:
-        generator = torch.Generator().manual_seed(args.seed)
         sets = [synthetic_scene_classification(count, size=args.img_size, rng=generator, bands=bands, split=split)
                 for count, split in ((args.synthetic_count, "train"), (max(1, args.synthetic_count // 4), "eval"))]
         train, test, classes = (sets[0].x, sets[0].y), (sets[1].x, sets[1].y), sets[0].classes
@@ -461,7 +493,7 @@ def _finetune_classify(args, encoder, bands):
         return {"accuracy": accuracy(_predict(model, test[0], args.device), test[1]), "eval_images": len(test[0]),
                 "classes": list(classes)}
 
-    return model, batch_fn, loss_fn, about, evaluate
+    return Finetune(model, batch_fn, loss_fn, about, evaluate)
 
 
 def _predict(model: torch.nn.Module, x: torch.Tensor, device: str, batch: int = 64) -> torch.Tensor:
@@ -472,11 +504,13 @@ def _predict(model: torch.nn.Module, x: torch.Tensor, device: str, batch: int = 
         return torch.cat([model(x[i:i + batch].to(target)).float().cpu() for i in range(0, len(x), batch)])
 
 
-def _finetune_multilabel(args, encoder, bands):
+def _finetune_multilabel(args: argparse.Namespace, encoder: torch.nn.Module, bands: Sequence[str]) -> Finetune:
+    """Multi-label classification: synthetic BigEarthNet-19-like training, scored on the 6 real patches."""
     generator = torch.Generator().manual_seed(args.seed)
-    x, y, classes = synthetic_multilabel(args.synthetic_count, size=args.img_size, rng=generator, bands=bands)
-    about = {"data": f"synthetic BigEarthNet-19-like images ({args.synthetic_count}); scored on the 6 real "
-                     "BigEarthNet patches of bigearthnet-common", "synthetic": True}
+    images = synthetic_multilabel(args.synthetic_count, size=args.img_size, rng=generator, bands=bands)
+    x, y, classes = images
+    about = {"data": images.description + "; scored on the 6 real BigEarthNet patches of bigearthnet-common",
+             "synthetic": True}
     model = SceneClassifier(encoder=encoder, num_classes=len(classes), multilabel=True, linear_probe=args.linear_probe)
     batch_fn, loss_fn = multilabel_task(model, x, y, batch_size=args.batch_size)
 
@@ -490,7 +524,7 @@ def _finetune_multilabel(args, encoder, bands):
                 "map_micro": mean_average_precision(scores, real_y, average="micro"),
                 "classes": list(classes)}
 
-    return model, batch_fn, loss_fn, about, evaluate
+    return Finetune(model, batch_fn, loss_fn, about, evaluate)
 
 
 FINETUNE_TASKS = {"change": _finetune_change, "classify": _finetune_classify, "multilabel": _finetune_multilabel}
@@ -569,10 +603,11 @@ def run_bench(args: argparse.Namespace) -> dict:
 
 
 # -- the parser ----------------------------------------------------------------------------------------------------
-def _common(parser: argparse.ArgumentParser, *, device: bool = True) -> None:
+def _common(parser: argparse.ArgumentParser, *, computes: bool = True) -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object on stdout")
-    if device:
+    if computes:
         parser.add_argument("--device", default="auto", help=f"where to compute: {', '.join(CHOICES)} or cuda:N")
+        parser.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
 
 
 def _training(parser: argparse.ArgumentParser, *, out: str, steps: int, batch_size: int, lr: float) -> None:
@@ -584,7 +619,6 @@ def _training(parser: argparse.ArgumentParser, *, out: str, steps: int, batch_si
     parser.add_argument("--out", default=out, help="folder for checkpoints and model.* (default %(default)s)")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     parser.add_argument("--checkpoint-every", type=int, default=0, help="save a resumable state every N steps")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -595,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
     strategies = ", ".join(STRATEGIES)
 
     p = sub.add_parser("info", help="versions, device, data sources and shipped models")
-    _common(p, device=False)
+    _common(p, computes=False)
     p.set_defaults(run=run_info)
 
     p = sub.add_parser("reconstruct", help="mask a scene and reconstruct it with a masked autoencoder")
@@ -646,7 +680,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--train-cities", nargs="+", help="OSCD cities to train on (default: all not evaluated)")
     p.add_argument("--eval-cities", nargs="+", help="OSCD cities to evaluate on (default: the last quarter)")
     p.add_argument("--limit-per-class", type=int, default=200, help="EuroSAT images read per class (default 200)")
-    p.add_argument("--synthetic-count", type=int, default=64, help="synthetic samples when no real data (default 64)")
+    p.add_argument("--synthetic-count", type=int, default=64,
+                   help="without real data: synthetic change tiles, images per class (classify) or images "
+                   "(multilabel) to train on, a quarter as many held out (default 64)")
     _common(p)
     p.set_defaults(run=run_finetune)
 
@@ -656,7 +692,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="B of the training steps (default 32)")
     p.add_argument("--repeats", type=int, default=30, help="timed reconstructions (default 30)")
     p.add_argument("--warmup", type=int, default=3, help="untimed reconstructions first (default 3)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
     _common(p)
     p.set_defaults(run=run_bench)
     return parser
@@ -702,5 +737,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if _is_rank_zero():
         text = json.dumps(_json_safe(report), indent=2) if args.json else "\n".join(_human(report))
-        print(text)
+        try:
+            print(text, flush=True)
+        except BrokenPipeError:  # `s2lab info | head`: the reader left; Python's recipe to exit quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

@@ -15,11 +15,12 @@ and attention never spans more than one window. The recipe, shared by both tasks
 holds windows ``k * batch_size`` to ``(k + 1) * batch_size - 1`` and draws its masks from
 ``torch.Generator().manual_seed(seed + k)`` (on the CPU, whatever the device), so the same seed, window, overlap and
 batch size give the same masks on any machine. Where windows overlap, a pixel counts as removed only if every window
-covering it removed it; its prediction is the mean over the windows that removed it. Scores are computed as the
-model is trained: in each window's own [0, 1]-scaled space (every band by the window's own min and max, see
-``s2lab.data.tiles.scale_unit``), over the removed tokens' pixels that lie in the image (not in the reflected
-padding, not NaN-filled), pooled over all windows. The naive baselines of ``s2lab.baselines`` see the same windows
-and the same masks, so their scores are the floor the model must beat.
+covering it removed it (so with overlap the removed share is below ``mask_ratio``); its prediction is the mean over
+the windows that removed it. Scores are computed as the model is trained: in each window's own [0, 1]-scaled space
+(every band by the window's own min and max, see ``s2lab.data.tiles.scale_unit``), over the removed tokens' pixels
+that lie in the image (not in the reflected padding, not NaN-filled), pooled over all windows as if computed at
+once. The naive baselines of ``s2lab.baselines`` see the same windows and the same masks, so their scores are the
+floor the model must beat.
 
 **Change** (``change_map``). Windows of both dates at the same places go through a ``ChangeDetector``; overlapping
 windows are blended with weights that fall off linearly over the ``overlap`` pixels at each window's border, so no
@@ -45,7 +46,13 @@ from s2lab.baselines import run_baselines
 from s2lab.data.raster import from_numpy, same_grid
 from s2lab.data.tiles import scale_unit, tile, to_tensor, untile
 from s2lab.device import autocast, pick_device
-from s2lab.metrics import binary_scores, change_vector_analysis, otsu_threshold, psnr, reconstruction_scores
+from s2lab.metrics import (
+    binary_scores,
+    change_vector_analysis,
+    otsu_threshold,
+    psnr,
+    reconstruction_scores,
+)
 from s2lab.models.heads import ChangeDetector
 from s2lab.models.mae import MaskedAutoencoder, Reconstruction
 
@@ -131,7 +138,10 @@ def _check_size(x: torch.Tensor, patch: int, what: str) -> None:
 
 
 def _fill_nan(x: torch.Tensor, names: Sequence[str], what: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """NaN values of x (C, H, W) replaced by their band's median; returns (filled x, (H, W) bool NaN pixels)."""
+    """NaN values of x (C, H, W) replaced by their band's median; returns (filled x, (H, W) bool NaN pixels).
+
+    The median is ``torch.nanmedian``'s: the lower of the two middle values when the count is even.
+    """
     nan = torch.isnan(x)  # (C, H, W)
     if not nan.any():
         return x, torch.zeros(x.shape[-2:], dtype=torch.bool)

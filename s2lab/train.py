@@ -247,7 +247,7 @@ def fit(
     if out_dir is not None and resume and not has_training_state(out_dir):
         raise TrainingError(f"nothing to resume: {out_dir} holds no training state (no last.safetensors)")
     if out_dir is not None and not resume and has_training_state(out_dir):
-        raise TrainingError(f"{out_dir} already holds a training state; pass resume=True or choose another out_dir")
+        raise TrainingError(f"{out_dir} already holds a training state; resume it (resume=True, or --resume on the command line) or choose another folder")
     device, rank, world, created = _distributed(config)
     try:
         model.to(device).train()

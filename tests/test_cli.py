@@ -225,3 +225,19 @@ def test_bench_reports_throughput_and_latency(pretrained, capsys):
     assert bench["train_step"]["samples_per_second"] > 0 and bench["train_step"]["measured_steps"] == 5
     latency = bench["reconstruct_64"]
     assert 0 < latency["p50_ms"] <= latency["p95_ms"] and latency["repeats"] == 4
+
+
+@pytest.mark.parametrize(
+    ("task", "scores"),
+    [("classify", ("accuracy",)), ("multilabel", ("map_macro", "map_micro")), ("change", ("precision", "f1"))],
+)
+def test_finetune_on_synthetic_data_says_so(work, pretrained, task, scores, capsys):
+    out = work / f"synthetic-{task}"
+    assert main(["finetune", "--task", task, "--data", "synthetic", "--init", str(pretrained[0]), "--steps", "2",
+                 "--batch-size", "2", "--synthetic-count", "2", "--out", str(out), "--quiet", "--json"]) == 0
+    tuned = json.loads(capsys.readouterr().out)
+    assert tuned["synthetic"] is True and "synthetic" in tuned["data"].lower()
+    assert all(0 <= tuned[k] <= 1 for k in scores)
+    _, info = load_model(out / "model.safetensors", builders=BUILDERS)
+    assert info["meta"]["synthetic"] is True and all(info["meta"][k] == tuned[k] for k in scores)
+    assert info["kind"] == ("change" if task == "change" else "classifier")

@@ -20,14 +20,15 @@ from s2lab.inference import (
     reconstruct_tiles,
     score_change,
 )
-from s2lab.metrics import binary_scores
+from s2lab.metrics import binary_scores, spectral_angle
 from s2lab.models import S2MAE, ChangeDetector, SatMAE
 from s2lab.settings import data_dir
 
 WINDOW = 32  # the tiny models' img_size
-TINY = dict(img_size=WINDOW, patch_size=8, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=32,
-            decoder_depth=1, decoder_num_heads=2)
-needs_oscd = pytest.mark.skipif(data_dir("oscd") is None, reason="OSCD not found (set S2LAB_DATA_DIR or S2LAB_OSCD_DIR)")
+TINY = {"img_size": WINDOW, "patch_size": 8, "embed_dim": 32, "depth": 1, "num_heads": 2,
+        "decoder_embed_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2}
+NO_OSCD = "OSCD not found (set S2LAB_DATA_DIR or S2LAB_OSCD_DIR)"
+needs_oscd = pytest.mark.skipif(data_dir("oscd") is None, reason=NO_OSCD)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,7 @@ def mae():
 @pytest.fixture(scope="module")
 def bercy():
     if data_dir("oscd") is None:
-        pytest.skip("OSCD not found (set S2LAB_DATA_DIR or S2LAB_OSCD_DIR)")
+        pytest.skip(NO_OSCD)
     return load_oscd_city("bercy")
 
 
@@ -72,16 +73,31 @@ def test_reconstruct_image_keeps_input_and_georeference(mae, crop):
 
 
 def test_reconstruct_image_matches_the_documented_windows_and_masks(mae, crop):
-    """A 64 x 64 image is 4 windows; batches of 2 draw their masks from seeds seed + 0 and seed + 1."""
-    image = torch.as_tensor(crop.values[:, :64, :64])
-    result = reconstruct_image(mae, image, mask_ratio=0.5, seed=7, batch_size=2, device="cpu")
-    windows = torch.stack([image[:, r : r + 32, c : c + 32] for r in (0, 32) for c in (0, 32)])  # row by row
+    """50 x 60 px mirrored to 64 x 64 is 4 windows; batches of 2 draw their masks from seeds seed + 0 and seed + 1."""
+    image = crop.values[:, :50, :60]
+    result = reconstruct_image(mae, torch.as_tensor(image), mask_ratio=0.5, seed=7, batch_size=2, device="cpu")
+    padded = torch.as_tensor(np.pad(image, ((0, 0), (0, 14), (0, 4)), mode="reflect"))
+    corners = [(0, 0), (0, 32), (32, 0), (32, 32)]  # row by row, as tile lays them out
+    windows = torch.stack([padded[:, r : r + 32, c : c + 32] for r, c in corners])
+    prediction, mask, error01 = (torch.zeros_like(padded) for _ in range(3))
+    angle = torch.zeros(padded.shape[1:])  # spectral angle of the pasted pixel, in each window's [0, 1] space
     for k in range(2):
-        rec = mae.reconstruct(windows[2 * k : 2 * k + 2], mask_ratio=0.5, generator=torch.Generator().manual_seed(7 + k))
-        for j, (r, c) in enumerate([(0, 0), (0, 32), (32, 0), (32, 32)][2 * k : 2 * k + 2]):
-            got = result.prediction.values[:, r : r + 32, c : c + 32]
-            np.testing.assert_allclose(got, rec.prediction[j].numpy(), rtol=1e-5, atol=1e-6)
-            assert np.array_equal(result.mask.values[:, r : r + 32, c : c + 32], rec.mask[j].numpy().astype(np.uint8))
+        batch = windows[2 * k : 2 * k + 2]
+        rec = mae.reconstruct(batch, mask_ratio=0.5, generator=torch.Generator().manual_seed(7 + k))
+        x01, lo, hi = scale_unit(batch)
+        pred01 = (rec.prediction - lo) / (hi - lo)
+        squared01 = (pred01 - x01) ** 2  # the error in each window's [0, 1] space
+        angles = spectral_angle(torch.where(rec.mask.bool(), pred01, x01), x01)  # (2, w, w)
+        for j, (r, c) in enumerate(corners[2 * k : 2 * k + 2]):
+            prediction[:, r : r + 32, c : c + 32], mask[:, r : r + 32, c : c + 32] = rec.prediction[j], rec.mask[j]
+            error01[:, r : r + 32, c : c + 32], angle[r : r + 32, c : c + 32] = squared01[j], angles[j]
+    np.testing.assert_allclose(result.prediction.values, prediction[:, :50, :60].numpy(), rtol=1e-5, atol=1e-6)
+    assert np.array_equal(result.mask.values, mask[:, :50, :60].numpy().astype(np.uint8))
+    removed = mask[:, :50, :60].bool()  # scored: removed pixels of the image, not of the mirrored padding
+    expected_mse = float(error01[:, :50, :60][removed].mean())
+    assert result.scores["model"]["mse"] == pytest.approx(expected_mse, rel=1e-4)
+    expected_sam = float(np.degrees(angle[:50, :60][removed.any(dim=0)].mean()))
+    assert result.scores["model"]["sam_deg"] == pytest.approx(expected_sam, rel=1e-4)
 
 
 @pytest.mark.parametrize("shape", [(37, 45), (20, 27)])
@@ -135,6 +151,10 @@ def test_nan_pixels_are_filled_and_reported(mae, crop):
     assert np.isfinite(result.prediction.values).all()
     nan = np.isnan(image.values)
     assert np.array_equal(np.isnan(result.pasted.values), nan & (result.mask.values == 0))
+    lower_median = [np.sort(band[~np.isnan(band)])[(np.sum(~np.isnan(band)) - 1) // 2] for band in image.values]
+    filled = np.where(nan, np.array(lower_median)[:, None, None], image.values)  # torch.nanmedian's median
+    expected = reconstruct_image(mae, torch.as_tensor(filled), mask_ratio=0.5, device="cpu")
+    np.testing.assert_array_equal(result.prediction.values, expected.prediction.values)
     everywhere = image.copy()
     everywhere.values[:] = np.nan
     with pytest.raises(ValueError, match="NaN everywhere"):
@@ -201,6 +221,27 @@ def test_change_map_blending_divides_out(detector, crop):
     with torch.no_grad():
         expected = torch.sigmoid(detector(torch.as_tensor(before.values[None]), torch.as_tensor(after.values[None])))
     np.testing.assert_allclose(result.probability.values, expected[0].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_change_map_blends_overlaps_with_linear_feathering(detector, crop):
+    """32 x 56 px mirrored to 32 x 64: windows at columns 0, 24 and 32, weights ramping over the 8 shared pixels."""
+    before, after = crop.isel(y=slice(0, 32), x=slice(0, 56)), crop.isel(y=slice(40, 72), x=slice(50, 106))
+    after = after.assign_coords(y=before.y, x=before.x)
+    result = change_map(detector, before, after, overlap=8, device="cpu")
+    assert result.windows == 3
+    mirror = ((0, 0), (0, 0), (0, 8))
+    b = torch.as_tensor(np.pad(before.values, mirror, mode="reflect"))
+    a = torch.as_tensor(np.pad(after.values, mirror, mode="reflect"))
+    i = torch.arange(32.0)
+    ramp = torch.minimum(torch.clamp((i + 1) / 9, max=1.0), torch.clamp((32 - i) / 9, max=1.0))  # (w,)
+    weight = ramp[:, None] * ramp[None, :]  # (w, w)
+    total, norm = torch.zeros(32, 64), torch.zeros(32, 64)
+    with torch.no_grad():
+        for c in (0, 24, 32):
+            p = torch.sigmoid(detector(b[None, :, :, c : c + 32], a[None, :, :, c : c + 32]))[0]
+            total[:, c : c + 32] += weight * p
+            norm[:, c : c + 32] += weight
+    np.testing.assert_allclose(result.probability.values, (total / norm)[:, :56].numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_change_map_validates_the_pair(detector, crop):

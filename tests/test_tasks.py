@@ -21,8 +21,8 @@ from s2lab.tasks import (
     pretraining_images,
 )
 
-TINY = dict(img_size=16, embed_dim=16, depth=1, num_heads=2, decoder_embed_dim=16, decoder_depth=1,
-            decoder_num_heads=2)
+TINY = {"img_size": 16, "embed_dim": 16, "depth": 1, "num_heads": 2, "decoder_embed_dim": 16, "decoder_depth": 1,
+        "decoder_num_heads": 2}
 
 
 def coded(C: int, H: int, W: int) -> torch.Tensor:

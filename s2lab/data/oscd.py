@@ -128,7 +128,7 @@ def _label_path(images: Path, city: str) -> Path | None:
     return None
 
 
-def _read_label(path: Path, grid: xr.DataArray) -> tuple[xr.DataArray, str]:
+def read_label(path: Path, grid: xr.DataArray) -> tuple[xr.DataArray, str]:
     """The label as (H, W) uint8 0/1 on ``grid``'s (y, x) grid, and the encoding found in the file."""
     try:
         with warnings.catch_warnings():
@@ -196,5 +196,5 @@ def load_oscd_city(
     label, encoding = None, None
     label_path = _label_path(images, city)
     if label_path is not None:
-        label, encoding = _read_label(label_path, before)
+        label, encoding = read_label(label_path, before)
     return OSCDPair(city=city, before=before, after=after, label=label, dates=dates, label_encoding=encoding)
