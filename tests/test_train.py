@@ -98,7 +98,7 @@ def test_resume_needs_a_state_and_the_same_settings(tmp_path):
     with pytest.raises(TrainingError, match=f"nothing to resume: {tmp_path / 'new'} holds no training state"):
         _fit(_config(), out_dir=tmp_path / "new", resume=True)
     _fit(_config(steps=4, warmup_steps=0), out_dir=tmp_path / "run")
-    with pytest.raises(TrainingError, match="already holds a training state; pass resume=True"):
+    with pytest.raises(TrainingError, match="already holds a training state; resume it"):
         _fit(_config(steps=4, warmup_steps=0), out_dir=tmp_path / "run")
     with pytest.raises(TrainingError, match="different settings .*lr: saved 0.01, now 0.02"):
         _fit(_config(steps=4, warmup_steps=0, lr=2e-2), out_dir=tmp_path / "run", resume=True)
