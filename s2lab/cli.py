@@ -40,7 +40,7 @@ from s2lab.data.bigearthnet import EMBEDDED, bigearthnet_patches, load_bigearthn
 from s2lab.data.download import DownloadError
 from s2lab.data.embedded import DESCRIPTION, embedded_scene_path, open_embedded_scene
 from s2lab.data.eurosat import eurosat_available, eurosat_root, load_eurosat
-from s2lab.data.oscd import read_label, images_dir, load_oscd_city, oscd_cities
+from s2lab.data.oscd import images_dir, load_oscd_city, oscd_cities, read_label
 from s2lab.data.raster import match_grid, open_raster, same_grid, write_geotiff
 from s2lab.data.synthetic import (
     synthetic_change_dataset,

@@ -25,7 +25,7 @@ import torch
 import xarray as xr
 from torch.nn import functional as F
 
-from s2lab.data.embedded import open_embedded_scene
+from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.oscd import load_oscd_city, oscd_cities
 from s2lab.data.raster import RASTER_SUFFIXES, band_files, open_raster
 from s2lab.data.tiles import to_tensor
@@ -64,7 +64,8 @@ def pretraining_images(
     """The real images pretraining draws its tiles from.
 
     Args:
-        sources: any of ``"embedded"`` (the embedded Sentinel-2 scene), ``"oscd"`` (both dates of every OSCD city
+        sources: any of ``"embedded"`` (the embedded Sentinel-2 scene; ``"embedded:train"`` / ``"embedded:eval"`` its
+            top / bottom half, see ``s2lab.data.embedded.split_rows``), ``"oscd"`` (both dates of every OSCD city
             found by ``settings.data_dir("oscd")``), a GeoTIFF, a folder of one-GeoTIFF-per-band files, or a folder
             of multi-band GeoTIFFs.
         bands: the C bands to read, in this order.
@@ -82,8 +83,11 @@ def pretraining_images(
         raise ValueError("no pretraining data given; expected 'embedded', 'oscd' or raster paths")
     images: list[torch.Tensor] = []
     for source in sources:
-        if source == "embedded":
-            images.append(_finite(to_tensor(open_embedded_scene(bands)), "the embedded scene"))
+        if source in ("embedded", "embedded:train", "embedded:eval"):
+            scene = to_tensor(open_embedded_scene(bands))
+            if ":" in source:
+                scene = scene[:, split_rows(scene.shape[1], source.split(":")[1])]
+            images.append(_finite(scene, f"the embedded scene ({source})"))
         elif source == "oscd":
             for city in oscd_cities():
                 pair = load_oscd_city(city, bands=bands)

@@ -50,7 +50,7 @@ def patchify(x: torch.Tensor, p: int, s: int) -> torch.Tensor:
         (B, L, s * p * p) tokens, L = ceil(C / s) * (H / p) * (W / p), group-major; inside a token the
         values run band, row, column.
     """
-    B, C, H, W = _check_image(x, p)
+    C = _check_image(x, p)[1]
     if s < 1:
         raise ValueError(f"bands per token must be at least 1, got {s}")
     G = math.ceil(C / s)

@@ -1,10 +1,10 @@
 """environment.yml, binder/environment.yml and pyproject.toml list the same packages with the same lower bounds."""
 
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 CONDA_NAMES = {"torch": "pytorch"}  # PyPI name -> conda-forge name where they differ

@@ -57,3 +57,19 @@ def open_embedded_scene(bands: Sequence[str] = S2_10BANDS) -> xr.DataArray:
         ``synthetic=False``, ``description``. A fresh, writable copy on every call.
     """
     return select_bands(_scene(), bands).copy(deep=True)
+
+
+SPLITS: tuple[str, ...] = ("train", "eval")
+"""Disjoint halves of the scene's rows: "train" the top half, "eval" the bottom half (``split_rows``).
+Shipped models are trained on "train" only; "eval" holds images they never saw."""
+
+
+def split_rows(height: int, split: str) -> slice:
+    """The rows of a scene of ``height`` rows that ``split`` may use: the top half for "train", the rest for "eval".
+
+    Raises:
+        ValueError: ``split`` is not one of ``SPLITS``.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+    return slice(0, height // 2) if split == "train" else slice(height // 2, height)

@@ -56,15 +56,12 @@ from scipy import ndimage
 
 from s2lab import spectra
 from s2lab.data.bigearthnet import LABELS_19
-from s2lab.data.embedded import open_embedded_scene
+from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.eurosat import EUROSAT_CLASSES
 from s2lab.sensors import S2_10BANDS, band_names
 
 KINDS: tuple[str, ...] = ("building", "flooding", "burn_scar", "cleared_field")
 """The changes ``plant_changes`` knows."""
-
-SPLITS: tuple[str, ...] = ("train", "eval")
-"""Disjoint halves of the scene's rows: "train" the top half, "eval" the bottom half (``split_rows``)."""
 
 COVERS: tuple[str, ...] = ("other", "water", "forest", "green", "bare", "marsh")
 """Land-cover codes of ``cover_map``: value k means ``COVERS[k]``."""
@@ -136,21 +133,6 @@ def as_numpy_generator(rng: np.random.Generator | torch.Generator) -> np.random.
         f"rng must be a numpy.random.Generator or a torch.Generator, got {type(rng).__name__}; "
         "e.g. rng=numpy.random.default_rng(0)"
     )
-
-
-def _check_split(split: str) -> None:
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
-
-
-def split_rows(height: int, split: str) -> slice:
-    """The rows of a scene of ``height`` rows that ``split`` may use: the top half for "train", the rest for "eval".
-
-    Raises:
-        ValueError: ``split`` is not one of ``SPLITS``.
-    """
-    _check_split(split)
-    return slice(0, height // 2) if split == "train" else slice(height // 2, height)
 
 
 def _check_scene(scene: xr.DataArray, what: str = "scene") -> tuple[str, ...]:
@@ -1010,7 +992,7 @@ def synthetic_scene_classification(
         raise ValueError(f"count_per_class must be at least 1, got {count_per_class}")
     _check_size(size, "size")
     bands = band_names(bands)
-    _check_split(split)
+    split_rows(0, split)  # validates the split name
     src = _source(bands, split)
     x = np.empty((len(EUROSAT_CLASSES) * count_per_class, len(bands), size, size), dtype=np.float32)
     for k, name in enumerate(EUROSAT_CLASSES):
@@ -1096,7 +1078,7 @@ def synthetic_multilabel(
     if not 1 <= max_regions <= len(LABELS_19):
         raise ValueError(f"max_regions must be 1-{len(LABELS_19)}, got {max_regions}")
     bands = band_names(bands)
-    _check_split(split)
+    split_rows(0, split)  # validates the split name
     src = _source(bands, split)
     x = np.empty((count, len(bands), size, size), dtype=np.float32)
     label_map = np.empty((count, size, size), dtype=np.int64)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from s2lab.models.fusmae import FUSMAE, FUSMAEConfig
 from s2lab.models.heads import ChangeDetector, SceneClassifier
-from s2lab.models.mae import MAEConfig, MaskedAutoencoder, MAEOutput, Reconstruction
+from s2lab.models.mae import MAEConfig, MAEOutput, MaskedAutoencoder, Reconstruction
 from s2lab.models.s2mae import S2MAE, S2MAEConfig
 from s2lab.models.satmae import SatMAE, SatMAEConfig
 
@@ -54,7 +54,20 @@ def head_config(model) -> dict:
 
 
 __all__ = [
-    "BUILDERS", "ENCODERS", "FUSMAE", "FUSMAEConfig", "ChangeDetector", "MAEConfig", "MAEOutput",
-    "MaskedAutoencoder", "Reconstruction", "S2MAE", "S2MAEConfig", "SatMAE", "SatMAEConfig", "SceneClassifier",
-    "build", "head_config",
+    "BUILDERS",
+    "ENCODERS",
+    "FUSMAE",
+    "S2MAE",
+    "ChangeDetector",
+    "FUSMAEConfig",
+    "MAEConfig",
+    "MAEOutput",
+    "MaskedAutoencoder",
+    "Reconstruction",
+    "S2MAEConfig",
+    "SatMAE",
+    "SatMAEConfig",
+    "SceneClassifier",
+    "build",
+    "head_config",
 ]
