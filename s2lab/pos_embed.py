@@ -17,6 +17,8 @@ from einops import rearrange
 from torch import nn
 
 KINDS = ("learnable", "sincos", "wavelength")
+WAVELENGTH_SCALE_NM = 100.0  # the wavelength embedding encodes wavelength / 100 nm: its fastest sinusoid has a
+# period of 2 * pi * 100 nm = 628 nm, so bands close in wavelength get close embeddings (in raw nm it would alias)
 
 
 def sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
@@ -85,7 +87,7 @@ class SpatialSpectralEmbedding(nn.Module):
             return self.spectral
         if wavelengths_nm is None:
             raise ValueError("the wavelength embedding needs the mean wavelength (nm) of every spectral group")
-        return sincos_1d(self.spec_dim, wavelengths_nm).to(self.spectral.device)
+        return sincos_1d(self.spec_dim, wavelengths_nm / WAVELENGTH_SCALE_NM).to(self.spectral.device)
 
     def forward(self, hw: tuple[int, int], wavelengths_nm: torch.Tensor | None = None) -> torch.Tensor:
         """The (L, D) table, L = G * h * w group-major.

@@ -56,3 +56,13 @@ def test_bad_widths_and_kinds():
         SpatialSpectralEmbedding(kind="sincos", dim=20, grid=(2, 2), groups=1)
     with pytest.raises(ValueError, match="expected one of learnable, sincos, wavelength"):
         SpatialSpectralEmbedding(kind="rope", dim=16, grid=(2, 2), groups=1)
+
+
+def test_wavelength_embedding_puts_neighbouring_bands_nearest():
+    from s2lab.sensors import S2_10BANDS, wavelengths
+
+    pe = SpatialSpectralEmbedding(kind="wavelength", dim=64, grid=(1, 1), groups=1)
+    table = pe((1, 1), torch.tensor(wavelengths(S2_10BANDS)))[:, 48:]  # (10, D_spec)
+    distance = torch.cdist(table, table) + torch.eye(10) * 1e9
+    nearest = distance.argmin(1)
+    assert ((nearest - torch.arange(10)).abs() == 1).all(), nearest.tolist()

@@ -1,0 +1,34 @@
+"""Solutions to the exercises of notebook 01, Spectral signatures. Run: python notebooks/solutions/01_spectral_signatures.py"""
+
+import numpy as np
+
+from s2lab import spectra
+from s2lab.data.embedded import open_embedded_scene
+from s2lab.sensors import S2_10BANDS, S2_13BANDS
+
+# 1. Sentinel-2A vs 2B response functions on the same sea-water spectrum.
+usgs = spectra.library("usgs")
+water = usgs.isel(spectrum=int(np.flatnonzero(usgs["name"].values == "Seawater_Coast_Chl_SW1_BECKa_AREF")[0]))
+a = spectra.resample(water, bands=S2_13BANDS, platform="S2A")
+b = spectra.resample(water, bands=S2_13BANDS, platform="S2B")
+difference = (b - a).to_series()
+print("S2B - S2A:\n", difference.round(5))
+print("largest difference:", difference.abs().idxmax(), float(difference.abs().max()))
+
+# 2. NIR saturation with leaf area.
+previous = None
+for lai in np.arange(0.5, 10.01, 0.5):
+    b08 = float(spectra.resample(spectra.prosail_canopy(lai=float(lai)), bands=["B08"]).sel(band="B08"))
+    if previous is not None and abs(b08 - previous) / previous < 0.01:
+        print(f"B08 changes by less than 1 % from LAI {lai - 0.5:g} to {lai:g}")
+        break
+    previous = b08
+
+# 3. Correlation over water only: water is dark beyond 750 nm, so the NIR and SWIR bands hold mostly noise
+#    and haze there and decorrelate from the visible bands.
+view = open_embedded_scene(bands=S2_10BANDS).isel(y=slice(None, None, 4), x=slice(None, None, 4))
+ndwi = (view.sel(band="B03") - view.sel(band="B08")) / (view.sel(band="B03") + view.sel(band="B08"))
+pixels = view.values.reshape(len(S2_10BANDS), -1)[:, (ndwi.values > 0.3).ravel()].astype(np.float64)
+water_corr = np.corrcoef(pixels)
+print("water pixels:", pixels.shape[1])
+print("B02-B03", round(water_corr[0, 1], 3), "| B03-B12", round(water_corr[1, 9], 3))

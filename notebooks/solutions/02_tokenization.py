@@ -1,0 +1,33 @@
+"""Solutions to the exercises of notebook 02, 3D tokenization. Run: python notebooks/solutions/02_tokenization.py"""
+
+import torch
+
+from s2lab import pos_embed, tokenize
+from s2lab.sensors import S2_13BANDS, wavelengths
+
+# 1. (p, s) for a 120 x 120 tile of 10 bands with 200 <= L <= 800.
+C, H, W = 10, 120, 120
+fits = [(p, s, -(-C // s) * (H // p) * (W // p)) for p in (4, 8, 10, 12, 20) for s in range(1, C + 1) if H % p == 0]
+print([(p, s, L) for p, s, L in fits if 200 <= L <= 800])
+
+# 2. The shared token projection is a 3D convolution with kernel = stride = (s, p, p).
+p, s, D = 8, 2, 16
+x = torch.rand(2, C, 32, 32)
+embed = tokenize.TokenEmbed(tokens_dim=s * p * p, dim=D)
+conv = torch.nn.Conv3d(1, D, kernel_size=(s, p, p), stride=(s, p, p))
+with torch.no_grad():
+    conv.weight.copy_(embed.weight.T.reshape(D, 1, s, p, p))
+    conv.bias.copy_(embed.bias)
+    by_linear = embed(tokenize.patchify(x, p, s))  # (B, L, D)
+    by_conv = conv(x[:, None]).flatten(2).transpose(1, 2)  # (B, G * h * w, D), group-major
+assert torch.allclose(by_linear, by_conv, atol=1e-5)
+
+# 3. Most similar band by wavelength embedding (D_spec = 16): a neighbour in wavelength, since the embedding encodes
+#    wavelength / 100 nm (pos_embed.WAVELENGTH_SCALE_NM). Notebook 01's correlation also groups by material response
+#    (the red-edge and NIR bands move together), which wavelength alone cannot know.
+table = pos_embed.SpatialSpectralEmbedding(kind="wavelength", dim=64, grid=(1, 1), groups=1)
+codes = table.spectral_table(torch.tensor(wavelengths(S2_13BANDS)))
+sim = torch.nn.functional.cosine_similarity(codes[:, None], codes[None], dim=-1)
+sim.fill_diagonal_(-2)
+for i, name in enumerate(S2_13BANDS):
+    print(name, "->", S2_13BANDS[int(sim[i].argmax())])
