@@ -36,10 +36,18 @@ def run(args: list[str]) -> None:
 
 
 def publish(run_dir: Path, name: str, out: Path) -> None:
-    """Copy a run's final model into the package folder under ``name``."""
+    """Copy a run's final model into the package folder under ``name``, saying what it never saw.
+
+    Paths of this machine in the record are replaced by the dataset-relative names (``oscd/<city>/imgs_1``).
+    """
     out.mkdir(parents=True, exist_ok=True)
-    for suffix in (".safetensors", ".json"):
-        shutil.copyfile(run_dir / f"model{suffix}", out / f"{name}{suffix}")
+    shutil.copyfile(run_dir / "model.safetensors", out / f"{name}.safetensors")
+    record = json.loads((run_dir / "model.json").read_text())
+    meta = record.setdefault("meta", {})
+    if "data" in meta:
+        meta["data"] = [d if d.startswith("embedded") else "oscd/" + "/".join(Path(d).parts[-2:]) for d in meta["data"]]
+    meta["held_out"] = {"embedded": "embedded:eval (bottom half of the rows)", "oscd_cities": list(EVAL_CITIES)}
+    (out / f"{name}.json").write_text(json.dumps(record, indent=2))
 
 
 def main() -> None:
