@@ -177,9 +177,13 @@ class MaskedAutoencoder(nn.Module):
         mask = draw_mask(strategy, B, self.tokenizer.G, L // self.tokenizer.G, mask_ratio, generator=generator)
         mask = Mask(*(t.to(x.device) for t in mask))
         x = torch.gather(x, 1, mask.ids_keep[..., None].expand(-1, -1, x.shape[-1]))  # (B, K, D)
+        return self.run_encoder(x), mask
+
+    def run_encoder(self, x: torch.Tensor) -> torch.Tensor:
+        """Embedded tokens (B, K, D) through the encoder blocks and the final norm."""
         for block in self.blocks:
             x = block(x)
-        return self.norm(x), mask
+        return self.norm(x)
 
     def forward_decoder(self, latent: torch.Tensor, ids_restore: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         """latent (B, K, D) -> pred (B, L, P) for every token."""
@@ -224,10 +228,7 @@ class MaskedAutoencoder(nn.Module):
         """All tokens through the encoder, none removed: (B, C, H, W) -> (B, L, D)."""
         hw = self.check_input(x)
         tokens01 = self.tokenizer.patchify(scale_unit(x)[0])
-        x = self.embed(tokens01) + self.pos(hw, self.group_wavelengths())
-        for block in self.blocks:
-            x = block(x)
-        return self.norm(x)
+        return self.run_encoder(self.embed(tokens01) + self.pos(hw, self.group_wavelengths()))
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """Encoder features averaged over spectral groups, as a map: (B, C, H, W) -> (B, D, H/p, W/p)."""
