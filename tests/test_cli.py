@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from s2lab.checkpoints import load_model
+from s2lab.checkpoints import load_model, shipped_models
 from s2lab.cli import main
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.oscd import IMAGES, LABELS
@@ -143,15 +143,23 @@ def test_pretrain_finetune_change_then_detect_change_on_a_real_city(work, pretra
         assert np.array_equal(prob.read(1) >= found["threshold"], change.astype(bool))
 
 
-def test_detect_change_falls_back_to_change_vector_analysis(work, capsys):
+def test_detect_change_defaults_to_the_shipped_model_and_offers_cva(work, capsys):
     before, after, labels = oscd_paths(TEST_CITY)
-    assert main(["detect-change", str(before), str(after), "-o", str(work / "cva.tif"), "--labels", str(labels),
-                 "--json"]) == 0
+    shipped = [m for m in shipped_models() if m["kind"] == "change"]
+    assert main(["detect-change", str(before), str(after), "-o", str(work / "default.tif"), "--json"]) == 0
+    default = json.loads(capsys.readouterr().out)
+    if shipped:
+        assert default["model"] == shipped[0]["name"] and default["method"] == "model"
+        assert default["threshold"] == pytest.approx(shipped[0]["meta"]["threshold"])
+    else:
+        assert default["model"] == "cva" and "note" in default
+    assert main(["detect-change", str(before), str(after), "-o", str(work / "cva.tif"), "--model", "cva",
+                 "--labels", str(labels), "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
-    assert found["method"].startswith("cva") and found["model"] == "cva" and "note" in found
+    assert found["method"].startswith("cva") and found["model"] == "cva"
     assert 0 < found["threshold"] < 1 and 0 < found["f1"] <= 1
-    assert main(["detect-change", str(before), str(after), "-o", str(work / "cva9.tif"), "--threshold", "0.99",
-                 "--json"]) == 0
+    assert main(["detect-change", str(before), str(after), "-o", str(work / "cva9.tif"), "--model", "cva",
+                 "--threshold", "0.99", "--json"]) == 0
     strict = json.loads(capsys.readouterr().out)
     assert strict["threshold"] == 0.99 and strict["changed_fraction"] < found["changed_fraction"]
 
