@@ -45,13 +45,8 @@ def build(kind: str, config: dict):
 
 
 def head_config(model) -> dict:
-    """The JSON config of a head, with its encoder's kind and config nested."""
-    encoder = {"kind": model.encoder.kind, "config": model.encoder.config_dict()}
-    if isinstance(model, ChangeDetector):
-        return {"encoder": encoder, "hidden": model.token_head[0].out_channels, "linear_probe": model.linear_probe}
-    return {"encoder": encoder, "num_classes": model.head[1].out_features, "multilabel": model.multilabel,
-            "linear_probe": model.linear_probe}
-
+    """The JSON config of a head: its own arguments, with its encoder's kind and config nested."""
+    return {"encoder": {"kind": model.encoder.kind, "config": model.encoder.config_dict()}, **model.config}
 
 __all__ = [
     "BUILDERS",

@@ -29,6 +29,7 @@ class SceneClassifier(nn.Module):
     def __init__(self, *, encoder: MaskedAutoencoder, num_classes: int, multilabel: bool = False,
                  linear_probe: bool = False):
         super().__init__()
+        self.config = {"num_classes": num_classes, "multilabel": multilabel, "linear_probe": linear_probe}
         self.encoder, self.multilabel, self.linear_probe = encoder, multilabel, linear_probe
         self.encoder.requires_grad_(not linear_probe)
         D = encoder.config.embed_dim
@@ -63,6 +64,7 @@ class ChangeDetector(nn.Module):
 
     def __init__(self, *, encoder: MaskedAutoencoder, hidden: int = 32, linear_probe: bool = False):
         super().__init__()
+        self.config = {"hidden": hidden, "linear_probe": linear_probe}
         self.encoder, self.linear_probe = encoder, linear_probe
         self.encoder.requires_grad_(not linear_probe)
         D, C = encoder.config.embed_dim, encoder.config.in_chans

@@ -213,8 +213,11 @@ class MaskedAutoencoder(nn.Module):
             strategy: a key of ``s2lab.masking.STRATEGIES``.
             generator: a CPU torch.Generator for the mask; a fresh unseeded one when None.
         """
+        return self._forward(x, scale_unit(x)[0], mask_ratio, strategy, generator)
+
+    def _forward(self, x, x01, mask_ratio, strategy, generator) -> MAEOutput:
+        """``forward`` on an image already scaled to [0, 1] (x01, (B, C, H, W)), so callers scale only once."""
         hw = self.check_input(x)
-        x01, _, _ = scale_unit(x)
         tokens01 = self.tokenizer.patchify(x01)  # (B, L, P)
         generator = generator if generator is not None else torch.Generator()
         latent, mask = self.forward_encoder(tokens01, hw, mask_ratio, strategy, generator)
@@ -254,7 +257,7 @@ class MaskedAutoencoder(nn.Module):
         """
         hw = self.check_input(x)
         x01, lo, hi = scale_unit(x)
-        out = self.forward(x, mask_ratio=mask_ratio, strategy=strategy, generator=generator)
+        out = self._forward(x, x01, mask_ratio, strategy, generator)
         pred = out.pred.float()
         if self.config.target == "patch":
             tokens01 = self.tokenizer.patchify(x01)
