@@ -169,6 +169,11 @@ def _checkpoint_files(path: Path) -> tuple[Path, Path]:
             if _looks_pickled(file.read(8)):
                 raise _pickle_refusal(path)
         raise CheckpointError(f"{path} is not a checkpoint: expected <name>.safetensors with <name>.json beside it")
+    elif path.is_dir() and not _sidecar(path, ".safetensors").is_file():
+        raise CheckpointError(
+            f"{path} is a folder; expected a checkpoint file <name>.safetensors (a training run's folder holds "
+            "model.safetensors)"
+        )
     else:
         stem = path
     tensors_path, json_path = _sidecar(stem, ".safetensors"), _sidecar(stem, ".json")

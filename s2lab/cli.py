@@ -19,6 +19,7 @@ import math
 import os
 import platform
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -49,8 +50,9 @@ from s2lab.data.synthetic import (
 )
 from s2lab.data.tiles import to_tensor
 from s2lab.device import CHOICES, available_devices, describe_device, pick_device
+from s2lab.evaluate import evaluate_change
 from s2lab.inference import (
-    best_threshold,
+    NORMALIZATIONS,
     change_map,
     change_map_cva,
     reconstruct_image,
@@ -67,7 +69,7 @@ from s2lab.tasks import (
     pretrain_task,
     pretraining_images,
 )
-from s2lab.train import TrainConfig, TrainingError, fit
+from s2lab.train import TrainConfig, TrainingError, check_out_dir, fit
 
 # The library's own errors: a bad input, a missing dataset, a broken checkpoint, a failed run or download.
 # OSError covers files that cannot be read or written (permissions, a full disk).
@@ -76,6 +78,9 @@ MAE_KINDS = ("s2mae", "satmae")
 BANDS_BY_COUNT = {10: S2_10BANDS, 12: S2_12BANDS, 13: S2_13BANDS}
 DATA_ENV = {name: f"S2LAB_{name.upper()}_DIR" for name in settings.DATASETS}
 SLIDER_RANGE = "0.5:0.95"  # the app's mask-ratio slider: pretraining covers all of it by default
+BANDS_HELP = ("the input file's band names in file order, comma-separated (EuroSAT's tiles: "
+              "B01,B02,B03,B04,B05,B06,B07,B08,B09,B10,B11,B12,B8A); they win over the file's band descriptions; "
+              "default: the descriptions, else ESA order for a 10-, 12- or 13-band file")
 
 
 # -- small helpers -------------------------------------------------------------------------------------------------
@@ -117,17 +122,28 @@ def _check_strategy(strategy: str) -> str:
 
 
 def _check_output(path: str, *inputs: str) -> Path:
-    """The output path, refused before any work when it is an input, a folder, or in a missing / read-only folder."""
+    """The output path, refused before any work when it is an input, a folder, or in a missing / read-only folder.
+
+    Writability is proven by creating (and removing) a temporary file in the folder, which also holds for root,
+    whom permission bits do not stop.
+    """
     out = Path(path).expanduser()
     for given in inputs:
         if given != "embedded" and Path(given).expanduser().resolve() == out.resolve():
             raise ValueError(f"output {out} is the input {given}; choose another output path")
     if out.is_dir():
         raise ValueError(f"output {out} is a folder; expected a file path such as out.tif")
+    if out.parent.exists() and not out.parent.is_dir():
+        raise NotADirectoryError(f"output {out} is inside {out.parent}, which is a file; expected a folder")
     if not out.parent.is_dir():
         raise FileNotFoundError(f"the folder {out.parent} of output {out} does not exist; create it first")
-    if not os.access(out.parent, os.W_OK):
-        raise PermissionError(f"cannot write output {out}: its folder {out.parent} is not writable")
+    try:
+        with tempfile.TemporaryFile(dir=out.parent):
+            pass
+    except OSError as err:
+        raise PermissionError(
+            f"cannot write output {out}: its folder {out.parent} is not writable ({err.strerror})"
+        ) from None
     return out
 
 
@@ -138,11 +154,24 @@ def _check_input(spec: str) -> None:
                                 "'embedded'")
 
 
-def _open_input(spec: str, bands: Sequence[str]) -> xr.DataArray:
-    """``embedded``, a multi-band GeoTIFF or a folder of band GeoTIFFs as (C, H, W) reflectance of ``bands``."""
+def _open_input(spec: str, bands: Sequence[str], names: str | None = None) -> xr.DataArray:
+    """``embedded``, a multi-band GeoTIFF or a folder of band GeoTIFFs as (C, H, W) reflectance of ``bands``.
+
+    ``names`` (--bands) are a file's band names in file order, comma-separated; they win over its descriptions.
+    """
     if spec == "embedded":
+        if names:
+            raise ValueError("--bands names the bands of an input file; 'embedded' names its own bands")
         return open_embedded_scene(bands)
-    return open_raster(spec, bands=bands)
+    return open_raster(spec, bands=bands, band_names=names)
+
+
+def _assumed_note(*images: xr.DataArray) -> dict:
+    """A report entry when an input's band names were assumed (no descriptions: ESA order), else nothing."""
+    if any(image.attrs.get("band_names_assumed") for image in images):
+        return {"warning": "the input has no band descriptions: its bands were taken to be in ESA order "
+                           "(B01, B02, ..., B8A, ...); pass --bands with their real order if it differs"}
+    return {}
 
 
 def _model_bands(model: torch.nn.Module, info: dict) -> tuple[str, ...]:
@@ -277,7 +306,7 @@ def run_reconstruct(args: argparse.Namespace) -> dict:
         )
     model, info = _load(name, MAE_KINDS, "reconstruct")
     bands = _model_bands(model, info)
-    image = _open_input(args.input, bands)
+    image = _open_input(args.input, bands, args.bands)
     result = reconstruct_image(model, image, mask_ratio=ratio, strategy=strategy, seed=args.seed,
                                batch_size=args.batch_size, device=args.device, progress=not args.quiet)
     write_geotiff(result.pasted, out, like=image)
@@ -292,6 +321,7 @@ def run_reconstruct(args: argparse.Namespace) -> dict:
         "shape": [int(n) for n in image.shape],
         **{k: v for k, v in result.summary().items() if k != "scores"},
         "output": str(out),
+        **_assumed_note(image),
     }
 
 
@@ -306,10 +336,11 @@ def _read_labels(path: str, grid: xr.DataArray) -> tuple[xr.DataArray, str]:
 
 def run_detect_change(args: argparse.Namespace) -> dict:
     """A change map of BEFORE -> AFTER, written with BEFORE's georeference; scored against --labels if given."""
-    for given in (args.before, args.after, *([args.labels] if args.labels else [])):
+    inputs = (args.before, args.after, *([args.labels] if args.labels else []))
+    for given in inputs:
         _check_input(given)
-    out = _check_output(args.output, args.before, args.after)
-    prob_out = _check_output(args.probability, args.before, args.after) if args.probability else None
+    out = _check_output(args.output, *inputs)
+    prob_out = _check_output(args.probability, *inputs) if args.probability else None
     if prob_out is not None and prob_out.resolve() == out.resolve():
         raise ValueError(f"--probability {prob_out} is the change map's path; choose another path")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
@@ -318,9 +349,9 @@ def run_detect_change(args: argparse.Namespace) -> dict:
     note = None if args.model or name != "cva" else "no change model ships with this install: change vector analysis"
     model, info = (None, {}) if name == "cva" else _load(name, ("change",), "detect-change")
     bands = S2_10BANDS if model is None else _model_bands(model, info)
-    before, after = _open_input(args.before, bands), _open_input(args.after, bands)
-    if not same_grid(before, after):
-        after = match_grid(after, before)
+    before, after = _open_input(args.before, bands, args.bands), _open_input(args.after, bands, args.bands)
+    if not same_grid(before, after):  # put on before's grid: the same CRS and extent within a pixel, or refused
+        after = match_grid(after, before, what=f"after {args.after}")
     label, encoding = _read_labels(args.labels, before) if args.labels else (None, None)
     if model is None:
         result = change_map_cva(before, after)
@@ -350,6 +381,7 @@ def run_detect_change(args: argparse.Namespace) -> dict:
     }
     if note:
         report["note"] = note
+    report.update(_assumed_note(before, after))
     if label is not None:
         report.update(score_change(result.probability, label, threshold))
         report["labels"] = {"path": args.labels, "encoding": encoding}
@@ -372,6 +404,7 @@ def run_pretrain(args: argparse.Namespace) -> dict:
     """Masked-autoencoder pretraining on real images; writes ``model.safetensors`` / ``model.json`` in --out."""
     ratio, strategy = _parse_ratio(args.mask_ratio), _check_strategy(args.strategy)
     train_config = _train_config(args)
+    check_out_dir(args.out, resume=args.resume)  # before the data is read
     bands = S2_10BANDS
     config = _mae_config(args, bands)
     model = _seeded(args.seed, lambda: build(args.kind, config))
@@ -448,26 +481,23 @@ def _change_data(args: argparse.Namespace, bands: Sequence[str]) -> tuple[list, 
     return pairs[0], pairs[1], {"data": sets[0].description + "; scored on eval-split tiles", "synthetic": True}
 
 
-def _pooled(model, pairs: Sequence, device: str) -> tuple[np.ndarray, np.ndarray]:
-    """Change probabilities and labels of every pair, flattened and concatenated: (sum of H * W,) each."""
-    probs = [change_map(model, before, after, device=device).probability.values.ravel() for before, after, _ in pairs]
-    return np.concatenate(probs), np.concatenate([np.asarray(label).ravel() for _, _, label in pairs])
-
-
 def _finetune_change(args: argparse.Namespace, encoder: torch.nn.Module, bands: Sequence[str]) -> Finetune:
     """Change detection: OSCD (threshold chosen on the training cities, scored on the others) or synthetic pairs."""
     train_pairs, eval_pairs, about = _change_data(args, bands)
+    normalize = None if args.normalize == "none" else args.normalize
+    about["normalize"] = normalize
     share = float(np.mean(np.concatenate([np.asarray(label).ravel() for _, _, label in train_pairs])))
     pos_weight = min((1 - share) / share, 10.0) if share > 0 else None  # change is rare: up-weigh it, at most 10x
     model = ChangeDetector(encoder=encoder, linear_probe=args.linear_probe)
     batch_fn, loss_fn = change_task(model, train_pairs, batch_size=args.batch_size, img_size=args.img_size,
-                                    pos_weight=pos_weight)
+                                    pos_weight=pos_weight, normalize=normalize)
 
     def evaluate(model: torch.nn.Module) -> dict:
-        threshold = best_threshold(*_pooled(model, train_pairs, args.device))  # chosen on training data only
-        scores = score_change(*_pooled(model, eval_pairs, args.device), threshold)
-        return {"threshold": threshold, "pos_weight": pos_weight, "scored_on": "eval cities" if not about["synthetic"]
-                else "eval-split synthetic tiles", **scores}
+        scores = evaluate_change(model, train_pairs, eval_pairs, eval_names=about.get("eval_cities"),
+                                 normalize=normalize, device=args.device)  # threshold chosen on training data only
+        return {"threshold": scores["threshold"], "pos_weight": pos_weight,
+                "scored_on": "eval cities" if not about["synthetic"] else "eval-split synthetic tiles",
+                **scores["pooled"], "per_city": scores["per_pair"] if not about["synthetic"] else None}
 
     return Finetune(model, batch_fn, loss_fn, about, evaluate)
 
@@ -536,6 +566,7 @@ def run_finetune(args: argparse.Namespace) -> dict:
         raise ValueError(f"--data {args.data!r} does not fit --task {args.task}; "
                          f"expected one of {', '.join(DATA_CHOICES[args.task])}")
     train_config = _train_config(args)
+    check_out_dir(args.out, resume=args.resume)  # before the encoder and the data are read
     encoder, bands, init = _encoder(args)
     model, batch_fn, loss_fn, about, evaluate = FINETUNE_TASKS[args.task](args, encoder, bands)
     meta = {"task": args.task, "init": init, "bands": list(bands), **about, "steps": args.steps, "seed": args.seed,
@@ -640,6 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strategy", default="random", help=f"masking strategy: {strategies} (default random)")
     p.add_argument("--seed", type=int, default=0, help="seeds the mask (default 0)")
     p.add_argument("--batch-size", type=int, default=16, help="tiles per forward pass (default 16)")
+    p.add_argument("--bands", help=BANDS_HELP)
     _common(p)
     p.set_defaults(run=run_reconstruct)
 
@@ -651,6 +683,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="a change label GeoTIFF (1/2 or 0/1) to score the map against")
     p.add_argument("--threshold", type=float, help="change probability threshold (default: the model's, else 0.5)")
     p.add_argument("--probability", help="also write the change probability (float32) to this GeoTIFF")
+    p.add_argument("--bands", help=BANDS_HELP + "; the same for both dates")
     _common(p)
     p.set_defaults(run=run_detect_change)
 
@@ -677,6 +710,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (real when present), oscd (change), eurosat (classify) or synthetic")
     _training(p, out="runs/finetune", steps=500, batch_size=8, lr=5e-4)
     p.add_argument("--linear-probe", action="store_true", help="freeze the encoder; train the head only")
+    p.add_argument("--normalize", choices=("none", *NORMALIZATIONS), default="none",
+                   help="change: per-image radiometric normalisation of the after date, no labels (default none)")
     p.add_argument("--train-cities", nargs="+", help="OSCD cities to train on (default: all not evaluated)")
     p.add_argument("--eval-cities", nargs="+", help="OSCD cities to evaluate on (default: the last quarter)")
     p.add_argument("--limit-per-class", type=int, default=200, help="EuroSAT images read per class (default 200)")

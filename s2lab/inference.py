@@ -6,10 +6,14 @@ and attention never spans more than one window. The recipe, shared by both tasks
 
     image (C, H, W) reflectance; NaN pixels filled with their band's median       _fill_nan
       -> pad the right and bottom edges by reflection to a multiple of the window  _pad_reflect
-      -> windows (B, C, w, w), one every ``window - overlap`` pixels               s2lab.data.tiles.tile
-      -> batches of ``batch_size`` windows through the model, no_grad, autocast
-      -> windows back into the padded image, overlaps averaged                     s2lab.data.tiles.untile
+      -> window corners, one every ``window - overlap`` pixels, as ``tile`` lays  _origins (s2lab.data.tiles.tile)
+         them out; batches of ``batch_size`` windows (b, C, w, w) cut as needed   _cut
+      -> each batch through the model, inference_mode, autocast
+      -> summed into running sums over the padded image, overlaps averaged        _Stitcher
       -> cropped to (H, W) with the input's georeference                           s2lab.data.raster.from_numpy
+
+Memory is the image, its padded copy and a few image-sized sums, whatever the number of windows: the embedded
+scene (10 x 1947 x 1933) reconstructs in about 1.5 GiB.
 
 **Reconstruction** (``reconstruct_image``). Windows are numbered row by row, as ``tile`` lays them out; batch k
 holds windows ``k * batch_size`` to ``(k + 1) * batch_size - 1`` and draws its masks from
@@ -24,7 +28,13 @@ floor the model must beat.
 
 **Change** (``change_map``). Windows of both dates at the same places go through a ``ChangeDetector``; overlapping
 windows are blended with weights that fall off linearly over the ``overlap`` pixels at each window's border, so no
-seam shows. ``change_map_cva`` is the model-free floor: change vector analysis, thresholded by Otsu's method.
+seam shows. Season and radiometry differ between dates and look like change: ``normalize`` first maps every band of
+AFTER onto BEFORE over the whole image (``match_radiometry``, a relative radiometric normalisation that uses no
+labels; a model should be trained with the same setting): ``"moments"`` linearly to BEFORE's mean and standard
+deviation, ``"quantiles"`` monotonically onto BEFORE's histogram. A ``ChangeDetector`` scales every window of each
+date per band to [0, 1] on its own, which already cancels any per-band linear map: ``"moments"`` leaves its
+output unchanged, only the non-linear ``"quantiles"`` reaches it. ``change_map_cva`` is the model-free floor: change vector analysis (which standardises each date's
+bands on its own, the same normalisation), thresholded by Otsu's method.
 ``score_change`` and ``best_threshold`` compare a map with a label; choose a threshold on training cities only.
 
 ``reconstruct_tiles`` is the fast path for live views: one batch of tiles, no windows.
@@ -44,8 +54,9 @@ from tqdm.auto import tqdm
 
 from s2lab.baselines import run_baselines
 from s2lab.data.raster import from_numpy, same_grid
-from s2lab.data.tiles import scale_unit, tile, to_tensor, untile
+from s2lab.data.tiles import scale_unit, tile, to_tensor
 from s2lab.device import autocast, pick_device
+from s2lab.masking import draw_mask
 from s2lab.metrics import (
     binary_scores,
     change_vector_analysis,
@@ -58,6 +69,10 @@ from s2lab.models.mae import MaskedAutoencoder, Reconstruction
 
 SCALE_EPS = 1e-6  # the smallest band range divided by, as in s2lab.data.tiles.scale_unit
 MODEL_THRESHOLD = 0.5  # a ChangeDetector's default cut on the sigmoid probability
+NORMALIZATIONS = {  # change_map's per-image radiometric normalisations (none uses labels) -> what each does
+    "moments": "each band of after mapped linearly to before's mean and standard deviation over the image",
+    "quantiles": "each band of after mapped monotonically onto before's values (histogram matching over the image)",
+}
 
 Image = xr.DataArray | torch.Tensor  # (band, y, x) DataArray or (C, H, W) tensor
 Scores = dict[str, dict[str, float]]  # method ("model", then each baseline) -> {mse, psnr, sam_deg}
@@ -219,7 +234,11 @@ class _BatchScores:
 
 
 def _window_scores(
-    model: MaskedAutoencoder, x: torch.Tensor, rec: Reconstruction, real: torch.Tensor | None = None
+    model: MaskedAutoencoder,
+    x: torch.Tensor,
+    rec: Reconstruction,
+    real: torch.Tensor | None = None,
+    baselines: bool = True,
 ) -> _BatchScores:
     """Scores of the model and of every naive baseline on one batch.
 
@@ -228,6 +247,7 @@ def _window_scores(
         x: (B, C, H, W) reflectance the model saw.
         rec: its reconstruction, images (B, C, H, W) float32.
         real: (B, 1, H, W) 1 where a pixel is real image (not padding, not NaN-filled); None for all.
+        baselines: also score the naive baselines (False: the model only, about twice as fast).
 
     Returns:
         Each method's ``s2lab.metrics.reconstruction_scores`` in the windows' [0, 1]-scaled space over the removed
@@ -236,17 +256,30 @@ def _window_scores(
     H, W = x.shape[-2:]
     tokenizer = model.tokenizer
     x01, lo, hi = scale_unit(x)
+    removed = rec.mask.bool() if real is None else rec.mask.bool() & real.bool()  # (B, C, H, W) scored values
+    pixels = removed.any(dim=1)  # (B, H, W): real pixels that lost at least one band
+    target, scored = _removed_pixels(x01, pixels), _removed_pixels(removed, pixels)  # (1, C, M, 1) each
     pred01 = (rec.prediction - lo) / (hi - lo).clamp_min(SCALE_EPS)
-    scored = rec.mask if real is None else rec.mask * real  # (B, C, H, W)
-    scores = {"model": reconstruction_scores(pred01, x01, scored)}
-    hw = (H // tokenizer.p, W // tokenizer.p)
-    token_mask = tokenizer.patchify(rec.mask).amax(dim=-1)  # (B, L), 1 = removed
-    tokens01 = tokenizer.patchify(x01)  # (B, L, P)
-    guesses = run_baselines(tokens01, token_mask, tokenizer.G, hw, tokenizer.valid, patch_size=tokenizer.p)
-    for name, tokens in guesses.items():
-        scores[name] = reconstruction_scores(tokenizer.unpatchify(tokens, H, W), x01, scored)
-    removed = scored.bool()
-    return _BatchScores(scores, int(removed.sum()), int(removed.any(dim=1).sum()))
+    scores = {"model": reconstruction_scores(_removed_pixels(pred01, pixels), target, scored)}
+    if baselines:
+        hw = (H // tokenizer.p, W // tokenizer.p)
+        token_mask = tokenizer.patchify(rec.mask).amax(dim=-1)  # (B, L), 1 = removed
+        tokens01 = tokenizer.patchify(x01)  # (B, L, P)
+        guesses = run_baselines(tokens01, token_mask, tokenizer.G, hw, tokenizer.valid, patch_size=tokenizer.p)
+        for name, tokens in guesses.items():
+            guess = _removed_pixels(tokenizer.unpatchify(tokens, H, W), pixels)  # (1, C, M, 1)
+            scores[name] = reconstruction_scores(guess, target, scored)
+    return _BatchScores(scores, int(scored.sum()), int(pixels.sum()))
+
+
+def _removed_pixels(image: torch.Tensor, pixels: torch.Tensor) -> torch.Tensor:
+    """The M pixels of ``image`` (B, C, H, W) where ``pixels`` (B, H, W) is True, as a (1, C, M, 1) image.
+
+    Every score is taken over pixels that lost a band, so scoring these equals scoring the whole image, on less
+    data; and their bands lie next to each other in memory, where a norm over the band axis is about ten times
+    faster on a CPU than across the planes of a (B, C, H, W) tensor.
+    """
+    return image.permute(0, 2, 3, 1)[pixels].T[None, :, :, None]  # (M, C) -> (1, C, M, 1)
 
 
 def _pool(parts: Sequence[_BatchScores]) -> Scores:
@@ -265,33 +298,62 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def _stitch(
-    predictions: list[torch.Tensor], masks: list[torch.Tensor], origins: torch.Tensor, shape: Sequence[int]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Windows back into one image, overlaps resolved as the module docstring says.
+def _cut(image: torch.Tensor, origins: torch.Tensor, window: int) -> torch.Tensor:
+    """The windows of ``image`` (C, H', W') at top-left corners ``origins`` (b, 2): (b, C, w, w), one batch at a time."""
+    return torch.stack([image[:, r : r + window, c : c + window] for r, c in origins.tolist()])
+
+
+def _origins(shape: Sequence[int], window: int, stride: int) -> torch.Tensor:
+    """(B, 2) top-left corners of the windows ``s2lab.data.tiles.tile`` lays out on an (H', W') image, row by row."""
+    return tile(torch.zeros(1, *shape, dtype=torch.uint8), window, stride=stride, drop_nan=False)[1]
+
+
+class _Stitcher:
+    """Reconstructed windows summed into the padded image batch by batch, overlaps resolved as the module docstring
+    says; memory is four running sums the size of the image, whatever the number of windows.
 
     Args:
-        predictions: batches of (b, C, w, w) predicted windows; emptied as they are used.
-        masks: the matching (b, C, w, w) bool masks, True = removed; emptied too.
-        origins: (B, 2) top-left (row, column) of every window.
         shape: (C, H', W') of the padded image.
-
-    Returns:
-        prediction (C, H', W') (the mean over the windows that removed a pixel, else over all covering it) and
-        mask (C, H', W') float, 1 where every covering window removed the pixel.
+        window: w, the windows' side in pixels.
     """
-    prediction = torch.cat(predictions)  # (B, C, w, w)
-    predictions.clear()
-    mask = torch.cat(masks).float()  # (B, C, w, w)
-    masks.clear()
-    removed_share = untile(mask, origins, shape)  # (C, H', W') share of covering windows that removed the pixel
-    removed_pred = untile(prediction * mask, origins, shape) / removed_share.clamp_min(SCALE_EPS)
-    full_pred = torch.where(removed_share > 0, removed_pred, untile(prediction, origins, shape))
-    return full_pred, untile(mask, origins, shape, blend="min")
+
+    def __init__(self, shape: Sequence[int], window: int):
+        self.window = window
+        self.removed_sum = torch.zeros(shape)  # (C, H', W') prediction summed over the windows that removed a value
+        self.removed = torch.zeros(shape)  # (C, H', W') windows that removed each value
+        self.total = torch.zeros(shape)  # (C, H', W') prediction summed over every window covering a value
+        self.cover = torch.zeros(1, *shape[1:])  # (1, H', W') windows covering each pixel
+
+    def add(self, prediction: torch.Tensor, mask: torch.Tensor, origins: torch.Tensor) -> None:
+        """prediction (b, C, w, w), mask (b, C, w, w) bool (True = removed), origins (b, 2) (row, column)."""
+        w = self.window
+        for pred, removed, (r, c) in zip(prediction, mask, origins.tolist()):
+            at = (slice(None), slice(r, r + w), slice(c, c + w))
+            self.total[at] += pred
+            self.removed_sum[at] += pred * removed
+            self.removed[at] += removed
+            self.cover[at] += 1
+
+    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """prediction (C, H', W'): the mean over the windows that removed a value, else over all covering it; and
+        mask (C, H', W') bool, True where every covering window removed the value. Consumes the sums."""
+        mask = self.removed == self.cover
+        any_removed = self.removed > 0
+        self.removed_sum /= self.removed.clamp_(min=1)
+        self.total /= self.cover
+        prediction = torch.where(any_removed, self.removed_sum, self.total, out=self.total)
+        self.removed_sum = self.removed = None
+        return prediction, mask
 
 
 def reconstruct_tiles(
-    model: MaskedAutoencoder, x: torch.Tensor, *, mask_ratio: float = 0.75, strategy: str = "random", seed: int = 0
+    model: MaskedAutoencoder,
+    x: torch.Tensor,
+    *,
+    mask_ratio: float = 0.75,
+    strategy: str = "random",
+    seed: int = 0,
+    baselines: bool = True,
 ) -> dict:
     """Mask and reconstruct one batch of tiles, with scores: the fast path for live views (one batch, no windows).
 
@@ -303,11 +365,13 @@ def reconstruct_tiles(
         mask_ratio: share of tokens removed, in [0, 1).
         strategy: a key of ``s2lab.masking.STRATEGIES``.
         seed: seed of the mask.
+        baselines: also score every naive baseline; False scores the model only (about twice as fast, for views
+            that must follow a slider).
 
     Returns:
         ``{"prediction", "pasted", "mask", "scores"}``: the three (B, C, H, W) images of ``Reconstruction`` on the
-        CPU (mask 1 = removed) and method -> {mse, psnr, sam_deg} for "model" and every naive baseline, in each
-        tile's [0, 1]-scaled space over the removed tokens.
+        CPU (mask 1 = removed) and method -> {mse, psnr, sam_deg} for "model" and (with ``baselines``) every naive
+        baseline, in each tile's [0, 1]-scaled space over the removed tokens.
     """
     device = _model_device(model)
     x = x.to(device=device, dtype=torch.float32)
@@ -316,7 +380,7 @@ def reconstruct_tiles(
         with autocast(device):
             rec = model.reconstruct(x, mask_ratio=mask_ratio, strategy=strategy, generator=generator)
         rec = Reconstruction(*(t.float() for t in rec))
-        scores = _window_scores(model, x, rec).scores
+        scores = _window_scores(model, x, rec, baselines=baselines).scores
     return {**{k: v.cpu() for k, v in rec._asdict().items()}, "scores": scores}
 
 
@@ -332,6 +396,8 @@ def reconstruct_image(
     batch_size: int = 32,
     device: str | torch.device | None = None,
     progress: bool = False,
+    score: bool = True,
+    baselines: bool = True,
 ) -> ReconstructionResult:
     """Mask and reconstruct a whole image of any size, window by window (see the module docstring).
 
@@ -348,50 +414,59 @@ def reconstruct_image(
         batch_size: windows per forward pass; bounds the memory.
         device: "cpu", "cuda", "mps" or None for the best available (``s2lab.device.pick_device``).
         progress: show a progress bar over the batches.
+        score: compute the scores; False skips them (``scores`` is then empty), for pictures only.
+        baselines: score the naive baselines too; False scores the model only (scoring is then about four times
+            cheaper).
 
     Returns:
         ``ReconstructionResult`` with (band, y, x) images on the input's grid and georeference, and the scores.
 
     Raises:
-        ValueError: wrong band count, image smaller than a patch, a band NaN everywhere, bad window or overlap.
+        ValueError: wrong band count, image smaller than a patch, a band NaN everywhere, bad window or overlap,
+            a mask ratio outside [0, 1) or keeping no token of a window, an unknown strategy (all before any
+            window is computed).
     """
     start = time.perf_counter()
     config = model.config
     window = config.img_size if window is None else int(window)
     _check_window(window, overlap, config.patch_size)
+    spatial = (window // config.patch_size) ** 2  # N of one window
+    draw_mask(strategy, 1, model.tokenizer.G, spatial, mask_ratio, generator=torch.Generator())  # refused before work
     x, nan_pixels = _prepare(image, config.in_chans, config.patch_size, "the image")
     H, W = x.shape[-2:]
     device = pick_device(device)
     real = _pad_zero((~nan_pixels)[None].float(), window)  # (1, H', W'), 0 on padding and NaN-filled pixels
     padded = _pad_reflect(x, window)  # (C, H', W')
-    windows, origins = tile(padded, window, stride=window - overlap, drop_nan=False)  # (B, C, w, w), (B, 2)
-    real_windows, _ = tile(real, window, stride=window - overlap, drop_nan=False)  # (B, 1, w, w)
-    predictions, masks, parts = [], [], []
+    del x
+    real_windows, origins = tile(real, window, stride=window - overlap, drop_nan=False)  # (B, 1, w, w), (B, 2)
+    stitcher, parts = _Stitcher(padded.shape, window), []
     training = model.training
     model.to(device).eval()
     try:
-        with torch.no_grad():
-            for k, i in enumerate(_batches(len(windows), batch_size, progress, "reconstruct")):
-                batch = windows[i : i + batch_size].to(device)
+        with torch.inference_mode():
+            for k, i in enumerate(_batches(len(origins), batch_size, progress, "reconstruct")):
+                batch = _cut(padded, origins[i : i + batch_size], window).to(device)  # (b, C, w, w)
                 generator = torch.Generator().manual_seed(seed + k)
                 with autocast(device):
                     rec = model.reconstruct(batch, mask_ratio=mask_ratio, strategy=strategy, generator=generator)
                 rec = Reconstruction(*(t.float() for t in rec))
-                parts.append(_window_scores(model, batch, rec, real_windows[i : i + batch_size].to(device)))
-                predictions.append(rec.prediction.cpu())
-                masks.append(rec.mask.bool().cpu())
+                if score:
+                    real_batch = real_windows[i : i + batch_size].to(device)  # (b, 1, w, w)
+                    parts.append(_window_scores(model, batch, rec, real_batch, baselines=baselines))
+                stitcher.add(rec.prediction.cpu(), rec.mask.bool().cpu(), origins[i : i + batch_size])
     finally:
         model.train(training)
-    full_pred, full_mask = _stitch(predictions, masks, origins, padded.shape)
+    del padded
+    full_pred, full_mask = stitcher.result()
     full_pred, full_mask = full_pred[:, :H, :W], full_mask[:, :H, :W]  # (C, H, W) each
-    original = to_tensor(image)  # NaN kept: pasting into the image as it was
-    pasted = torch.where(full_mask.bool(), full_pred, original)
+    pasted = torch.where(full_mask, full_pred, to_tensor(image))  # NaN kept: pasting into the image as it was
+    prediction = _as_raster(full_pred, image)
     return ReconstructionResult(
-        prediction=_as_raster(full_pred, image),
+        prediction=prediction,
         pasted=_as_raster(pasted, image),
-        mask=_as_raster(full_mask, image).astype(np.uint8),
+        mask=prediction.copy(deep=False, data=full_mask.numpy().astype(np.uint8)),
         scores=_pool(parts),
-        masked_fraction=float(full_mask.mean()),
+        masked_fraction=float(full_mask.sum()) / full_mask.numel(),
         nan_fraction=float(nan_pixels.float().mean()),
         mask_ratio=float(mask_ratio),
         strategy=strategy,
@@ -434,11 +509,47 @@ def _as_map(values: torch.Tensor, like: Image) -> xr.DataArray:
     return _as_raster(values[None], like).isel(band=0, drop=True).rename("change_probability")
 
 
+def match_radiometry(
+    before: torch.Tensor, after: torch.Tensor, method: str = "moments", eps: float = SCALE_EPS
+) -> torch.Tensor:
+    """``after`` with each band mapped onto ``before``'s radiometry over the whole image (no labels).
+
+    A relative radiometric normalisation: a global change of each band (season, sun, atmosphere, calibration) is
+    removed; real change, local by nature, moves the image statistics little. ``"moments"``: a gain and offset per
+    band, so that the mean and standard deviation equal ``before``'s. ``"quantiles"``: histogram matching, each
+    value replaced by ``before``'s value of the same rank (ties by position), so the two histograms are equal.
+
+    Args:
+        before, after: (C, H, W) or (B, C, H, W) reflectance without NaN, the same shape; statistics over (H, W).
+        method: a key of ``NORMALIZATIONS``.
+
+    Returns:
+        after normalised, the shape of ``after``.
+    """
+    if before.shape != after.shape or before.ndim not in (3, 4):
+        raise ValueError(f"before {tuple(before.shape)} and after {tuple(after.shape)} must be two (C, H, W) or "
+                         "(B, C, H, W) images of the same shape")
+    _check_normalize(method)
+    if method == "quantiles":
+        ranks = after.flatten(-2).argsort(dim=-1, stable=True).argsort(dim=-1)  # (..., C, H * W) rank of each value
+        return before.flatten(-2).sort(dim=-1).values.gather(-1, ranks).view(after.shape)
+    mean_b, std_b = before.mean(dim=(-2, -1), keepdim=True), before.std(dim=(-2, -1), keepdim=True, unbiased=False)
+    mean_a, std_a = after.mean(dim=(-2, -1), keepdim=True), after.std(dim=(-2, -1), keepdim=True, unbiased=False)
+    return (after - mean_a) / std_a.clamp_min(eps) * std_b + mean_b
+
+
+def _check_normalize(normalize: str | None) -> None:
+    if normalize is not None and normalize not in NORMALIZATIONS:
+        raise ValueError(f"unknown radiometric normalisation {normalize!r}; expected None or one of "
+                         f"{', '.join(NORMALIZATIONS)}")
+
+
 def change_map(
     model: ChangeDetector,
     before: Image,
     after: Image,
     *,
+    normalize: str | None = None,
     window: int | None = None,
     overlap: int | None = None,
     batch_size: int = 16,
@@ -452,6 +563,8 @@ def change_map(
         before, after: (band, y, x) DataArrays of reflectance on one grid (same shape, bands, CRS and transform),
             or (C, H, W) tensors; C must be the encoder's ``in_chans``. NaN pixels are filled with their band's
             median.
+        normalize: None, or a key of ``NORMALIZATIONS`` applied to the whole pair first (``match_radiometry``);
+            use what the model was trained with. The result's ``extra["normalize"]`` says which.
         window: window side in pixels, a multiple of the patch size (default the encoder's ``img_size``).
         overlap: pixels shared by neighbouring windows (default a quarter of the window), blended by weights
             falling off towards each window's border.
@@ -463,9 +576,11 @@ def change_map(
         ``ChangeResult`` with the (y, x) probability on before's grid and georeference, threshold 0.5.
 
     Raises:
-        ValueError: the dates differ in shape, bands, CRS or grid; wrong band count; image smaller than a patch.
+        ValueError: the dates differ in shape, bands, CRS or grid; wrong band count; image smaller than a patch;
+            an unknown ``normalize``.
     """
     start = time.perf_counter()
+    _check_normalize(normalize)
     config = model.encoder.config
     window = config.img_size if window is None else int(window)
     overlap = window // 4 if overlap is None else int(overlap)
@@ -473,34 +588,38 @@ def change_map(
     _check_pair(before, after)
     xb, nan_b = _prepare(before, config.in_chans, config.patch_size, "before")
     xa, nan_a = _prepare(after, config.in_chans, config.patch_size, "after")
+    if normalize is not None:
+        xa = match_radiometry(xb, xa, normalize)
     H, W = xb.shape[-2:]
+    nan_fraction = float((nan_b | nan_a).float().mean())
     device = pick_device(device)
-    pair = _pad_reflect(torch.cat([xb, xa]), window)  # (2C, H', W'), both dates cut at the same places
-    windows, origins = tile(pair, window, stride=window - overlap, drop_nan=False)  # (B, 2C, w, w)
-    C = xb.shape[0]
-    probabilities = []
+    padded_b, padded_a = _pad_reflect(xb, window), _pad_reflect(xa, window)  # (C, H', W') each, cut alike
+    del xb, xa
+    origins = _origins(padded_b.shape[-2:], window, window - overlap)  # (B, 2)
+    weight = _feather(window, overlap)  # (w, w)
+    total = torch.zeros(padded_b.shape[-2:])  # (H', W') probability times weight, summed over windows
+    norm = torch.zeros(padded_b.shape[-2:])  # (H', W') weights summed over windows
     training = model.training
     model.to(device).eval()
     try:
-        with torch.no_grad(), autocast(device):
-            for i in _batches(len(windows), batch_size, progress, "change"):
-                batch = windows[i : i + batch_size].to(device)
-                logits = model(batch[:, :C], batch[:, C:])  # (b, w, w)
-                probabilities.append(torch.sigmoid(logits.float()).cpu())
+        with torch.inference_mode(), autocast(device):
+            for i in _batches(len(origins), batch_size, progress, "change"):
+                at = origins[i : i + batch_size]  # (b, 2)
+                logits = model(_cut(padded_b, at, window).to(device), _cut(padded_a, at, window).to(device))  # (b, w, w)
+                for p, (r, c) in zip(torch.sigmoid(logits.float()).cpu(), at.tolist()):
+                    total[r : r + window, c : c + window] += p * weight
+                    norm[r : r + window, c : c + window] += weight
     finally:
         model.train(training)
-    weight = _feather(window, overlap).expand(len(windows), 1, -1, -1)  # (B, 1, w, w)
-    probability = torch.cat(probabilities)[:, None]  # (B, 1, w, w)
-    shape = (1, *pair.shape[-2:])
-    blended = untile(probability * weight, origins, shape) / untile(weight, origins, shape)  # (1, H', W')
     return ChangeResult(
-        probability=_as_map(blended[0, :H, :W], before),
+        probability=_as_map(total[:H, :W] / norm[:H, :W], before),
         threshold=MODEL_THRESHOLD,
         method="model",
-        nan_fraction=float((nan_b | nan_a).float().mean()),
-        windows=len(windows),
+        nan_fraction=nan_fraction,
+        windows=len(origins),
         seconds=time.perf_counter() - start,
         device=str(device),
+        extra={"normalize": None if normalize is None else f"{normalize}: {NORMALIZATIONS[normalize]} (no labels)"},
     )
 
 

@@ -154,15 +154,35 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [g for g in groups if g["params"]]
 
 
-def _check_out_dir(out_dir: str | os.PathLike) -> Path:
-    """Make ``out_dir`` and prove it is writable, before any step runs."""
+def check_out_dir(out_dir: str | os.PathLike, *, resume: bool = False) -> Path:
+    """Refuse a run folder that would fail later, before any data is read or any step runs; creates nothing.
+
+    Resuming needs ``out_dir`` to hold a training state. A new run needs ``out_dir`` to hold none and to be
+    writable: its nearest existing folder (``out_dir`` itself or a parent, made when the first file is written) is
+    proven writable by creating and removing a temporary file there, which holds for root too.
+
+    Returns:
+        ``out_dir`` as a Path.
+
+    Raises:
+        TrainingError: naming the folder and what is wrong with it.
+    """
     path = Path(out_dir).expanduser()
+    if resume and not has_training_state(path):
+        raise TrainingError(f"nothing to resume: {path} holds no training state (no last.safetensors)")
+    if not resume and has_training_state(path):
+        raise TrainingError(
+            f"{path} already holds a training state; resume it (resume=True, or --resume on the command line) or "
+            "choose another folder"
+        )
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise TrainingError(f"cannot write checkpoints to {path}: {existing} is a file; expected a folder")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
+        with tempfile.TemporaryFile(dir=existing):
             pass
     except OSError as err:
-        raise TrainingError(f"cannot write checkpoints to {path}: {err.strerror or err}") from err
+        raise TrainingError(f"cannot write checkpoints to {path}: {existing} is not writable ({err.strerror})") from None
     return path
 
 
@@ -225,7 +245,8 @@ def fit(
         batch_fn: ``(step, generator) -> batch``: a tensor, or tuples / lists / dicts of tensors, on the CPU.
         config: the settings.
         out_dir: where the training state (``last.*``) and the final model (``model.*``) go; None = nowhere.
-            Checked to be writable before step 0.
+            Checked before step 0 (``check_out_dir``) and made when the first file is written, so a run that
+            fails before its first checkpoint leaves no folder behind.
         resume: continue from ``out_dir``'s training state at the step after it.
         callback: ``(step, loss, model)`` after every step (and its checkpoint), on rank 0 only (e.g. a live
             loss curve); an exception it raises stops the run, the checkpoints written so far kept.
@@ -243,11 +264,7 @@ def fit(
     """
     if resume and out_dir is None:
         raise ValueError("resume=True needs the out_dir of the run to continue")
-    out_dir = _check_out_dir(out_dir) if out_dir is not None else None
-    if out_dir is not None and resume and not has_training_state(out_dir):
-        raise TrainingError(f"nothing to resume: {out_dir} holds no training state (no last.safetensors)")
-    if out_dir is not None and not resume and has_training_state(out_dir):
-        raise TrainingError(f"{out_dir} already holds a training state; resume it (resume=True, or --resume on the command line) or choose another folder")
+    out_dir = check_out_dir(out_dir, resume=resume) if out_dir is not None else None
     device, rank, world, created = _distributed(config)
     try:
         model.to(device).train()

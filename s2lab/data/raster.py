@@ -22,7 +22,7 @@ import os
 import re
 import tempfile
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,9 +122,9 @@ def _build(
         },
         attrs=dict(attrs or {}),
     )
-    if crs is not None:
-        da = da.rio.write_crs(crs)
-    return da.rio.write_transform(transform)
+    if crs is not None:  # in place: rioxarray's default deep-copies the data
+        da.rio.write_crs(crs, inplace=True)
+    return da.rio.write_transform(transform, inplace=True)
 
 
 def _same_grid(a: Grid, b: Grid) -> bool:
@@ -138,28 +138,44 @@ def same_grid(a: xr.DataArray, b: xr.DataArray) -> bool:
     return _same_grid(_grid_of(a), _grid_of(b))
 
 
-def _interp_axis(values: np.ndarray, pos: np.ndarray, axis: int) -> np.ndarray:
-    """Linear interpolation of ``values`` at fractional indices ``pos`` along ``axis``, clamped at the edges."""
+def _interp_axis(values: np.ndarray, pos: np.ndarray, axis: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Linear interpolation of ``values`` at fractional indices ``pos`` along ``axis``, clamped at the edges.
+
+    Computed in place in the result (``out`` when given, of ``values``' dtype) and one temporary of its size,
+    as ``a * (1 - w) + b * w`` of the two neighbours a, b.
+    """
     n = values.shape[axis]
     if n == 1:
-        return np.take(values, np.zeros(len(pos), dtype=np.intp), axis=axis)
+        return np.take(values, np.zeros(len(pos), dtype=np.intp), axis=axis, out=out, mode="clip")
     pos = np.clip(pos, 0, n - 1)
     i0 = np.minimum(np.floor(pos).astype(np.intp), n - 2)
     w = (pos - i0).astype(values.dtype)
     shape = [1] * values.ndim
     shape[axis] = len(pos)
-    w = w.reshape(shape)
-    a, b = np.take(values, i0, axis=axis), np.take(values, i0 + 1, axis=axis)
-    out = a * (1 - w) + b * w
+    out = np.take(values, i0, axis=axis, out=out, mode="clip")  # a, then the result
+    b = np.take(values, i0 + 1, axis=axis, mode="clip")
+    out *= (1 - w).reshape(shape)
+    b *= w.reshape(shape)
+    out += b
+    del b
     if np.isnan(out).any():  # a NaN neighbour with zero weight must not spread
-        out = np.where(w == 0, a, np.where(w == 1, b, out))
+        for weight, index in ((0, i0), (1, i0 + 1)):
+            at = np.flatnonzero(w == weight)  # positions that take one neighbour exactly
+            if at.size:
+                put = [slice(None)] * values.ndim
+                put[axis] = at
+                out[tuple(put)] = np.take(values, index[at], axis=axis)
     return out
 
 
-def _resample(data: np.ndarray, src: Grid, dst: Grid, what: str) -> np.ndarray:
-    """Bilinear resampling of (C, h, w) ``data`` on grid ``src`` onto grid ``dst`` -> (C, H, W)."""
+def _resample(data: np.ndarray, src: Grid, dst: Grid, what: str, out: np.ndarray | None = None) -> np.ndarray:
+    """Bilinear resampling of (C, h, w) ``data`` on grid ``src`` onto grid ``dst`` -> (C, H, W), into ``out``
+    when given (a (C, H, W) array of ``data``'s dtype)."""
     if _same_grid(src, dst):
-        return data
+        if out is None:
+            return data
+        out[...] = data
+        return out
     (src_crs, st, src_shape), (dst_crs, dt, dst_shape) = src, dst
     if src_crs != dst_crs:
         raise RasterError(f"{what} is in CRS {src_crs}, the target grid in {dst_crs}; expected one CRS")
@@ -178,7 +194,7 @@ def _resample(data: np.ndarray, src: Grid, dst: Grid, what: str) -> np.ndarray:
     dst_y, dst_x = _pixel_centres(dt, dst_shape)
     rows = (dst_y - st.f) / st.e - 0.5  # fractional source row of every target row centre
     cols = (dst_x - st.c) / st.a - 0.5  # fractional source column of every target column centre
-    return _interp_axis(_interp_axis(data, rows, axis=-2), cols, axis=-1)
+    return _interp_axis(_interp_axis(data, rows, axis=-2), cols, axis=-1, out=out)
 
 
 def _finest(grids: Sequence[Grid]) -> Grid:
@@ -186,12 +202,13 @@ def _finest(grids: Sequence[Grid]) -> Grid:
     return min(grids, key=lambda g: abs(g[1].a * g[1].e))
 
 
-def match_grid(da: xr.DataArray, like: xr.DataArray) -> xr.DataArray:
+def match_grid(da: xr.DataArray, like: xr.DataArray, *, what: str = "the array") -> xr.DataArray:
     """Resample ``da`` onto ``like``'s grid (bilinear, clamped at the edges; same CRS, same extent within a pixel).
 
     Args:
         da: (band, y, x) or (y, x) array with a georeference (``.rio``).
         like: any array whose (y, x) grid, CRS and transform are the target.
+        what: ``da``'s name in error messages (e.g. "after /path/imgs_2").
 
     Returns:
         ``da`` on ``like``'s grid, float32, with ``da``'s band coordinates and attrs.
@@ -199,7 +216,7 @@ def match_grid(da: xr.DataArray, like: xr.DataArray) -> xr.DataArray:
     squeeze = da.ndim == 2
     src = da.expand_dims("band") if squeeze else da
     src_grid, dst_grid = _grid_of(src), _grid_of(like)
-    data = _resample(np.asarray(src.values, dtype=np.float32), src_grid, dst_grid, "the array")
+    data = _resample(np.asarray(src.values, dtype=np.float32), src_grid, dst_grid, what)
     names = src["band"].values if "band" in src.coords else ["band1"]
     out = _build(data, names, dst_grid, native_res=[abs(src_grid[1].a)] * len(names), attrs=da.attrs)
     for name in ("wavelength", "native_res"):
@@ -217,9 +234,23 @@ def _merge_sources(arrays: Sequence[xr.DataArray]) -> tuple[str, ...]:
     return tuple(files)
 
 
-def _stack_onto(band_arrays: Mapping[str, xr.DataArray], grid: Grid) -> xr.DataArray:
-    names = _wavelength_order(list(band_arrays))
-    layers, res = [], []
+def _onto_grid(layers: Iterable[tuple[str, np.ndarray, Grid]], count: int, grid: Grid) -> tuple[np.ndarray, list]:
+    """``count`` single-band layers (name, (h, w) values, their grid), resampled onto ``grid`` one at a time.
+
+    Returns:
+        (C, H, W) float32, filled layer by layer (no stack of separate layers, no float64), and each layer's
+        native pixel width.
+    """
+    data = np.empty((count, *grid[2]), dtype=np.float32)  # (C, H, W)
+    res = []
+    for i, (name, values, src) in enumerate(layers):
+        _resample(np.asarray(values, dtype=np.float32)[None], src, grid, f"band {name}", out=data[i : i + 1])
+        res.append(abs(src[1].a))
+    return data, res
+
+
+def _layers(band_arrays: Mapping[str, xr.DataArray], names: Sequence[str]):
+    """(name, (h, w) values, grid) of each named single-band array, validated."""
     for name in names:
         a = band_arrays[name]
         if a.ndim == 3:
@@ -228,13 +259,16 @@ def _stack_onto(band_arrays: Mapping[str, xr.DataArray], grid: Grid) -> xr.DataA
             a = a.isel(band=0)
         if a.dims != ("y", "x"):
             raise RasterError(f"band {name!r} has dims {a.dims}; expected (y, x)")
-        src = _grid_of(a)
-        layers.append(_resample(np.asarray(a.values, dtype=np.float32)[None], src, grid, f"band {name}")[0])
-        res.append(abs(src[1].a))
+        yield name, a.values, _grid_of(a)
+
+
+def _stack_onto(band_arrays: Mapping[str, xr.DataArray], grid: Grid) -> xr.DataArray:
+    names = _wavelength_order(list(band_arrays))
+    data, res = _onto_grid(_layers(band_arrays, names), len(names), grid)
     first = band_arrays[names[0]]
     attrs = {k: v for k, v in first.attrs.items() if k not in ("source_files", "long_name")}
     attrs["source_files"] = _merge_sources(list(band_arrays.values()))
-    return _build(np.stack(layers).astype(np.float32, copy=False), names, grid, native_res=res, attrs=attrs)
+    return _build(data, names, grid, native_res=res, attrs=attrs)
 
 
 def stack_bands(band_arrays: Mapping[str, xr.DataArray]) -> xr.DataArray:
@@ -284,16 +318,21 @@ def _scale_for(dtype: str, reflectance: bool) -> float:
 
 
 def _read(src: rasterio.io.DatasetReader, indexes: list[int], path: Path, reflectance: bool) -> tuple[np.ndarray, float]:
-    """(len(indexes), H, W) float32 with nodata as NaN and DNs scaled; the divisor used."""
-    try:
-        data = src.read(indexes, masked=True)
-    except RasterioError as err:
-        detail = err.__cause__ or err  # rasterio keeps GDAL's own message in the cause
-        raise RasterError(f"{path} could not be read (truncated or corrupt file?): {detail}") from None
+    """(len(indexes), H, W) float32 with nodata as NaN and DNs scaled; the divisor used. Read band by band into
+    the result, so the file's own type is held for one band at a time."""
     scale = _scale_for(src.dtypes[indexes[0] - 1], reflectance)
-    out = data.astype(np.float32).filled(np.nan)
-    if scale != 1.0:
-        out /= np.float32(scale)
+    out = np.empty((len(indexes), src.height, src.width), dtype=np.float32)  # (C, H, W)
+    for i, index in enumerate(indexes):
+        try:
+            data = src.read(index, masked=True)  # (H, W) masked array of the file's type
+        except RasterioError as err:
+            detail = err.__cause__ or err  # rasterio keeps GDAL's own message in the cause
+            raise RasterError(f"{path} could not be read (truncated or corrupt file?): {detail}") from None
+        out[i] = data.data
+        if scale != 1.0:
+            out[i] /= np.float32(scale)
+        if data.mask is not np.ma.nomask:
+            out[i][data.mask] = np.nan
     return out, scale
 
 
@@ -308,30 +347,53 @@ def _file_grid(src: rasterio.io.DatasetReader) -> Grid:
     return src.crs, src.transform, (src.height, src.width)
 
 
-def _names_from_file(src: rasterio.io.DatasetReader) -> tuple[list[str], bool]:
-    """Band names from descriptions; a 13/12/10-band file without them is assumed to be that Sentinel-2 set."""
+def _names_from_file(
+    src: rasterio.io.DatasetReader, path: Path, band_names: Sequence[str] | None
+) -> tuple[list[str], str]:
+    """The file's band names in file order and where they came from.
+
+    Returns:
+        (names, source): source is "given" (``band_names``, which win), "descriptions" (the file's band
+        descriptions), "assumed" (a 13/12/10-band file without descriptions taken to be that Sentinel-2 set in
+        ESA order) or "none" (band1, band2, ...).
+    """
+    if band_names is not None:
+        if len(band_names) != src.count:
+            raise RasterError(
+                f"{len(band_names)} band names given ({', '.join(band_names)}) but {path} holds {src.count} bands; "
+                "expected one name per band, in the file's order"
+            )
+        return [_normalize_band_name(n) for n in band_names], "given"
     descriptions = list(src.descriptions)
     if any(descriptions):
-        return [_normalize_band_name(d) if d else f"band{i + 1}" for i, d in enumerate(descriptions)], False
+        return [_normalize_band_name(d) if d else f"band{i + 1}" for i, d in enumerate(descriptions)], "descriptions"
     assumed = {13: S2_13BANDS, 12: S2_12BANDS, 10: S2_10BANDS}.get(src.count)
     if assumed is not None:
-        return list(assumed), True
-    return [f"band{i + 1}" for i in range(src.count)], False
+        return list(assumed), "assumed"
+    return [f"band{i + 1}" for i in range(src.count)], "none"
 
 
-def _open_file(path: Path, bands: Sequence[str] | None, reflectance: bool) -> xr.DataArray:
+def _open_file(
+    path: Path, bands: Sequence[str] | None, reflectance: bool, band_names: Sequence[str] | None = None
+) -> xr.DataArray:
     with _open(path) as src:
-        names, assumed = _names_from_file(src)
+        names, source = _names_from_file(src, path, band_names)
         if len(set(names)) != len(names):
-            raise RasterError(f"{path} has repeated band descriptions {names}; expected one name per band")
+            raise RasterError(f"{path} has repeated band names {names}; expected one name per band")
         wanted = names if bands is None else [_normalize_band_name(b) for b in bands]
         missing = [b for b in wanted if b not in names]
+        if missing and source == "none":
+            raise RasterError(
+                f"bands {', '.join(missing)} not found in {path}: its {src.count} {src.dtypes[0]} bands have no "
+                "names (no band descriptions); expected band descriptions such as B02, or the bands' names in "
+                "file order as band_names (--bands of s2lab reconstruct and detect-change)"
+            )
         if missing:
             raise RasterError(f"bands {', '.join(missing)} not found in {path}; it has {', '.join(names)}")
         data, scale = _read(src, [names.index(b) + 1 for b in wanted], path, reflectance)
         grid = _file_grid(src)
     attrs = {"source": str(path), "source_files": (str(path.resolve()),), "dn_scale": scale}
-    if assumed:
+    if source == "assumed":
         attrs["band_names_assumed"] = True
     return _build(data, wanted, grid, attrs=attrs)
 
@@ -367,35 +429,49 @@ def _open_folder(folder: Path, bands: Sequence[str] | None, reflectance: bool) -
         raise RasterError(
             f"bands {', '.join(missing)} not found in {folder}; it has {', '.join(_wavelength_order(list(files)))}"
         )
-    grids, arrays, scales = [], {}, set()
-    for name, f in files.items():
+    grids = []
+    for f in files.values():
         with _open(f) as src:
             if src.count != 1:
                 raise RasterError(f"{f} holds {src.count} bands; expected one band per file in a band folder")
             grids.append(_file_grid(src))
-            if name in wanted:
-                data, scale = _read(src, [1], f, reflectance)
+    grid, scales = _finest(grids), set()
+
+    def layers():  # one file read at a time, straight onto the grid
+        for name in wanted:
+            with _open(files[name]) as src:
+                data, scale = _read(src, [1], files[name], reflectance)
                 scales.add(scale)
-                arrays[name] = _build(data, [name], _file_grid(src), attrs={"source_files": (str(f.resolve()),)})
-    out = _stack_onto(arrays, _finest(grids))
-    out.attrs.update(source=str(folder), dn_scale=max(scales))
-    return out.sel(band=wanted)
+                yield name, data[0], _file_grid(src)
+
+    data, res = _onto_grid(layers(), len(wanted), grid)
+    sources = tuple(str(f.resolve()) for name, f in files.items() if name in wanted)
+    return _build(data, wanted, grid, native_res=res,
+                  attrs={"source_files": sources, "source": str(folder), "dn_scale": max(scales)})
 
 
 def open_raster(
-    path: str | os.PathLike, *, bands: Sequence[str] | None = None, reflectance: bool = True
+    path: str | os.PathLike,
+    *,
+    bands: Sequence[str] | None = None,
+    reflectance: bool = True,
+    band_names: Sequence[str] | str | None = None,
 ) -> xr.DataArray:
     """Open a multi-band GeoTIFF or a folder of one-GeoTIFF-per-band files as (band, y, x) float32.
 
     Band names come from the file names in a folder (``*_B01.tif`` ... ``*_B8A.tif``, any raster suffix)
     or from the band descriptions of a multi-band file; a file without descriptions holding 13, 12 or 10
-    bands is taken to be ``S2_13BANDS`` / ``S2_12BANDS`` / ``S2_10BANDS`` in order (then
-    ``attrs["band_names_assumed"] = True``), any other count is named band1, band2, ...
+    bands is taken to be ``S2_13BANDS`` / ``S2_12BANDS`` / ``S2_10BANDS`` in ESA order (then
+    ``attrs["band_names_assumed"] = True``), any other count is named band1, band2, ... A file whose bands come
+    in another order (EuroSAT's 13-band tiles put B8A last) or carry wrong descriptions is read right only with
+    ``band_names``, which win over the descriptions and the assumption.
 
     Args:
         path: a raster file or a folder of band files.
         bands: band names to keep, in this order (default: all; a folder's bands in wavelength order).
         reflectance: divide uint16 / int16 digital numbers by 10000 (Sentinel-2 L1C); floats are kept.
+        band_names: a single file's band names in file order, one per band (a string is split at commas);
+            not for a folder, whose file names name its bands.
 
     Returns:
         (C, H, W) float32 ``(band, y, x)`` on the finest grid of the folder (bilinear upsampling of coarser
@@ -404,11 +480,13 @@ def open_raster(
 
     Raises:
         RasterError: missing path, folder without band files, unreadable or truncated file, band files of
-            inconsistent extent or CRS, bands not present.
+            inconsistent extent or CRS, bands not present, ``band_names`` not one per band or given for a folder.
     """
     path = Path(path).expanduser()
     if isinstance(bands, str):
         bands = [bands]
+    if isinstance(band_names, str):
+        band_names = [n.strip() for n in band_names.split(",")]
     if bands is not None:
         canonical = [_normalize_band_name(b) for b in bands]
         if not canonical or len(set(canonical)) != len(canonical):
@@ -416,8 +494,13 @@ def open_raster(
     if not path.exists():
         raise RasterError(f"{path} does not exist; expected a GeoTIFF or a folder of band GeoTIFFs")
     if path.is_dir():
+        if band_names is not None:
+            raise RasterError(
+                f"band_names {', '.join(band_names)} given for the folder {path}; a folder's bands are named by its "
+                "file names (*_B02.tif ...), band_names is for a single multi-band file"
+            )
         return _open_folder(path, bands, reflectance)
-    return _open_file(path, bands, reflectance)
+    return _open_file(path, bands, reflectance, band_names)
 
 
 def _to_numpy(data: Any) -> np.ndarray:
@@ -531,7 +614,10 @@ def write_geotiff(
         profile["crs"] = crs
     if transform is not None:
         profile["transform"] = transform
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    except OSError as err:
+        raise RasterError(f"cannot write {path}: its folder {path.parent} is not writable ({err.strerror})") from None
     os.close(fd)
     try:
         with warnings.catch_warnings():

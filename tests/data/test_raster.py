@@ -249,3 +249,21 @@ def test_nodata_becomes_nan_and_spreads_only_to_neighbours(tmp_path):
     assert len(rows) == 16 and set(rows) == {39, 40, 41, 42} and set(cols) == {59, 60, 61, 62}
     assert not np.isnan(da.sel(band="B02").values).any()
     np.testing.assert_allclose(da.sel(band="B02").values, dn / 10000.0, rtol=1e-6)
+
+
+def test_folder_resampled_band_by_band_in_bounded_memory(tmp_path):
+    """Bands are read and resampled one at a time into the result: no stack of layers, no copies of the whole."""
+    import tracemalloc
+
+    side = 6000.0  # 600 x 600 px at 10 m, on the 20 m and 60 m grids too
+    for name in ("B02", "B04", "B05", "B01"):
+        crop_band(name, tmp_path / f"big_{name}.tif", side=side)
+    tracemalloc.start()
+    try:
+        da = open_raster(tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    band_bytes = da.values[0].nbytes
+    assert da.shape == (4, 600, 600) and da.dtype == np.float32
+    assert peak < da.values.nbytes + 4 * band_bytes, f"peak {peak / 1e6:.1f} MB for a {da.values.nbytes / 1e6:.1f} MB result"
