@@ -130,9 +130,15 @@ def spectral_angle(a: torch.Tensor, b: torch.Tensor, dim: int = 1) -> torch.Tens
     a = a if a.is_floating_point() else a.float()
     b = b if b.is_floating_point() else b.float()
     tiny = torch.finfo(a.dtype).tiny
-    ua = a / a.norm(dim=dim, keepdim=True).clamp_min(tiny)
-    ub = b / b.norm(dim=dim, keepdim=True).clamp_min(tiny)
-    return 2 * torch.atan2((ua - ub).norm(dim=dim), (ua + ub).norm(dim=dim))
+    ua = a / _norm(a, dim, keepdim=True).clamp_min(tiny)
+    ub = b / _norm(b, dim, keepdim=True).clamp_min(tiny)
+    return 2 * torch.atan2(_norm(ua - ub, dim), _norm(ua + ub, dim))
+
+
+def _norm(x: torch.Tensor, dim: int, keepdim: bool = False) -> torch.Tensor:
+    """Euclidean norm along ``dim``, as sqrt of the sum of squares: on the CPU many times faster than
+    ``Tensor.norm`` along a strided band axis (e.g. dim 1 of (B, C, H, W))."""
+    return (x * x).sum(dim=dim, keepdim=keepdim).sqrt()
 
 
 def _check_images(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> None:

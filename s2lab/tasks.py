@@ -9,6 +9,7 @@ Each task returns the pair ``(batch_fn, loss_fn)`` that ``s2lab.train.fit`` take
   range draws one ratio per batch, so a model serves every ratio of the app's slider.
 - ``change_task``: aligned random windows of (before, after, label) pairs, flipped and turned identically.
 - ``classification_task`` / ``multilabel_task``: random batches of (x, y) tensors, flipped and turned.
+- ``fusion_task``: aligned random windows of Sentinel-2 / Sentinel-1 pairs (FUS-MAE), flipped and turned together.
 
 ``pretraining_images`` gathers the images pretraining draws from: the embedded scene, the OSCD cities, user rasters.
 Shapes follow the glossary: B batch, C bands, H, W pixels, K classes.
@@ -29,6 +30,7 @@ from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.oscd import load_oscd_city, oscd_cities
 from s2lab.data.raster import RASTER_SUFFIXES, band_files, open_raster
 from s2lab.data.tiles import to_tensor
+from s2lab.inference import NORMALIZATIONS, match_radiometry
 from s2lab.masking import STRATEGIES
 from s2lab.sensors import S2_10BANDS
 
@@ -203,7 +205,13 @@ def _pair_tensors(pair: Any) -> torch.Tensor:
 
 
 def change_task(
-    model: torch.nn.Module, pairs: Sequence[Any], *, batch_size: int, img_size: int, pos_weight: float | None = None
+    model: torch.nn.Module,
+    pairs: Sequence[Any],
+    *,
+    batch_size: int,
+    img_size: int,
+    pos_weight: float | None = None,
+    normalize: str | None = None,
 ) -> tuple[BatchFn, LossFn]:
     """Change detection on random aligned windows of bitemporal pairs.
 
@@ -214,14 +222,21 @@ def change_task(
         batch_size: B windows per step.
         img_size: window side in pixels, a multiple of the encoder's patch size.
         pos_weight: weight of the change class in the binary cross-entropy (change is rare); None = 1.
+        normalize: None, or a key of ``s2lab.inference.NORMALIZATIONS``: each whole pair's after image is first
+            matched to its before image (no labels used); ``change_map`` must then get the same setting.
 
     Returns:
         ``batch_fn -> (before (B, C, S, S), after (B, C, S, S), label (B, S, S))`` with S = img_size, the same
         random flip and turn applied to all three; ``loss_fn -> binary cross-entropy of the change logits``.
     """
+    if normalize is not None and normalize not in NORMALIZATIONS:
+        raise ValueError(f"unknown radiometric normalisation {normalize!r}; expected None or one of "
+                         f"{', '.join(NORMALIZATIONS)}")
     stacks = [_finite(_pair_tensors(p), f"change pair {i}") for i, p in enumerate(pairs)]  # (2C + 1, H, W) each
     _check_sizes(stacks, img_size, batch_size, "change pairs")
     C = (stacks[0].shape[0] - 1) // 2
+    if normalize is not None:
+        stacks = [torch.cat([s[:C], match_radiometry(s[:C], s[C:2 * C], normalize), s[2 * C:]]) for s in stacks]
     weight = None if pos_weight is None else torch.tensor(float(pos_weight))
 
     def batch_fn(step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -291,3 +306,57 @@ def multilabel_task(
         return F.binary_cross_entropy_with_logits(model(images).float(), target)
 
     return _labelled_batch_fn(x, y.float(), batch_size), loss_fn
+
+
+def _fusion_tensors(pair: Any, i: int) -> tuple[torch.Tensor, int]:
+    """(s2, s1) or an object with ``s2`` and ``s1`` fields -> one (C + C1, H, W) stack (S1 last) and C."""
+    s2, s1 = (pair.s2, pair.s1) if hasattr(pair, "s2") else pair
+    if s1 is None:
+        raise ValueError(f"fusion pair {i} has no Sentinel-1 image; FUS-MAE needs both modalities")
+    s2, s1 = to_tensor(s2), to_tensor(s1)
+    if s2.shape[-2:] != s1.shape[-2:]:
+        raise ValueError(f"fusion pair {i}: S2 {tuple(s2.shape)} and S1 {tuple(s1.shape)} must share one (H, W) grid")
+    return _finite(torch.cat([s2, s1]), f"fusion pair {i}"), s2.shape[0]
+
+
+def fusion_task(
+    model: torch.nn.Module,
+    pairs: Sequence[Any],
+    *,
+    batch_size: int,
+    img_size: int,
+    mask_ratio: MaskRatio = 0.75,
+) -> tuple[BatchFn, LossFn]:
+    """FUS-MAE pretraining on random aligned windows of Sentinel-2 / Sentinel-1 pairs.
+
+    Args:
+        model: a ``FUSMAE``.
+        pairs: (s2 (C, H, W), s1 (C1, H, W)) tensors or DataArrays on one grid, or objects with ``s2`` and ``s1``
+            fields (``s2lab.data.bigearthnet.BigEarthNetPatch``); every pair with the same C and C1.
+        batch_size: B windows per step.
+        img_size: window side S in pixels, a multiple of the model's patch size.
+        mask_ratio: the share of tokens removed in each modality, or (lo, hi) to draw one ratio per batch.
+
+    Returns:
+        ``batch_fn -> (s2 (B, C, S, S), s1 (B, C1, S, S))``, both cut at the same place and given the same random
+        flip and turn; ``loss_fn -> the FUS-MAE loss`` (masked-token MSE of S2 plus that of S1).
+    """
+    lo, hi = _check_mask_ratio(mask_ratio)
+    parts = [_fusion_tensors(p, i) for i, p in enumerate(pairs)]
+    stacks = [stack for stack, _ in parts]  # (C + C1, H, W) each
+    _check_sizes(stacks, img_size, batch_size, "fusion pairs")
+    counts = sorted({(c, stack.shape[0] - c) for stack, c in parts})  # (C, C1) of each pair
+    if len(counts) > 1:
+        raise ValueError(f"fusion pairs hold different band counts (S2, S1): {counts}; expected one for all")
+    C = counts[0][0]
+
+    def batch_fn(step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        w = _flip_turn(_tiles_from(stacks, img_size, batch_size, generator), generator)  # (B, C + C1, S, S)
+        return w[:, :C], w[:, C:]
+
+    def loss_fn(model: torch.nn.Module, batch: tuple, generator: torch.Generator) -> torch.Tensor:
+        s2, s1 = batch
+        ratio = lo + (hi - lo) * torch.rand((), generator=generator).item()
+        return model(s2, s1, mask_ratio=ratio, generator=generator).loss
+
+    return batch_fn, loss_fn

@@ -8,14 +8,16 @@ import pytest
 import torch
 from torch import nn
 
+from s2lab.data.bigearthnet import EMBEDDED, bigearthnet_patches, load_bigearthnet_patch
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.oscd import IMAGES, oscd_cities
 from s2lab.data.raster import write_geotiff
-from s2lab.models import S2MAE, ChangeDetector
+from s2lab.models import FUSMAE, S2MAE, ChangeDetector
 from s2lab.settings import data_dir
 from s2lab.tasks import (
     change_task,
     classification_task,
+    fusion_task,
     multilabel_task,
     pretrain_task,
     pretraining_images,
@@ -240,3 +242,41 @@ def test_multilabel_batches_are_float_multi_hot():
     assert float(loss) == pytest.approx(math.log(2), rel=1e-6)
     with pytest.raises(ValueError, match="N rows"):
         multilabel_task(None, x, y[:5], batch_size=4)
+
+
+# -- fusion (FUS-MAE) ----------------------------------------------------------------------------------------------
+def test_fusion_windows_of_both_modalities_stay_aligned_under_flips_and_turns():
+    s2 = coded(3, 12, 12)
+    s1 = s2[:2] + 0.5  # S1 "is" S2's first two bands, shifted: alignment shows as an exact difference
+    batch_fn, _ = fusion_task(None, [(s2, s1)], batch_size=64, img_size=12)
+    b2, b1 = batch_fn(0, torch.Generator().manual_seed(0))
+    assert b2.shape == (64, 3, 12, 12) and b1.shape == (64, 2, 12, 12)
+    assert torch.equal(b1 - b2[:, :2], torch.full_like(b1, 0.5))
+    seen = {next(k for k, t in enumerate(dihedral(s2)) if torch.equal(w, t)) for w in b2}
+    assert len(seen) >= 6
+
+
+def test_fusion_task_trains_fusmae_on_real_bigearthnet_patches():
+    patches = [load_bigearthnet_patch(n, root=EMBEDDED) for n in bigearthnet_patches(EMBEDDED)[:2]]
+    model = FUSMAE(**TINY)
+    batch_fn, loss_fn = fusion_task(model, patches, batch_size=2, img_size=16, mask_ratio=(0.5, 0.9))
+    generator = torch.Generator().manual_seed(0)
+    s2, s1 = batch_fn(0, generator)
+    assert s2.shape == (2, 10, 16, 16) and s1.shape == (2, 2, 16, 16)
+    assert 0 <= float(s2.min()) and float(s2.max()) < 2  # S2 reflectance
+    assert float((s1 < 0).float().mean()) > 0.9  # S1 backscatter in dB, nearly all negative
+    loss = loss_fn(model, (s2, s1), generator)
+    loss.backward()
+    assert math.isfinite(loss.item()) and model.s1_embed.weight.grad.abs().sum() > 0
+
+
+def test_fusion_task_refuses_missing_s1_misaligned_or_mixed_pairs():
+    s2 = torch.rand(3, 16, 16)
+    with pytest.raises(ValueError, match="no Sentinel-1"):
+        fusion_task(None, [SimpleNamespace(s2=s2, s1=None)], batch_size=1, img_size=8)
+    with pytest.raises(ValueError, match="one \\(H, W\\) grid"):
+        fusion_task(None, [(s2, torch.rand(2, 16, 12))], batch_size=1, img_size=8)
+    with pytest.raises(ValueError, match="different band counts"):
+        fusion_task(None, [(s2, torch.rand(2, 16, 16)), (s2[:2], torch.rand(2, 16, 16))], batch_size=1, img_size=8)
+    with pytest.raises(ValueError, match="smaller than img_size"):
+        fusion_task(None, [(s2, torch.rand(2, 16, 16))], batch_size=1, img_size=32)

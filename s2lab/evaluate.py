@@ -1,0 +1,116 @@
+"""Scoring change maps on held-out cities: what ``s2lab finetune --task change``, ``scripts/results.py`` and the
+notebooks share.
+
+The protocol (OSCD style): a threshold is chosen on the TRAINING pairs only (the F1-best cut of their pooled
+pixels, ``s2lab.inference.best_threshold``) and carried unchanged to the evaluation pairs, whose precision, recall,
+F1 and IoU are reported pooled over all their pixels (every pixel counts once, so a large city weighs more) and per
+pair. Change vector analysis, the model-free floor, is scored the same way twice: cut at each image's own Otsu
+threshold (no labels at all) and at a threshold tuned on the training pairs.
+
+A pair is ``(before (C, H, W), after (C, H, W), label (H, W) 0/1)``: tensors or DataArrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from s2lab.data.tiles import to_tensor
+from s2lab.inference import best_threshold, change_map, score_change
+from s2lab.metrics import change_vector_analysis, otsu_threshold
+
+Pair = tuple[Any, Any, Any]  # (before (C, H, W), after (C, H, W), label (H, W) 0/1)
+
+
+def _labels(pairs: Sequence[Pair]) -> list[np.ndarray]:
+    return [np.asarray(label.values if hasattr(label, "values") else label).ravel() for _, _, label in pairs]
+
+
+def _names(pairs: Sequence[Pair], names: Sequence[str] | None) -> list[str]:
+    names = [f"pair{i}" for i in range(len(pairs))] if names is None else list(names)
+    if len(names) != len(pairs):
+        raise ValueError(f"{len(names)} names given for {len(pairs)} pairs")
+    return names
+
+
+def scores_at(probabilities: Sequence[np.ndarray], labels: Sequence[np.ndarray], threshold: float,
+              names: Sequence[str]) -> dict:
+    """Scores of ``probability >= threshold``: pooled over every pixel of every pair, and per pair.
+
+    Args:
+        probabilities: one (H * W,) map per pair (flattened). labels: the matching (H * W,) 0/1 labels.
+        threshold: the cut. names: one name per pair (e.g. the city).
+
+    Returns:
+        ``{"threshold", "pooled": binary scores, "per_pair": {name: binary scores}}``.
+    """
+    if not (len(probabilities) == len(labels) == len(names)) or not names:
+        raise ValueError(f"need one probability map, label and name per pair, got {len(probabilities)}, "
+                         f"{len(labels)} and {len(names)}")
+    pooled = score_change(np.concatenate(probabilities), np.concatenate(labels), threshold)
+    per_pair = {n: score_change(p, y, threshold) for n, p, y in zip(names, probabilities, labels)}
+    return {"threshold": float(threshold), "pooled": pooled, "per_pair": per_pair}
+
+
+def change_probabilities(model: torch.nn.Module, pairs: Sequence[Pair], *, normalize: str | None = None,
+                         device: str | None = None) -> list[np.ndarray]:
+    """A ``ChangeDetector``'s (H * W,) change probability of every pair (``s2lab.inference.change_map``)."""
+    return [change_map(model, before, after, normalize=normalize, device=device).probability.values.ravel()
+            for before, after, _ in pairs]
+
+
+def evaluate_change(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pairs: Sequence[Pair], *,
+                    eval_names: Sequence[str] | None = None, normalize: str | None = None,
+                    device: str | None = None, threshold: float | None = None) -> dict:
+    """A change model scored on ``eval_pairs`` at a threshold chosen on ``train_pairs`` (see the module docstring).
+
+    Args:
+        model: a ``ChangeDetector``.
+        train_pairs: the pairs it was trained on; only used to choose the threshold (skipped when one is given).
+        eval_pairs: held-out pairs. eval_names: their names (default pair0, pair1, ...).
+        normalize: the radiometric normalisation the model was trained with (``s2lab.inference.NORMALIZATIONS``).
+        device: where to run. threshold: a fixed cut instead of the one chosen on the training pairs.
+
+    Returns:
+        ``scores_at``'s dict, plus ``"threshold_from"`` ("training pairs" or "given") and ``"normalize"``.
+    """
+    names = _names(eval_pairs, eval_names)
+    source = "given"
+    if threshold is None:
+        train = change_probabilities(model, train_pairs, normalize=normalize, device=device)
+        threshold, source = best_threshold(np.concatenate(train), np.concatenate(_labels(train_pairs))), \
+            "training pairs"
+    probabilities = change_probabilities(model, eval_pairs, normalize=normalize, device=device)
+    return {**scores_at(probabilities, _labels(eval_pairs), threshold, names), "threshold_from": source,
+            "normalize": normalize}
+
+
+def cva_magnitudes(pairs: Sequence[Pair]) -> list[np.ndarray]:
+    """Change vector analysis of every pair, each date's bands standardised on its own: (H * W,) magnitudes."""
+    return [change_vector_analysis(to_tensor(before), to_tensor(after)).numpy().ravel() for before, after, _ in pairs]
+
+
+def evaluate_cva(train_pairs: Sequence[Pair], eval_pairs: Sequence[Pair], *,
+                 eval_names: Sequence[str] | None = None) -> dict:
+    """The floor: change vector analysis on ``eval_pairs``, cut two ways.
+
+    Returns:
+        ``{"otsu": ..., "tuned": scores_at(...)}``. ``otsu`` cuts each pair's magnitude, scaled to [0, 1], at its
+        own Otsu threshold (no labels; its ``threshold`` entry is the mean of those cuts, and ``per_pair`` gives each
+        cut as ``otsu_threshold``); ``tuned`` cuts the standardised magnitude at the F1-best value of the training
+        pairs' pooled pixels.
+    """
+    names = _names(eval_pairs, eval_names)
+    magnitudes, labels = cva_magnitudes(eval_pairs), _labels(eval_pairs)
+    scaled = [(m - m.min()) / max(float(m.max() - m.min()), 1e-6) for m in magnitudes]
+    cuts = [otsu_threshold(s) for s in scaled]
+    otsu = {"pooled": score_change(np.concatenate([s >= c for s, c in zip(scaled, cuts)]).astype(float),
+                                   np.concatenate(labels), 0.5),
+            "per_pair": {n: {**score_change(s, y, c), "otsu_threshold": c}
+                         for n, s, y, c in zip(names, scaled, labels, cuts)},
+            "threshold": float(np.mean(cuts))}
+    tuned_cut = best_threshold(np.concatenate(cva_magnitudes(train_pairs)), np.concatenate(_labels(train_pairs)))
+    return {"otsu": otsu, "tuned": scores_at(magnitudes, labels, tuned_cut, names)}

@@ -1,0 +1,87 @@
+"""s2lab.evaluate (the change-scoring protocol) and the radiometric normalisation it passes to change_map."""
+
+import numpy as np
+import pytest
+import torch
+
+from s2lab.data.embedded import open_embedded_scene
+from s2lab.data.tiles import to_tensor
+from s2lab.evaluate import evaluate_change, evaluate_cva, scores_at
+from s2lab.inference import NORMALIZATIONS, change_map, match_radiometry
+from s2lab.models import S2MAE, ChangeDetector
+
+
+@pytest.fixture(scope="module")
+def pairs():
+    """Three real 64 x 96 crops of the embedded scene; after = a season-like gain of before, a planted change."""
+    scene = to_tensor(open_embedded_scene().isel(y=slice(1000, 1192), x=slice(500, 596)))  # (10, 192, 96)
+    made = []
+    for k in range(3):
+        before = scene[:, 64 * k:64 * (k + 1)]
+        after = before * (1.3 + 0.1 * k) + 0.01  # global radiometric change, no real change
+        label = torch.zeros(64, 96)
+        label[10 + 5 * k:30 + 5 * k, 20:50] = 1
+        after[:, label.bool()] = before[:, label.bool()].flip(0)  # real change: the spectra scrambled
+        made.append((before, after, label))
+    return made
+
+
+def test_match_radiometry_undoes_a_global_map_and_keeps_shapes(pairs):
+    before, after, _ = pairs[0]
+    brighter = before * 1.7 + 0.02
+    assert torch.allclose(match_radiometry(before, brighter), before, atol=1e-5)
+    squared = before.clamp_min(0) ** 2  # monotone, not linear: only histogram matching undoes it
+    assert torch.equal(match_radiometry(before, squared, "quantiles"), before)
+    assert not torch.allclose(match_radiometry(before, squared, "moments"), before, atol=1e-3)
+    assert match_radiometry(before[None], after[None], "quantiles").shape == (1, *before.shape)
+    with pytest.raises(ValueError, match="same shape"):
+        match_radiometry(before, after[:, :10])
+    with pytest.raises(ValueError, match="unknown radiometric normalisation 'gamma'"):
+        match_radiometry(before, after, "gamma")
+
+
+def test_change_map_says_its_normalisation_and_moments_cannot_reach_a_window_scaled_model(pairs):
+    before, after, _ = pairs[0]
+    torch.manual_seed(0)
+    model = ChangeDetector(encoder=S2MAE(img_size=64, in_chans=10, embed_dim=32, depth=1, num_heads=2,
+                                         decoder_embed_dim=32, decoder_depth=1))
+    plain = change_map(model, before, after, device="cpu")
+    moments = change_map(model, before, after, normalize="moments", device="cpu")
+    quantiles = change_map(model, before, after, normalize="quantiles", device="cpu")
+    assert plain.extra["normalize"] is None and NORMALIZATIONS["moments"] in moments.extra["normalize"]
+    assert "no labels" in quantiles.extra["normalize"]
+    # every window is scaled per band to [0, 1] inside the model: a per-band linear map changes nothing
+    assert np.allclose(plain.probability.values, moments.probability.values, atol=1e-4)
+    assert not np.allclose(plain.probability.values, quantiles.probability.values, atol=1e-4)
+    with pytest.raises(ValueError, match="unknown radiometric normalisation"):
+        change_map(model, before, after, normalize="histogram", device="cpu")
+
+
+def test_scores_at_pools_pixels_and_scores_each_pair():
+    probs = [np.array([0.9, 0.1, 0.8, 0.2]), np.array([0.7, 0.6])]
+    labels = [np.array([1, 0, 0, 0]), np.array([1, 1])]
+    result = scores_at(probs, labels, 0.5, ["a", "b"])
+    # pooled: tp 3 (0.9, 0.7, 0.6), fp 1 (0.8), fn 0
+    assert result["pooled"]["precision"] == pytest.approx(0.75) and result["pooled"]["recall"] == 1.0
+    assert result["per_pair"]["a"]["precision"] == 0.5 and result["per_pair"]["b"]["f1"] == 1.0
+    with pytest.raises(ValueError, match="one probability map, label and name per pair"):
+        scores_at(probs, labels, 0.5, ["a"])
+
+
+def test_cva_floor_finds_the_planted_change_through_the_radiometric_change(pairs):
+    result = evaluate_cva(pairs[:2], pairs[2:], eval_names=["third"])
+    assert set(result) == {"otsu", "tuned"}
+    for way in result.values():
+        assert way["per_pair"]["third"]["f1"] == pytest.approx(way["pooled"]["f1"])
+    assert result["tuned"]["pooled"]["f1"] > 0.9  # standardised dates: the gain is gone, the scramble stays
+    assert result["otsu"]["per_pair"]["third"]["otsu_threshold"] == pytest.approx(result["otsu"]["threshold"])
+
+
+def test_evaluate_change_chooses_the_threshold_on_training_pairs_only(pairs):
+    torch.manual_seed(0)
+    model = ChangeDetector(encoder=S2MAE(img_size=64, in_chans=10, embed_dim=32, depth=1, num_heads=2,
+                                         decoder_embed_dim=32, decoder_depth=1))
+    chosen = evaluate_change(model, pairs[:2], pairs[2:], eval_names=["third"], device="cpu")
+    assert chosen["threshold_from"] == "training pairs" and 0 <= chosen["threshold"] <= 1
+    given = evaluate_change(model, [], pairs[2:], threshold=0.5, device="cpu")
+    assert given["threshold_from"] == "given" and given["threshold"] == 0.5 and "pair0" in given["per_pair"]
