@@ -1,0 +1,66 @@
+"""Solutions to the exercises of notebook 04, Live reconstruction. Run: python notebooks/solutions/04_live_reconstruction.py"""
+
+import pandas as pd
+import torch
+
+from s2lab import metrics
+from s2lab.baselines import mean_of_visible, neighbourhood_mean
+from s2lab.checkpoints import load_model
+from s2lab.data.embedded import open_embedded_scene, split_rows
+from s2lab.data.tiles import scale_unit, to_tensor
+from s2lab.inference import reconstruct_tiles
+from s2lab.models import BUILDERS
+from s2lab.models.mae import standardize_tokens
+from s2lab.sensors import S2_10BANDS
+
+scene = open_embedded_scene(bands=S2_10BANDS)
+eval_rows = split_rows(scene.sizes["y"], "eval")
+origins = {"town": (1680, 280), "farmland": (1101, 96)}
+crops = {}
+for label, (top, left) in origins.items():
+    assert eval_rows.start <= top and top + 128 <= eval_rows.stop
+    crops[label] = to_tensor(scene.isel(y=slice(top, top + 128), x=slice(left, left + 128)))[None]  # (1, C, H, W)
+del scene
+s2mae = load_model("s2mae-s2-small", builders=BUILDERS)[0]
+satmae = load_model("satmae-s2-small", builders=BUILDERS)[0]
+
+# 1. PSNR against the mask ratio on the farmland crop. The baselines need visible neighbours, which grow scarce as
+#    the ratio rises; the model's lead over the best baseline grows with it.
+sweep = {}
+for ratio in (0.5, 0.75, 0.9, 0.95):
+    scores = reconstruct_tiles(s2mae, crops["farmland"], mask_ratio=ratio, strategy="random", seed=0)["scores"]
+    sweep[ratio] = {name: s["psnr"] for name, s in scores.items()}
+sweep = pd.DataFrame(sweep).T
+sweep["lead over the best baseline"] = sweep["model"] - sweep[["band_mean", "nearest", "neighbourhood"]].max(axis=1)
+print(sweep.round(2))
+print("largest lead at ratio", sweep["lead over the best baseline"].idxmax())
+assert (sweep["model"] > sweep["band_mean"]).all()
+
+# 2. SatMAE under three strategies, seeds 0-4, town crop, ratio 0.75. Consistent (tube) masking removes every band
+#    group of a position at once, so nothing of the spectrum is left to predict from there: only space helps.
+by_strategy = {}
+for strategy in ("consistent", "independent", "random"):
+    runs = [reconstruct_tiles(satmae, crops["town"], mask_ratio=0.75, strategy=strategy, seed=seed)["scores"]["model"]
+            for seed in range(5)]
+    by_strategy[strategy] = {"PSNR dB": sum(r["psnr"] for r in runs) / 5,
+                             "spectral angle deg": sum(r["sam_deg"] for r in runs) / 5}
+by_strategy = pd.DataFrame(by_strategy).T
+print(by_strategy.round(2))
+print("hardest:", by_strategy["PSNR dB"].idxmin())
+assert by_strategy.loc["consistent", "PSNR dB"] < by_strategy.loc["independent", "PSNR dB"]
+
+# 3. The per-patch normalised target un-normalised with visible statistics: the group's mean over the whole crop
+#    (mean_of_visible) against the 3 x 3 neighbours (neighbourhood_mean). Local statistics are much closer.
+x = crops["town"]
+tk = s2mae.tokenizer
+grid = (128 // tk.p, 128 // tk.p)
+mask = reconstruct_tiles(s2mae, x, mask_ratio=0.75, strategy="random", seed=0)["mask"]
+removed = tk.patchify(mask).amax(-1)  # (1, L)
+target = tk.patchify(scale_unit(x)[0])  # (1, L, P)
+z, mean, std = standardize_tokens(target, tk.valid.repeat_interleave(target.shape[1] // tk.G, dim=0))
+psnr = {}
+for name, fill in (("whole crop (mean_of_visible)", mean_of_visible), ("3 x 3 (neighbourhood_mean)", neighbourhood_mean)):
+    guess = z * fill(std, removed, tk.G, grid) + fill(mean, removed, tk.G, grid)  # (1, L, P)
+    psnr[name] = metrics.masked_psnr(torch.where(removed[..., None].bool(), guess, target), target, removed, tk.valid)
+print({k: round(v, 2) for k, v in psnr.items()})
+assert psnr["3 x 3 (neighbourhood_mean)"] > psnr["whole crop (mean_of_visible)"]
