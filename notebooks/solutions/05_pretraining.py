@@ -1,0 +1,79 @@
+"""Solutions to the exercises of notebook 05, pretraining. Run: python notebooks/solutions/05_pretraining.py"""
+
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from s2lab.baselines import BASELINES, run_baselines
+from s2lab.checkpoints import load_model
+from s2lab.metrics import masked_token_mse
+from s2lab.models import BUILDERS, S2MAE
+from s2lab.pos_embed import sincos_2d
+from s2lab.tasks import pretrain_task, pretraining_images
+from s2lab.train import TrainConfig, fit
+
+SMALL = {"img_size": 32, "in_chans": 10, "patch_size": 8, "bands_per_token": 2, "embed_dim": 64, "depth": 2,
+         "num_heads": 4, "decoder_embed_dim": 48, "decoder_depth": 1, "decoder_num_heads": 4}
+
+
+def new_model(**changes) -> S2MAE:
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        return S2MAE(**{**SMALL, **changes})
+
+
+train_images = pretraining_images(["embedded:train"])
+eval_images = pretraining_images(["embedded:eval"])
+
+
+# 1. Resume: an interrupted and resumed run ends with the same weights as an uninterrupted one.
+class Stop(Exception):
+    pass
+
+
+def stop_after_19(step: int, loss: float, model: torch.nn.Module) -> None:
+    if step == 19:
+        raise Stop
+
+
+config = TrainConfig(steps=40, lr=1e-3, checkpoint_every=10, progress=False, device="cpu")
+with tempfile.TemporaryDirectory() as tmp:
+    whole, split = new_model(), new_model()
+    batch_fn, loss_fn = pretrain_task(whole, train_images, batch_size=8, img_size=32, mask_ratio=0.75)
+    fit(whole, loss_fn=loss_fn, batch_fn=batch_fn, config=config, out_dir=Path(tmp) / "A")
+    try:
+        fit(split, loss_fn=loss_fn, batch_fn=batch_fn, config=config, out_dir=Path(tmp) / "B", callback=stop_after_19)
+    except Stop:
+        pass
+    resumed = new_model()  # a fresh process would start from fresh weights; resume loads step 20's state
+    result = fit(resumed, loss_fn=loss_fn, batch_fn=batch_fn, config=config, out_dir=Path(tmp) / "B", resume=True)
+    assert result.start_step == 20 and len(result.losses) == 40
+    assert all(torch.equal(a, b) for a, b in zip(whole.state_dict().values(), resumed.state_dict().values()))
+    print("1. resumed at step", result.start_step, "-> weights identical to the uninterrupted run")
+
+# 2. Naive baselines and the shipped model across mask ratios, on the same held-out tiles and masks. With more tokens
+#    removed, the visible neighbours of a removed token get rarer and farther, so spatial copying loses its edge over
+#    the band mean; the learnt model's lead over the best baseline is largest at high ratios, where copying fails.
+shipped, _ = load_model("s2mae-s2-small", builders=BUILDERS)
+draw, _ = pretrain_task(shipped, eval_images, batch_size=64, img_size=32)
+held_out = draw(0, torch.Generator().manual_seed(1))  # (64, 10, 32, 32) from the bottom half
+rows = {}
+with torch.no_grad():
+    for ratio in (0.25, 0.5, 0.75, 0.9):
+        out = shipped(held_out, mask_ratio=ratio, generator=torch.Generator().manual_seed(0))
+        fills = run_baselines(out.target, out.mask, shipped.tokenizer.G, (4, 4), patch_size=8)
+        rows[ratio] = {"shipped": out.loss.item(),
+                       **{name: masked_token_mse(fill, out.target, out.mask) for name, fill in fills.items()}}
+table = pd.DataFrame(rows).T
+table["lead over best baseline"] = table[list(BASELINES)].min(axis=1) - table["shipped"]
+print("2.\n", table.round(4))
+assert (table["lead over best baseline"] > 0).all()
+
+# 3. A sincos model recomputes its spatial table for a new grid instead of interpolating the old one.
+fixed = new_model(pos_embed="sincos")
+table = fixed.pos.spatial_table((8, 8))  # what a 64 px image gets
+assert torch.equal(table, sincos_2d(fixed.pos.spat_dim, 8, 8))
+assert not torch.allclose(table, fixed.pos.spatial_table((4, 4)).repeat_interleave(4, 0))
+print("3. sincos on an 8 x 8 grid is sincos_2d(d, 8, 8) itself:", tuple(table.shape))

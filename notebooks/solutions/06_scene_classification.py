@@ -1,0 +1,85 @@
+"""Solutions to the exercises of notebook 06, scene classification. Run: python notebooks/solutions/06_scene_classification.py
+
+Uses the SYNTHETIC EuroSAT-like set (32 px, real windows and real spectra) unless EuroSAT is found; the numbers are
+about that set, and short CPU runs make them rough (a few points either way between seeds).
+"""
+
+import copy
+
+import torch
+from torch import nn
+
+from s2lab.checkpoints import load_model
+from s2lab.data.eurosat import eurosat_available, load_eurosat
+from s2lab.data.synthetic import synthetic_scene_classification
+from s2lab.metrics import accuracy
+from s2lab.models import BUILDERS, S2MAE, SceneClassifier
+from s2lab.sensors import S2_10BANDS
+from s2lab.tasks import classification_task
+from s2lab.train import TrainConfig, fit
+
+SIZE, STEPS, BATCH = 32, 60, 16
+generator = torch.Generator().manual_seed(0)
+if eurosat_available():
+    DATA = "EuroSAT"
+    x, y, classes = load_eurosat(bands=S2_10BANDS, limit_per_class=25, generator=generator)
+    x = x[..., 16:48, 16:48]
+    order = torch.randperm(len(x), generator=generator)
+    train_x, train_y, test_x, test_y = x[order[50:]], y[order[50:]], x[order[:50]], y[order[:50]]
+else:
+    DATA = "SYNTHETIC EuroSAT-like"
+    train_x, train_y, classes = synthetic_scene_classification(20, size=SIZE, rng=generator, split="train")
+    test_x, test_y, _ = synthetic_scene_classification(8, size=SIZE, rng=generator, split="eval")
+K = len(classes)
+
+
+def train_and_score(model: nn.Module, lr: float, x: torch.Tensor = train_x, y: torch.Tensor = train_y) -> float:
+    batch_fn, loss_fn = classification_task(model, x, y, batch_size=BATCH)
+    fit(model, loss_fn=loss_fn, batch_fn=batch_fn,
+        config=TrainConfig(steps=STEPS, lr=lr, warmup_steps=6, progress=False, device="cpu"))
+    with torch.no_grad():
+        return accuracy(model.eval()(test_x), test_y)
+
+
+s2mae, info = load_model("s2mae-s2-small", builders=BUILDERS)
+satmae, _ = load_model("satmae-s2-small", builders=BUILDERS)
+
+# 1. Linear probes of the two shipped encoders, same images, steps and learning rate.
+probes = {name: train_and_score(SceneClassifier(encoder=copy.deepcopy(enc), num_classes=K, linear_probe=True), 1e-2)
+          for name, enc in (("S2MAE", s2mae), ("SatMAE", satmae))}
+print(f"1. {DATA}, linear probe accuracy:", {k: f"{v:.0%}" for k, v in probes.items()})
+assert all(v > 1 / K for v in probes.values())
+
+# 2. Label efficiency: the probe's pretrained features matter most when labels are few.
+print(f"2. {DATA}, accuracy by training images per class (probe vs from scratch):")
+for per_class in (2, 5, 20):
+    keep = torch.cat([torch.nonzero(train_y == k).flatten()[:per_class] for k in range(K)])
+    probe = train_and_score(SceneClassifier(encoder=copy.deepcopy(s2mae), num_classes=K, linear_probe=True), 1e-2,
+                            train_x[keep], train_y[keep])
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        scratch_model = SceneClassifier(encoder=S2MAE(**info["config"]), num_classes=K)
+    scratch = train_and_score(scratch_model, 1e-3, train_x[keep], train_y[keep])
+    print(f"   {per_class:2d} per class: probe {probe:.0%}, from scratch {scratch:.0%}")
+
+
+# 3. A probe on the tokens of one spectral group only.
+class GroupProbe(nn.Module):
+    """Frozen encoder; LayerNorm + Linear on the mean of the N tokens of spectral group g."""
+
+    def __init__(self, encoder: nn.Module, group: int, num_classes: int):
+        super().__init__()
+        self.encoder, self.group = encoder.requires_grad_(False), group
+        D = encoder.config.embed_dim
+        self.head = nn.Sequential(nn.LayerNorm(D), nn.Linear(D, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.encoder.encode(x)  # (B, G * N, D), group-major
+        N = tokens.shape[1] // self.encoder.tokenizer.G
+        return self.head(tokens[:, self.group * N:(self.group + 1) * N].mean(dim=1))  # (B, K)
+
+
+print(f"3. {DATA}, probe accuracy from the tokens of one band group:")
+for g, bands in enumerate(s2mae.tokenizer.bands_of_group):
+    acc = train_and_score(GroupProbe(copy.deepcopy(s2mae), g, K), 1e-2)
+    print(f"   group {g} ({', '.join(S2_10BANDS[b] for b in bands)}): {acc:.0%}")
