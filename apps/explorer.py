@@ -1,0 +1,220 @@
+"""The s2lab explorer: ``panel serve apps/explorer.py``.
+
+A thin view on ``s2lab.explorer.Explorer``: every widget sets one of its parameters and every picture, plot and
+table draws one of its outputs; nothing is computed here. Panel runs this script once per browser session, so each
+session has its own ``Explorer`` (its own upload); the scene and the models are loaded once per process.
+
+Uploads travel over the websocket as base64; files up to ``s2lab.explorer.MAX_UPLOAD_MB`` fit bokeh's default
+message size.
+"""
+
+import holoviews as hv
+import panel as pn
+
+from s2lab.explorer import BANDS, MAX_UPLOAD_MB, Explorer, describe_groups, png
+
+pn.extension(sizing_mode="fixed")
+hv.extension("bokeh", logo=False)
+
+PICTURE = 256  # display side of each crop picture, px (the crop's pixels drawn as squares)
+PIXELATED = [":host img { image-rendering: pixelated; }"]  # show pixels as squares, not blurred
+SPECTRUM_COLOURS = ("#d62728", "#2ca02c", "#1f77b4")  # the nearest library materials
+
+state = Explorer()
+
+
+def picture(output, name: str, width: int = PICTURE) -> pn.pane.PNG:
+    """A PNG pane showing ``output.pictures[name]`` of an output parameter (None while it is computing)."""
+    def encode(view):
+        return png(view.pictures[name]) if view is not None else None
+
+    return pn.pane.PNG(pn.bind(encode, output), width=width, height=width, stylesheets=PIXELATED,
+                       css_classes=[f"picture-{name.replace(' ', '-')}"], margin=(2, 4))
+
+
+def captioned(pane: pn.viewable.Viewable, caption) -> pn.Column:
+    """A pane with a small caption under it (text, or a function bound to the state)."""
+    return pn.Column(pane, pn.pane.Markdown(caption, margin=(0, 6), styles={"font-size": "12px"}))
+
+
+# -- sidebar: source, composite, device ----------------------------------------------------------------------------
+upload = pn.widgets.FileInput(accept=".tif,.tiff", multiple=False, name="GeoTIFF", css_classes=["upload"])
+
+
+def _on_upload(event) -> None:
+    if event.new:
+        state.upload(event.new, upload.filename or "upload.tif")
+
+
+upload.param.watch(_on_upload, "value")
+reset = pn.widgets.Button(name="Back to the embedded scene", button_type="default")
+reset.on_click(lambda _: state.use_default())
+
+custom = pn.Row(*(pn.widgets.Select.from_param(state.param[c], width=70) for c in ("red", "green", "blue")),
+                visible=pn.bind(lambda c: c == "custom", state.param.composite))
+
+
+def _about(_source) -> str:
+    info = state.info()
+    dev = info["device"]
+    lines = [f"**Device:** {dev['type']} ({dev['name']})", "", "**Models:**"]
+    lines += [f"- {role}: `{m['name']}` ({m['kind']}, {m['steps']} steps)" for role, m in info["models"].items()]
+    return "\n".join(lines)
+
+
+busy = pn.indicators.LoadingSpinner(value=pn.bind(lambda a, b: a or b, state.param.busy, pn.state.param.busy),
+                                    width=28, height=28, css_classes=["busy"])
+message = pn.pane.Alert(pn.bind(lambda m: m or " ", state.param.message),
+                        alert_type="info", width=280, css_classes=["message"])
+sidebar = pn.Column(
+    pn.Row(pn.pane.Markdown("## s2lab explorer", margin=(0, 6)), busy),
+    pn.pane.Markdown(pn.bind(lambda s: f"**Image:** {s.name}", state.param.source), width=280),
+    pn.widgets.Select.from_param(state.param.composite, name="Composite", width=260),
+    custom,
+    pn.pane.Markdown(f"**Your own image:** a multi-band GeoTIFF (up to {MAX_UPLOAD_MB} MB) holding "
+                     f"{', '.join(BANDS)}", width=280),
+    upload,
+    reset,
+    message,
+    pn.pane.Markdown(pn.bind(_about, state.param.source), width=280),
+    width=300,
+)
+
+# -- scene and spectra ---------------------------------------------------------------------------------------------
+
+
+def _scene_plot(scene, pixel):
+    H, W = scene.shape
+    rgb = hv.RGB(scene.picture, bounds=(0, -H, W, 0)).opts(
+        width=520, height=int(520 * H / W), xaxis=None, yaxis=None, tools=["tap"], active_tools=["tap"],
+        toolbar=None, title="tap a pixel (white box: the crop of the other views)", framewise=True)
+    row, col = pixel
+    marker = hv.Points([(col + 0.5, -row - 0.5)]).opts(color="red", marker="x", size=14, line_width=3)
+    return (rgb * marker).opts(framewise=True)  # a new source brings its own extent
+
+
+scene_map = hv.DynamicMap(pn.bind(_scene_plot, state.param.scene, state.param.pixel))
+tap = hv.streams.Tap(source=scene_map, x=None, y=None)
+tap.add_subscriber(lambda x, y: state.pick(-y, x) if x is not None and y is not None else None)
+
+
+def _spectrum_plot(view):
+    curves = [hv.Curve((view.wavelength_nm, view.values), "wavelength (nm)", "reflectance",
+                       label=f"pixel {view.pixel}").opts(color="black", line_width=3)]
+    for near, colour in zip(view.nearest, SPECTRUM_COLOURS):
+        curves.append(hv.Curve((view.wavelength_nm, near["values"]), "wavelength (nm)", "reflectance",
+                               label=f"{near['material']} ({near['angle_deg']:.1f}°)").opts(
+            color=colour, line_dash="dashed"))
+    return hv.Overlay(curves).opts(width=520, height=300, legend_position="top_left", toolbar=None,
+                                   title="the pixel and the nearest library materials (spectral angle)")
+
+
+def _angles(view) -> str:
+    rows = [f"| {n['material']} | {n['angle_deg']:.1f}° | {n['what']} |" for n in view.nearest]
+    return "| material | angle | spectrum |\n|---|---|---|\n" + "\n".join(rows) + (
+        "\n\nLibrary spectra are surface reflectance; the scene is top-of-atmosphere, so haze lifts its blue bands.")
+
+
+scene_tab = pn.Row(
+    pn.Column(pn.pane.HoloViews(scene_map)),
+    pn.Column(
+        pn.pane.HoloViews(pn.bind(_spectrum_plot, state.param.spectrum)),
+        pn.pane.Markdown(pn.bind(_angles, state.param.spectrum), width=520),
+        pn.pane.DataFrame(state.band_table(), index=False, width=520),
+    ),
+)
+
+# -- tokens --------------------------------------------------------------------------------------------------------
+
+
+def _counts(view) -> str:
+    c = view.counts
+    return (
+        f"Crop (C, H, W) = ({c['C']}, {c['H']}, {c['W']}); cube tokens of p = {c['p']} px by s = {c['s']} bands.\n\n"
+        f"- spectral groups G = ceil(C / s) = **{c['G']}**\n- spatial tokens N = (H / p)(W / p) = **{c['N']}**\n"
+        f"- tokens L = G N = **{c['L']}**, each P = s p p = **{c['P']}** values: patchify gives "
+        f"`{c['tokens_shape']}`\n"
+        f"- SatMAE's {c['satmae_G']} band groups ({'; '.join(describe_groups())}) at p = {c['p']}: "
+        f"L = **{c['satmae_L']}**"
+    )
+
+
+tokens_tab = pn.Column(
+    pn.Row(pn.widgets.DiscreteSlider.from_param(state.param.patch_size, name="patch size p", width=260),
+           pn.widgets.IntSlider.from_param(state.param.bands_per_token, name="bands per token s", width=260)),
+    pn.Row(
+        captioned(picture(state.param.tokens, "grid", 384), "The token grid; the red cell is drawn on the right."),
+        captioned(picture(state.param.tokens, "cube", 200), "That cell's column: G cubes of s bands"),
+        pn.pane.Markdown(pn.bind(_counts, state.param.tokens), width=420),
+    ),
+)
+
+# -- mask and reconstruct ------------------------------------------------------------------------------------------
+ratio = pn.widgets.FloatSlider.from_param(state.param.mask_ratio, name="mask ratio", width=320,
+                                          css_classes=["mask-ratio"])
+
+
+def _scores(view) -> str:
+    rows = [f"| {m} | {s['psnr']:.2f} | {s['sam_deg']:.2f}° | {view.removed[m]:.1%} |" for m, s in view.scores.items()]
+    return (
+        "| model | PSNR (dB) | spectral angle | values removed |\n|---|---|---|---|\n" + "\n".join(rows) +
+        f"\n\nScored over the removed tokens in each window's [0, 1]-scaled space; strategy `{view.strategy}`, "
+        f"ratio {view.mask_ratio:.2f}, seed {view.seed}; computed in {view.seconds * 1000:.0f} ms. "
+        f"Error maps: RMSE over bands, colour scale 0 to {view.error_max:.3f} reflectance."
+    )
+
+
+reconstructed = state.param.reconstructed
+reconstruct_tab = pn.Column(
+    pn.Row(pn.widgets.RadioButtonGroup.from_param(state.param.strategy, css_classes=["strategy"]), ratio,
+           pn.widgets.IntInput.from_param(state.param.seed, width=100)),
+    pn.Row(captioned(picture(reconstructed, "original"), pn.bind(
+               lambda s: f"original ({'held-out crop' if s.held_out else 'crop'} of {s.name})", state.param.source)),
+           captioned(picture(reconstructed, "masked s2mae"), "S2MAE input (grey: removed)"),
+           captioned(picture(reconstructed, "s2mae"), "S2MAE reconstruction"),
+           captioned(picture(reconstructed, "error s2mae"), "S2MAE error")),
+    pn.Row(pn.Spacer(width=PICTURE + 8),
+           captioned(picture(reconstructed, "masked satmae"), "SatMAE input (grey: removed)"),
+           captioned(picture(reconstructed, "satmae"), "SatMAE reconstruction"),
+           captioned(picture(reconstructed, "error satmae"), "SatMAE error")),
+    pn.pane.Markdown(pn.bind(_scores, reconstructed), width=900, css_classes=["recon-scores"]),
+)
+
+# -- change --------------------------------------------------------------------------------------------------------
+
+
+def _change_text(view) -> str:
+    if view is None:
+        return "Computing the change map ..."
+    s = view.scores
+    badge = "**SYNTHETIC pair** (planted changes) — " if view.synthetic else ""
+    return (
+        f"{badge}**{view.name}**: {view.description}.\n\n"
+        f"| threshold | precision | recall | F1 | IoU |\n|---|---|---|---|---|\n"
+        f"| {view.threshold:.2f} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['iou']:.3f} |\n\n"
+        f"Overlay: yellow hit, red false alarm, cyan missed; {view.changed_share:.1%} of pixels changed."
+    )
+
+
+changed = state.param.changed
+change_width = 330
+change_tab = pn.Column(
+    pn.widgets.FloatSlider.from_param(state.param.threshold, name="threshold", width=320,
+                                      css_classes=["threshold"]),
+    pn.pane.Markdown(pn.bind(_change_text, changed), width=900, css_classes=["change-scores"]),
+    pn.GridBox(*(captioned(picture(changed, name, change_width), name) for name in
+                 ("before", "after", "probability", "overlay")), ncols=2),
+)
+
+
+def _poll_change() -> None:
+    if state.refresh_change():
+        poll.stop()
+
+
+poll = pn.state.add_periodic_callback(_poll_change, period=500)
+state.param.watch(lambda _: poll.start() if not poll.running else None, "source")  # an upload's map computes anew
+
+tabs = pn.Tabs(("Scene and spectra", scene_tab), ("Tokens", tokens_tab), ("Mask and reconstruct", reconstruct_tab),
+               ("Change", change_tab), dynamic=False)
+pn.Row(sidebar, tabs).servable(title="s2lab explorer")
