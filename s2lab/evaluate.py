@@ -26,7 +26,9 @@ Pair = tuple[Any, Any, Any]  # (before (C, H, W), after (C, H, W), label (H, W) 
 
 
 def _labels(pairs: Sequence[Pair]) -> list[np.ndarray]:
-    return [np.asarray(label.values if hasattr(label, "values") else label).ravel() for _, _, label in pairs]
+    """Each pair's (H * W,) label: from a tensor, a DataArray or an array."""
+    return [label.detach().cpu().numpy().ravel() if isinstance(label, torch.Tensor)
+            else np.asarray(getattr(label, "values", label)).ravel() for _, _, label in pairs]
 
 
 def _names(pairs: Sequence[Pair], names: Sequence[str] | None) -> list[str]:

@@ -9,6 +9,7 @@ from s2lab.data.tiles import to_tensor
 from s2lab.evaluate import evaluate_change, evaluate_cva, scores_at
 from s2lab.inference import NORMALIZATIONS, change_map, match_radiometry
 from s2lab.models import S2MAE, ChangeDetector
+from s2lab.tasks import change_task
 
 
 @pytest.fixture(scope="module")
@@ -85,3 +86,17 @@ def test_evaluate_change_chooses_the_threshold_on_training_pairs_only(pairs):
     assert chosen["threshold_from"] == "training pairs" and 0 <= chosen["threshold"] <= 1
     given = evaluate_change(model, [], pairs[2:], threshold=0.5, device="cpu")
     assert given["threshold_from"] == "given" and given["threshold"] == 0.5 and "pair0" in given["per_pair"]
+
+
+def test_change_task_trains_on_the_normalised_pairs(pairs):
+    model = ChangeDetector(encoder=S2MAE(img_size=64, in_chans=10, embed_dim=32, depth=1, num_heads=2,
+                                         decoder_embed_dim=32, decoder_depth=1))
+    matched = [(b, match_radiometry(b, a, "quantiles"), y) for b, a, y in pairs]
+    normalised, _ = change_task(model, pairs, batch_size=2, img_size=64, normalize="quantiles")
+    by_hand, _ = change_task(model, matched, batch_size=2, img_size=64)
+    plain, _ = change_task(model, pairs, batch_size=2, img_size=64)
+    one, two, raw = (fn(0, torch.Generator().manual_seed(3)) for fn in (normalised, by_hand, plain))
+    assert all(torch.equal(a, b) for a, b in zip(one, two))
+    assert not torch.equal(one[1], raw[1]) and torch.equal(one[0], raw[0])  # only the after date changes
+    with pytest.raises(ValueError, match="unknown radiometric normalisation 'gamma'"):
+        change_task(model, pairs, batch_size=2, img_size=64, normalize="gamma")

@@ -1,0 +1,109 @@
+"""scripts/results.py: its functions on tiny inputs (the full tables take minutes and are not run here)."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from s2lab.data.embedded import open_embedded_scene
+from s2lab.data.tiles import scale_unit
+from s2lab.models import S2MAE
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "results.py"
+spec = importlib.util.spec_from_file_location("results", SCRIPT)
+results = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(results)
+
+
+@pytest.fixture(scope="module")
+def crop():
+    """A real (10, 136, 200) crop of the embedded scene's held-out half."""
+    return open_embedded_scene().isel(y=slice(1200, 1336), x=slice(400, 600))
+
+
+def test_windows_are_whole_non_overlapping_and_in_order(crop):
+    x = results.windows(crop, 64)
+    assert x.shape == (2 * 3, 10, 64, 64)
+    image = torch.as_tensor(crop.values)
+    assert torch.equal(x[4], image[:, 64:128, 64:128])  # row 1, column 1
+    with pytest.raises(ValueError, match="no whole 64 x 64 window"):
+        results.windows(image[:, :32], 64)
+
+
+def test_flat_floor_is_each_cells_band_mean(crop):
+    x01 = scale_unit(results.windows(crop, 64)[:2])[0]
+    flat = results.flat_floor(x01, 8)
+    assert flat.shape == x01.shape
+    assert torch.allclose(flat[1, 3, 8:16, 16:24], x01[1, 3, 8:16, 16:24].mean().expand(8, 8), atol=1e-6)
+    # the cell mean is the best constant: no other flat fill of a cell has a smaller squared error
+    cell = x01[0, 0, :8, :8]
+    assert ((cell - flat[0, 0, 0, 0]) ** 2).sum() <= ((cell - cell.median()) ** 2).sum()
+
+
+def test_pool_weights_by_counts():
+    parts = [{"m": {"mse": 0.1, "sam_deg": 10.0, "values": 10, "pixels": 1}},
+             {"m": {"mse": 0.4, "sam_deg": 40.0, "values": 30, "pixels": 3}}]
+    pooled = results.pool(parts)["m"]
+    assert pooled["mse"] == pytest.approx((0.1 * 10 + 0.4 * 30) / 40)
+    assert pooled["sam_deg"] == pytest.approx(32.5) and pooled["values"] == 40
+    assert pooled["psnr"] == pytest.approx(-10 * torch.log10(torch.tensor(pooled["mse"])).item())
+
+
+def test_score_windows_scores_model_baselines_and_floor_on_the_same_masks(crop):
+    torch.manual_seed(0)
+    model = S2MAE(img_size=64, in_chans=10, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=32,
+                  decoder_depth=1).eval()
+    x = results.windows(crop, 64)
+    scores = results.score_windows(model, x, ratio=0.75, strategy="random", batch_size=4)
+    assert set(scores) == {"model", *results.BASELINE_NAMES, "flat_floor"}
+    counts = {(s["values"], s["pixels"]) for s in scores.values()}
+    assert len(counts) == 1  # every method scored on the same removed values
+    values, _ = counts.pop()
+    assert values == pytest.approx(0.75 * x.numel(), rel=0.02)
+    # the floor (true cell means) beats every flat baseline, which only sees the visible tokens
+    assert all(scores["flat_floor"]["mse"] < scores[b]["mse"] for b in results.BASELINE_NAMES)
+    again = results.score_windows(model, x, ratio=0.75, strategy="random", batch_size=4)
+    assert again["model"]["mse"] == scores["model"]["mse"]  # fixed seeds
+    summary = results.summarise(scores)
+    best = min(scores[b]["mse"] for b in results.BASELINE_NAMES)
+    assert summary["model_to_best"] == pytest.approx(scores["model"]["mse"] / best)
+
+
+def test_ridge_probe_separates_separable_classes_and_not_noise():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(60) % 3
+    centres = torch.randn(3, 8, generator=g) * 5
+    x = centres[y] + torch.randn(60, 8, generator=g)
+    assert results.ridge_probe(x[:45], y[:45], x[45:], y[45:], 3) == 1.0
+    noise = torch.randn(300, 8, generator=g)
+    labels = torch.randint(0, 3, (300,), generator=g)
+    assert results.ridge_probe(noise[:200], labels[:200], noise[200:], labels[200:], 3) < 0.6
+
+
+def test_replace_block_touches_only_the_block():
+    text = f"# t\nbefore\n{results.BEGIN}\nold\n{results.END}\nafter\n"
+    new = results.replace_block(text, "new figures")
+    assert new == f"# t\nbefore\n{results.BEGIN}\nnew figures\n{results.END}\nafter\n"
+    for broken in ("no markers", f"{results.END}\n{results.BEGIN}", f"{results.BEGIN}{results.BEGIN}{results.END}"):
+        with pytest.raises(ValueError, match="expected one"):
+            results.replace_block(broken, "x")
+
+
+def test_render_and_readme_block_show_the_measured_numbers():
+    scores = {m: {"mse": v, "psnr": 20.0, "sam_deg": 5.0, "values": 1, "pixels": 1}
+              for m, v in {"model": 0.01, "band_mean": 0.05, "nearest": 0.04, "neighbourhood": 0.03,
+                           "flat_floor": 0.006}.items()}
+    rows = [{"images": "embedded:eval", "windows": 2, "model": m, "strategy": "random", "ratio": 0.9,
+             "scores": scores, **results.summarise(scores)} for m in ("s2mae-s2-small", "satmae-s2-small")]
+    change = {"train_cities": ["a"], "eval_cities": ["b", "c"], "steps": 1, "seed": 0, "paper_f1": 53.28,
+              "rows": {"cva": {"threshold": 0.5, "pooled": {"precision": 0.1, "recall": 0.2, "f1": 0.123, "iou": 0.1},
+                               "per_city": {"b": {"f1": 0.456}, "c": {"f1": 0.789}}}}}
+    data = {"reconstruction": {"rows": rows, "window": 64}, "change": change}
+    text = results.render(json.loads(json.dumps(data)))
+    assert "**0.33**" in text and "0.20" in text  # 0.01 / 0.03 and 0.006 / 0.03
+    assert "**0.123**" in text and "0.789" in text and "53.28" in text
+    block = results.readme_block(data)
+    assert "| 0.90 | 0.0100 | 0.0300 | **0.33** | 0.33 | 0.20 |" in block and "docs/results.md" in block
+    assert "0.33, not met" in block and "0.123 (cva), not met" in block
