@@ -20,7 +20,6 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from s2lab import __version__, settings
+from s2lab import __version__, bench, settings
 from s2lab.checkpoints import (
     CheckpointError,
     load_model,
@@ -586,51 +585,12 @@ def run_finetune(args: argparse.Namespace) -> dict:
 
 # -- bench ---------------------------------------------------------------------------------------------------------
 def run_bench(args: argparse.Namespace) -> dict:
-    """Training throughput of the masked autoencoder and the latency of reconstructing one 64 x 64 tile."""
-    if args.repeats < 1 or args.warmup < 0 or args.batch_size < 1:
-        raise ValueError(f"--repeats and --batch-size must be >= 1 and --warmup >= 0, got {args.repeats}, "
-                         f"{args.batch_size} and {args.warmup}")
-    device = pick_device(args.device)
-    name = args.model or _shipped(MAE_KINDS)
-    if name:
-        model, info = _load(name, MAE_KINDS, "bench")
-        bands = _model_bands(model, info)
-    else:
-        model, bands, name = _seeded(0, lambda: build("s2mae", {})), S2_10BANDS, "s2mae (default config, untrained)"
-    scene = open_embedded_scene(bands)
-    warmup, measured = (2, 5) if args.quick else (5, 30)
-    batch_size = args.batch_size
-    img_size = model.config.img_size
-    batch_fn, loss_fn = pretrain_task(model, [to_tensor(scene)], batch_size=batch_size, img_size=img_size,
-                                      mask_ratio=0.75)
-    stamps: list[float] = []
-    config = TrainConfig(steps=warmup + measured, seed=0, device=str(device), progress=not args.quiet)
-    fit(model, loss_fn=loss_fn, batch_fn=batch_fn, config=config,
-        callback=lambda step, loss, m: stamps.append(time.perf_counter()))
-    train_seconds = stamps[-1] - stamps[warmup - 1]  # the measured steps, after the warm-up ones
-    row, col = scene.sizes["y"] // 2, scene.sizes["x"] // 2
-    tile = scene.isel(y=slice(row, row + 64), x=slice(col, col + 64))  # (C, 64, 64) from the scene's centre
-    latencies = []
-    for i in range(args.warmup + args.repeats):
-        began = time.perf_counter()
-        reconstruct_image(model, tile, mask_ratio=0.75, strategy="random", seed=i, device=device)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i >= args.warmup:
-            latencies.append((time.perf_counter() - began) * 1000)
-    return {
-        "device": describe_device(device),
-        "torch": torch.__version__,
-        "model": name,
-        "config": model.config_dict(),
-        "train_step": {"batch_size": batch_size, "img_size": img_size, "warmup_steps": warmup,
-                       "measured_steps": measured,
-                       "samples_per_second": round(batch_size * measured / train_seconds, 2)},
-        "reconstruct_64": {"repeats": args.repeats, "warmup": args.warmup,
-                           "p50_ms": round(float(np.percentile(latencies, 50)), 3),
-                           "p95_ms": round(float(np.percentile(latencies, 95)), 3),
-                           "mean_ms": round(float(np.mean(latencies)), 3)},
-    }
+    """The benchmarks of ``s2lab.bench``; writes ``results/<part>.json`` and ``RESULTS.md`` in --out."""
+    if args.changes is not None and args.changes < 1:
+        raise ValueError(f"--changes must be at least 1, got {args.changes}")
+    parts = bench.parse_parts(args.only, notebooks=args.notebooks)
+    pick_device(args.device)  # an unavailable --device is refused before anything runs
+    return bench.run(parts, out_dir=args.out, quick=args.quick, device=args.device, changes=args.changes)
 
 
 # -- the parser ----------------------------------------------------------------------------------------------------
@@ -721,12 +681,12 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(run=run_finetune)
 
-    p = sub.add_parser("bench", help="training throughput and reconstruction latency, as JSON figures")
-    p.add_argument("--model", help="a shipped model name or a checkpoint path (default: shipped, else a fresh one)")
-    p.add_argument("--quick", action="store_true", help="7 training steps instead of 35")
-    p.add_argument("--batch-size", type=int, default=32, help="B of the training steps (default 32)")
-    p.add_argument("--repeats", type=int, default=30, help="timed reconstructions (default 30)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed reconstructions first (default 3)")
+    p = sub.add_parser("bench", help="benchmarks: whole scene, training vs the reference MAE, app, scaling, GPU")
+    p.add_argument("--only", help=f"comma-separated parts of: {', '.join(bench.PARTS)} (default all but notebooks)")
+    p.add_argument("--notebooks", action="store_true", help="also execute every notebook (slow)")
+    p.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats: a smoke run, not figures to quote")
+    p.add_argument("--changes", type=int, help="slider changes the app part times (default 100, 20 with --quick)")
+    p.add_argument("--out", help="folder for RESULTS.md and results/*.json (default the repository's bench/)")
     _common(p)
     p.set_defaults(run=run_bench)
     return parser

