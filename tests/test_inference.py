@@ -96,7 +96,7 @@ def test_reconstruct_image_matches_the_documented_windows_and_masks(mae, crop):
     removed = mask[:, :50, :60].bool()  # scored: removed pixels of the image, not of the mirrored padding
     expected_mse = float(error01[:, :50, :60][removed].mean())
     assert result.scores["model"]["mse"] == pytest.approx(expected_mse, rel=1e-4)
-    expected_sam = float(np.degrees(angle[:50, :60][removed.any(dim=0)].mean()))
+    expected_sam = float(np.degrees(angle[:50, :60][removed.any(dim=0)].mean().item()))
     assert result.scores["model"]["sam_deg"] == pytest.approx(expected_sam, rel=1e-4)
 
 
