@@ -13,8 +13,9 @@ install:
 	$(PIP) install --quiet -e ".[lab,test]" "$(TORCH)"
 
 # The main job: the explorer app on the embedded real scene and the shipped models (http://localhost:5006/explorer).
+# A session is kept 2 minutes for its browser to connect (bokeh's 15 s default rebuilds slow sessions without styles).
 app: install
-	$(PYTHON) -m panel serve apps/explorer.py --show
+	$(PYTHON) -m panel serve apps/explorer.py --unused-session-lifetime 120000 --show
 
 reconstruct:
 	mkdir -p out
@@ -25,7 +26,7 @@ test: install
 
 # One torch thread per pytest worker: two workers with two threads each on two cores run many times slower.
 test-lib:
-	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -n $(PYTEST_WORKERS) tests
+	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests
 
 test-notebooks:
 	@if ls notebooks/*.ipynb >/dev/null 2>&1; then \

@@ -4,8 +4,10 @@ A thin view on ``s2lab.explorer.Explorer``: every widget sets one of its paramet
 table draws one of its outputs; nothing is computed here. Panel runs this script once per browser session, so each
 session has its own ``Explorer`` (its own upload); the scene and the models are loaded once per process.
 
-Uploads travel over the websocket as base64; files up to ``s2lab.explorer.MAX_UPLOAD_MB`` fit bokeh's default
-message size.
+Uploads travel over the websocket as base64 in one message. Files up to ``s2lab.explorer.MAX_UPLOAD_MB`` are taken;
+larger ones that still fit bokeh's default message size (20 MiB of base64: about 15 MB of file) are refused with a
+message. A file larger still does not fit: the server closes that session's connection (no other session's) and the
+page says so in a notification.
 """
 
 import holoviews as hv
@@ -13,7 +15,8 @@ import panel as pn
 
 from s2lab.explorer import BANDS, MAX_UPLOAD_MB, Explorer, describe_groups, png
 
-pn.extension(sizing_mode="fixed")
+pn.extension(sizing_mode="fixed", disconnect_notification=(
+    f"Lost the connection to the server: an upload far over {MAX_UPLOAD_MB} MB closes it. Reload the page."))
 hv.extension("bokeh", logo=False)
 
 PICTURE = 256  # display side of each crop picture, px (the crop's pixels drawn as squares)
@@ -62,8 +65,9 @@ def _about(_source) -> str:
     return "\n".join(lines)
 
 
-busy = pn.indicators.LoadingSpinner(value=pn.bind(lambda a, b: a or b, state.param.busy, pn.state.param.busy),
-                                    width=28, height=28, css_classes=["busy"])
+# This session's long work only: pn.state.busy is one flag for the whole server, so every session's spinner would
+# turn whenever any session computes (and each session would be sent those changes).
+busy = pn.indicators.LoadingSpinner(value=state.param.busy, width=28, height=28, css_classes=["busy"])
 message = pn.pane.Alert(pn.bind(lambda m: m or " ", state.param.message),
                         alert_type="info", width=280, css_classes=["message"])
 sidebar = pn.Column(
