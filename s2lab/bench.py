@@ -554,7 +554,7 @@ def run(
             path = folder / "results" / f"{part}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
             record = {"part": part, "machine": machine(), "quick": quick, "figures": figures}
-            path.write_text(json.dumps(_json_safe(record), indent=2) + "\n")
+            path.write_text(json.dumps(json_safe(record), indent=2) + "\n")
             results["written"].append(str(path))
     if folder is not None:
         md = folder / "RESULTS.md"
@@ -563,13 +563,14 @@ def run(
     return results
 
 
-def _json_safe(value):
+def json_safe(value: object) -> object:
+    """inf / NaN (a perfect PSNR, say) as null, through dicts, lists and tuples, so the output is strict JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 

@@ -711,17 +711,6 @@ def _human(value: object, indent: int = 0) -> list[str]:
     return [f"{pad}{value}"]
 
 
-def _json_safe(value: object) -> object:
-    """inf / NaN (a perfect PSNR, say) as null, so the output is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``s2lab`` command with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -731,7 +720,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"s2lab: error: {_one_line(err)}", file=sys.stderr)
         return 1
     if _is_rank_zero():
-        text = json.dumps(_json_safe(report), indent=2) if args.json else "\n".join(_human(report))
+        text = json.dumps(bench.json_safe(report), indent=2) if args.json else "\n".join(_human(report))
         try:
             print(text, flush=True)
         except BrokenPipeError:  # `s2lab info | head`: the reader left; Python's recipe to exit quietly
