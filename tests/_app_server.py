@@ -70,6 +70,20 @@ def require_browser():
     return sync_api
 
 
+def real_crop(path: Path):
+    """Write a real 10-band 160 x 160 px crop of the embedded scene's held-out half to ``path`` (a GeoTIFF).
+
+    Returns the crop as a (band, y, x) DataArray, so a test can write variants of it (one band, say).
+    """
+    from s2lab.data.embedded import open_embedded_scene
+    from s2lab.data.raster import write_geotiff
+    from s2lab.explorer import BANDS
+
+    crop = open_embedded_scene(BANDS).isel(y=slice(1100, 1260), x=slice(380, 540))
+    write_geotiff(crop, path)
+    return crop
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now."""
     with socket.socket() as s:

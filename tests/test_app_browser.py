@@ -17,6 +17,7 @@ from _app_server import (
     WAIT_MS,
     AppServer,
     press,
+    real_crop,
     require_browser,
     src,
     text,
@@ -57,13 +58,8 @@ def screenshots(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def upload_file(served, tmp_path_factory) -> Path:
     """A real 10-band 160 x 160 px crop of the embedded scene's held-out half, as a GeoTIFF."""
-    from s2lab.data.embedded import open_embedded_scene
-    from s2lab.data.raster import write_geotiff
-    from s2lab.explorer import BANDS
-
-    scene = open_embedded_scene(BANDS)
     path = tmp_path_factory.mktemp("upload") / "my_crop.tif"
-    write_geotiff(scene.isel(y=slice(1100, 1260), x=slice(380, 540)), path)
+    real_crop(path)
     return path
 
 

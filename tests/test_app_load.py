@@ -21,6 +21,7 @@ from _app_server import (
     AppServer,
     drive_sessions,
     press,
+    real_crop,
     require_browser,
     src,
     text,
@@ -56,13 +57,12 @@ def server(served, uploads) -> str:
 @pytest.fixture(scope="module")
 def uploads(served, tmp_path_factory) -> dict:
     """Files a learner might upload, made from a real 160 x 160 px crop of the embedded scene's held-out half."""
-    from s2lab.data.embedded import open_embedded_scene
     from s2lab.data.raster import write_geotiff
     from s2lab.explorer import BANDS, MAX_UPLOAD_MB
 
     folder = tmp_path_factory.mktemp("uploads")
-    crop = open_embedded_scene(BANDS).isel(y=slice(1100, 1260), x=slice(380, 540))
-    good = write_geotiff(crop, folder / "my_crop.tif")
+    good = folder / "my_crop.tif"
+    crop = real_crop(good)
     one_band = write_geotiff(crop.isel(band=[BANDS.index("B04")]), folder / "one_band.tif")
     big = folder / "big_scene.tif"  # a valid GeoTIFF, padded past the limit: only its size is wrong
     big.write_bytes(good.read_bytes().ljust((MAX_UPLOAD_MB + 1) * 2**20, b"\0"))
