@@ -60,6 +60,7 @@ from s2lab.inference import (
 from s2lab.masking import STRATEGIES
 from s2lab.metrics import accuracy, mean_average_precision
 from s2lab.models import BUILDERS, ChangeDetector, SceneClassifier, build, head_config
+from s2lab.models.mae import TARGETS
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, S2_13BANDS
 from s2lab.tasks import (
     change_task,
@@ -356,8 +357,10 @@ def run_detect_change(args: argparse.Namespace) -> dict:
         result = change_map_cva(before, after)
         method, threshold = "cva: change vector analysis, Otsu threshold", result.threshold
     else:
-        result = change_map(model, before, after, device=args.device, progress=not args.quiet)
-        method, threshold = "model", float((info.get("meta") or {}).get("threshold", result.threshold))
+        meta = info.get("meta") or {}  # the radiometric normalisation and threshold the model was trained with
+        result = change_map(model, before, after, normalize=meta.get("normalize"), device=args.device,
+                            progress=not args.quiet)
+        method, threshold = "model", float(meta.get("threshold", result.threshold))
     if args.threshold is not None:
         threshold = args.threshold
     change = result.change(threshold)  # (H, W) uint8, 1 = change
@@ -372,6 +375,7 @@ def run_detect_change(args: argparse.Namespace) -> dict:
         "bands": list(bands),
         "shape": [int(before.sizes["y"]), int(before.sizes["x"])],
         "threshold": threshold,
+        "normalize": None if model is None else meta.get("normalize"),
         "changed_fraction": float(change.mean()),
         "seconds": round(result.seconds, 4),
         "device": result.device,
@@ -396,6 +400,8 @@ def _mae_config(args: argparse.Namespace, bands: Sequence[str]) -> dict:
     config.update({k: v for k, v in overrides.items() if v is not None})
     if args.patch_size is not None:
         config["patch_size"] = args.patch_size
+    if getattr(args, "target", None) is not None:
+        config["target"] = args.target
     return config
 
 
@@ -660,6 +666,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heads", type=int, help="encoder attention heads (default 4)")
     p.add_argument("--decoder-depth", type=int, help="decoder blocks (default 2)")
     p.add_argument("--decoder-dim", type=int, help="decoder width (default 96)")
+    p.add_argument("--target", choices=TARGETS,
+                   help="what the decoder predicts: unit (the [0, 1]-scaled image, default), patch (each token "
+                        "standardised, MAE's norm_pix_loss) or raw (reflectance)")
     _common(p)
     p.set_defaults(run=run_pretrain)
 

@@ -21,7 +21,8 @@ from s2lab.checkpoints import load_model, shipped_models
 from s2lab.cli import main
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.oscd import IMAGES, LABELS
-from s2lab.data.raster import write_geotiff
+from s2lab.data.raster import open_raster, write_geotiff
+from s2lab.inference import change_map
 from s2lab.models import BUILDERS
 from s2lab.sensors import S2_10BANDS
 from s2lab.settings import data_dir
@@ -99,6 +100,16 @@ def test_pretrain_writes_a_loadable_checkpoint(pretrained):
     meta = info["meta"]
     assert meta["bands"] == list(S2_10BANDS) and meta["data"] == ["embedded"] and meta["mask_ratio"] == [0.5, 0.95]
     assert meta["final_loss"] == pytest.approx(out["final_loss"], rel=1e-5)
+    assert model.config.target == "unit"  # the default: every value predicted from the visible tokens only
+
+
+def test_pretrain_target_chooses_what_the_decoder_predicts(work):
+    report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "64", *TINY, "--target", "patch",
+           "--out", "normpix", "--quiet", cwd=work)
+    model, _ = load_model(work / "normpix" / "model.safetensors", builders=BUILDERS)
+    assert model.config.target == "patch"
+    code, _, err = s2lab("pretrain", "--steps", "1", "--target", "pixels", "--out", "bad", cwd=work)
+    assert code != 0 and "pixels" in err and not (work / "bad").exists()
 
 
 def test_reconstruct_writes_the_reconstruction_with_the_input_georeference(work, crop, pretrained):
@@ -141,6 +152,24 @@ def test_pretrain_finetune_change_then_detect_change_on_a_real_city(work, pretra
     with rasterio.open(work / "prob.tif") as prob:
         assert prob.dtypes[0] == "float32"
         assert np.array_equal(prob.read(1) >= found["threshold"], change.astype(bool))
+
+
+def test_detect_change_applies_the_radiometric_normalisation_the_model_was_trained_with(work, pretrained):
+    before, after, _ = oscd_paths(TEST_CITY)
+    report("finetune", "--task", "change", "--init", pretrained[0], "--steps", "2", "--batch-size", "2",
+           "--img-size", "64", "--train-cities", TRAIN_CITY, "--eval-cities", TEST_CITY, "--normalize", "quantiles",
+           "--out", "matched", "--quiet", cwd=work)
+    model, info = load_model(work / "matched" / "model.safetensors", builders=BUILDERS)
+    assert info["meta"]["normalize"] == "quantiles"
+    found = report("detect-change", before, after, "-o", "change.tif", "--model", work / "matched" / "model.safetensors",
+                   "--probability", "prob.tif", cwd=work)
+    assert found["normalize"] == "quantiles"
+    b, a = (open_raster(p, bands=S2_10BANDS) for p in (before, after))
+    with rasterio.open(work / "prob.tif") as prob:
+        written = prob.read(1)
+    matched = change_map(model, b, a, normalize="quantiles").probability.values
+    plain = change_map(model, b, a).probability.values
+    assert np.allclose(written, matched, atol=1e-5) and not np.allclose(written, plain, atol=1e-3)
 
 
 def test_detect_change_defaults_to_the_shipped_model_and_offers_cva(work, capsys):

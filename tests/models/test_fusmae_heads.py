@@ -6,7 +6,7 @@ import torch
 from s2lab.data.bigearthnet import bigearthnet_patches, load_bigearthnet_patch
 from s2lab.models import FUSMAE, S2MAE, ChangeDetector, SceneClassifier, build, head_config
 
-SMALL = dict(img_size=32, embed_dim=64, depth=2, num_heads=4, decoder_embed_dim=64, decoder_depth=1)
+SMALL = {"img_size": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "decoder_embed_dim": 64, "decoder_depth": 1}
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from s2lab.data.tiles import random_tiles, scale_unit, to_tensor
 from s2lab.models import S2MAE, SatMAE, build
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, wavelengths
 
-SMALL = dict(img_size=32, embed_dim=64, depth=2, num_heads=4, decoder_embed_dim=64, decoder_depth=1)
+SMALL = {"img_size": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "decoder_embed_dim": 64, "decoder_depth": 1}
 
 
 @pytest.fixture(scope="module")
