@@ -71,6 +71,24 @@ def test_score_windows_scores_model_baselines_and_floor_on_the_same_masks(crop):
     assert summary["model_to_best"] == pytest.approx(scores["model"]["mse"] / best)
 
 
+def test_coverage_splits_the_same_removed_values_that_score_windows_scores(crop):
+    torch.manual_seed(0)
+    model = S2MAE(img_size=64, in_chans=10, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=32,
+                  decoder_depth=1).eval()
+    x = results.windows(crop, 64)
+    for ratio in (0.5, 0.9):
+        split = results.coverage(model, x, ratio=ratio, strategy="random", batch_size=4)
+        whole = results.score_windows(model, x, ratio=ratio, strategy="random", batch_size=4)
+        covered, uncovered = split["covered"], split["uncovered"]
+        assert covered["share"] + uncovered["share"] == pytest.approx(1.0)
+        for method, name in (("model", "model"), ("neighbourhood", "neighbourhood"), ("flat_floor", "flat_floor")):
+            pooled = covered["share"] * covered[method] + uncovered["share"] * uncovered[method]
+            assert pooled == pytest.approx(whole[name]["mse"], rel=1e-4)  # the two parts make up the whole
+    # with 5 band groups, a pixel keeps some group at 0.5 far more often than at 0.9 (1 - r^4 of the time)
+    low = results.coverage(model, x, ratio=0.5, strategy="random", batch_size=4)["covered"]["share"]
+    assert low > 0.85 and split["covered"]["share"] < 0.5
+
+
 def test_ridge_probe_separates_separable_classes_and_not_noise():
     g = torch.Generator().manual_seed(0)
     y = torch.arange(60) % 3
