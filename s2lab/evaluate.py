@@ -57,6 +57,17 @@ def scores_at(probabilities: Sequence[np.ndarray], labels: Sequence[np.ndarray],
     return {"threshold": float(threshold), "pooled": pooled, "per_pair": per_pair}
 
 
+def ceiling(probabilities: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> dict:
+    """The best pooled F1 at any threshold, found with the evaluation labels themselves.
+
+    A diagnosis, never a result: it says how well a method *ranks* the pixels, apart from how well its threshold
+    carries over from the training cities. Returns ``{"threshold", "f1"}``.
+    """
+    p, y = np.concatenate(probabilities), np.concatenate(labels)
+    cut = best_threshold(p, y)
+    return {"threshold": cut, "f1": score_change(p, y, cut)["f1"]}
+
+
 def change_probabilities(model: torch.nn.Module, pairs: Sequence[Pair], *, normalize: str | None = None,
                          device: str | None = None) -> list[np.ndarray]:
     """A ``ChangeDetector``'s (H * W,) change probability of every pair (``s2lab.inference.change_map``)."""
@@ -77,7 +88,8 @@ def evaluate_change(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pa
         device: where to run. threshold: a fixed cut instead of the one chosen on the training pairs.
 
     Returns:
-        ``scores_at``'s dict, plus ``"threshold_from"`` ("training pairs" or "given") and ``"normalize"``.
+        ``scores_at``'s dict, plus ``"threshold_from"`` ("training pairs" or "given"), ``"normalize"`` and
+        ``"ceiling"`` (``ceiling``: the best F1 any threshold would give on the evaluation pairs; not a result).
     """
     names = _names(eval_pairs, eval_names)
     source = "given"
@@ -85,9 +97,10 @@ def evaluate_change(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pa
         train = change_probabilities(model, train_pairs, normalize=normalize, device=device)
         threshold, source = best_threshold(np.concatenate(train), np.concatenate(_labels(train_pairs))), \
             "training pairs"
-    probabilities = change_probabilities(model, eval_pairs, normalize=normalize, device=device)
-    return {**scores_at(probabilities, _labels(eval_pairs), threshold, names), "threshold_from": source,
-            "normalize": normalize}
+    probabilities, labels = change_probabilities(model, eval_pairs, normalize=normalize, device=device), \
+        _labels(eval_pairs)
+    return {**scores_at(probabilities, labels, threshold, names), "threshold_from": source, "normalize": normalize,
+            "ceiling": ceiling(probabilities, labels)}
 
 
 def cva_magnitudes(pairs: Sequence[Pair]) -> list[np.ndarray]:
@@ -100,7 +113,7 @@ def evaluate_cva(train_pairs: Sequence[Pair], eval_pairs: Sequence[Pair], *,
     """The floor: change vector analysis on ``eval_pairs``, cut two ways.
 
     Returns:
-        ``{"otsu": ..., "tuned": scores_at(...)}``. ``otsu`` cuts each pair's magnitude, scaled to [0, 1], at its
+        ``{"otsu": ..., "tuned": scores_at(...) with "ceiling"}``. ``otsu`` cuts each pair's magnitude, scaled to [0, 1], at its
         own Otsu threshold (no labels; its ``threshold`` entry is the mean of those cuts, and ``per_pair`` gives each
         cut as ``otsu_threshold``); ``tuned`` cuts the standardised magnitude at the F1-best value of the training
         pairs' pooled pixels.
@@ -115,4 +128,5 @@ def evaluate_cva(train_pairs: Sequence[Pair], eval_pairs: Sequence[Pair], *,
                          for n, s, y, c in zip(names, scaled, labels, cuts)},
             "threshold": float(np.mean(cuts))}
     tuned_cut = best_threshold(np.concatenate(cva_magnitudes(train_pairs)), np.concatenate(_labels(train_pairs)))
-    return {"otsu": otsu, "tuned": scores_at(magnitudes, labels, tuned_cut, names)}
+    return {"otsu": otsu, "tuned": {**scores_at(magnitudes, labels, tuned_cut, names),
+                                    "ceiling": ceiling(magnitudes, labels)}}

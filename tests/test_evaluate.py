@@ -6,7 +6,7 @@ import torch
 
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.tiles import to_tensor
-from s2lab.evaluate import evaluate_change, evaluate_cva, scores_at
+from s2lab.evaluate import ceiling, evaluate_change, evaluate_cva, scores_at
 from s2lab.inference import NORMALIZATIONS, change_map, match_radiometry
 from s2lab.models import S2MAE, ChangeDetector
 from s2lab.tasks import change_task
@@ -69,6 +69,15 @@ def test_scores_at_pools_pixels_and_scores_each_pair():
         scores_at(probs, labels, 0.5, ["a"])
 
 
+def test_ceiling_is_the_best_f1_of_any_threshold():
+    probs = [np.array([0.9, 0.1, 0.8, 0.2]), np.array([0.7, 0.6, 0.3])]
+    labels = [np.array([1, 0, 0, 1]), np.array([1, 1, 0])]
+    best = ceiling(probs, labels)
+    every = [scores_at(probs, labels, t, ["a", "b"])["pooled"]["f1"] for t in np.linspace(0, 1, 101)]
+    assert best["f1"] == pytest.approx(max(every))
+    assert scores_at(probs, labels, best["threshold"], ["a", "b"])["pooled"]["f1"] == pytest.approx(best["f1"])
+
+
 def test_cva_floor_finds_the_planted_change_through_the_radiometric_change(pairs):
     result = evaluate_cva(pairs[:2], pairs[2:], eval_names=["third"])
     assert set(result) == {"otsu", "tuned"}
@@ -84,6 +93,7 @@ def test_evaluate_change_chooses_the_threshold_on_training_pairs_only(pairs):
                                          decoder_embed_dim=32, decoder_depth=1))
     chosen = evaluate_change(model, pairs[:2], pairs[2:], eval_names=["third"], device="cpu")
     assert chosen["threshold_from"] == "training pairs" and 0 <= chosen["threshold"] <= 1
+    assert chosen["ceiling"]["f1"] >= chosen["pooled"]["f1"]  # no threshold beats the best one
     given = evaluate_change(model, [], pairs[2:], threshold=0.5, device="cpu")
     assert given["threshold_from"] == "given" and given["threshold"] == 0.5 and "pair0" in given["per_pair"]
 
