@@ -18,7 +18,8 @@ this script is also a worked example of it. ``runs/shipped/timings.json`` record
 process's user + system time) and wall seconds, summed over the sessions that ran it.
 
 Recipe of the shipped weights: AdamW, peak learning rate 1e-3 after a 5 % linear warm-up, cosine decay to 0,
-1500 steps of 32 tiles of 64 px, one mask ratio per batch drawn uniformly from [0.5, 0.95]; change: 600 steps.
+3000 steps of 32 tiles of 64 px, one mask ratio per batch drawn uniformly from [0.5, 0.95]; change: 600 steps, each
+pair's after image histogram-matched to its before image first (``--normalize quantiles``, no labels used).
 ``scripts/results.py`` measures them.
 """
 
@@ -105,9 +106,9 @@ def timed(stage: str, runs: Path, args: list[str], steps: int, **expected) -> No
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1500, help="pretraining steps per model")
+    parser.add_argument("--steps", type=int, default=3000, help="pretraining steps per model")
     parser.add_argument("--finetune-steps", type=int, default=600, help="change-detection fine-tuning steps")
-    parser.add_argument("--normalize", choices=("none", *NORMALIZATIONS), default="none",
+    parser.add_argument("--normalize", choices=("none", *NORMALIZATIONS), default="quantiles",
                         help="change: per-image radiometric normalisation of the after date (no labels)")
     parser.add_argument("--only", nargs="+", choices=STAGES, default=list(STAGES), help="the stages to run")
     parser.add_argument("--fresh", action="store_true", help="start every stage over instead of resuming")
