@@ -493,7 +493,7 @@ def _finetune_change(args: argparse.Namespace, encoder: torch.nn.Module, bands: 
     about["normalize"] = normalize
     share = float(np.mean(np.concatenate([np.asarray(label).ravel() for _, _, label in train_pairs])))
     pos_weight = min((1 - share) / share, 10.0) if share > 0 else None  # change is rare: up-weigh it, at most 10x
-    model = ChangeDetector(encoder=encoder, linear_probe=args.linear_probe)
+    model = _seeded(args.seed, lambda: ChangeDetector(encoder=encoder, linear_probe=args.linear_probe))
     batch_fn, loss_fn = change_task(model, train_pairs, batch_size=args.batch_size, img_size=args.img_size,
                                     pos_weight=pos_weight, normalize=normalize)
 
@@ -521,7 +521,8 @@ def _finetune_classify(args: argparse.Namespace, encoder: torch.nn.Module, bands
                 for count, split in ((args.synthetic_count, "train"), (max(1, args.synthetic_count // 4), "eval"))]
         train, test, classes = (sets[0].x, sets[0].y), (sets[1].x, sets[1].y), sets[0].classes
         about = {"data": sets[0].description + "; scored on eval-split images", "synthetic": True}
-    model = SceneClassifier(encoder=encoder, num_classes=len(classes), linear_probe=args.linear_probe)
+    model = _seeded(args.seed, lambda: SceneClassifier(encoder=encoder, num_classes=len(classes),
+                                                       linear_probe=args.linear_probe))
     batch_fn, loss_fn = classification_task(model, *train, batch_size=args.batch_size)
 
     def evaluate(model: torch.nn.Module) -> dict:
@@ -546,7 +547,8 @@ def _finetune_multilabel(args: argparse.Namespace, encoder: torch.nn.Module, ban
     x, y, classes = images
     about = {"data": images.description + "; scored on the 6 real BigEarthNet patches of bigearthnet-common",
              "synthetic": True}
-    model = SceneClassifier(encoder=encoder, num_classes=len(classes), multilabel=True, linear_probe=args.linear_probe)
+    model = _seeded(args.seed, lambda: SceneClassifier(encoder=encoder, num_classes=len(classes), multilabel=True,
+                                                       linear_probe=args.linear_probe))
     batch_fn, loss_fn = multilabel_task(model, x, y, batch_size=args.batch_size)
 
     def evaluate(model: torch.nn.Module) -> dict:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+import torch
 
 from s2lab.checkpoints import load_model, shipped_models
 from s2lab.cli import main
@@ -152,6 +153,17 @@ def test_pretrain_finetune_change_then_detect_change_on_a_real_city(work, pretra
     with rasterio.open(work / "prob.tif") as prob:
         assert prob.dtypes[0] == "float32"
         assert np.array_equal(prob.read(1) >= found["threshold"], change.astype(bool))
+
+
+def test_finetune_is_deterministic_whatever_ran_before_it(work, pretrained):
+    args = ["finetune", "--task", "change", "--init", str(pretrained[0]), "--steps", "2", "--batch-size", "2",
+            "--img-size", "64", "--train-cities", TRAIN_CITY, "--eval-cities", TEST_CITY, "--quiet", "--json"]
+    digests = []
+    for name, noise in (("first", 1), ("second", 2)):
+        torch.manual_seed(noise)  # another state of torch's global generator, as after other work in one process
+        assert main([*args, "--out", str(work / name)]) == 0
+        digests.append(hashlib.sha256((work / name / "model.safetensors").read_bytes()).hexdigest())
+    assert digests[0] == digests[1]  # the head's initial weights come from --seed, not from what ran before
 
 
 def test_detect_change_applies_the_radiometric_normalisation_the_model_was_trained_with(work, pretrained):
