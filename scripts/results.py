@@ -517,7 +517,10 @@ def readme_block(results: dict[str, dict]) -> str:
             lines += ["", (f"Goals: S2MAE at 0.9 at most 0.3 x the best baseline: {at90['model_to_best']:.2f}, "
                       f"{'met' if at90['model_to_best'] <= 0.3 else 'not met'}; below the best baseline at every "
                       f"ratio: {'met' if beaten else 'not met'}. The flat floor ({at90['floor_to_best']:.2f} x at "
-                      "0.9) is the texture inside the 8 x 8 px tokens, which no texture-free guess recovers.")]
+                      "0.9) is the texture inside the 8 x 8 px tokens, which no texture-free guess recovers. "
+                      "docs/results.md shows where the error is (pixels that lost every band group) and how a "
+                      "ratio near 0.3 arises when the removed tokens' own means are borrowed (the patch-target "
+                      "ablation).")]
         lines.append("")
     ch = results.get("change")
     if ch and "skipped" not in ch:
