@@ -530,9 +530,14 @@ def match_radiometry(
         raise ValueError(f"before {tuple(before.shape)} and after {tuple(after.shape)} must be two (C, H, W) or "
                          "(B, C, H, W) images of the same shape")
     _check_normalize(method)
-    if method == "quantiles":
-        ranks = after.flatten(-2).argsort(dim=-1, stable=True).argsort(dim=-1)  # (..., C, H * W) rank of each value
-        return before.flatten(-2).sort(dim=-1).values.gather(-1, ranks).view(after.shape)
+    if method == "quantiles":  # band by band: the int64 ranks of a whole scene would be 8 bytes per value at once
+        out = torch.empty_like(after)
+        for c in range(after.shape[-3]):
+            a, b = after[..., c, :, :].flatten(-2), before[..., c, :, :].flatten(-2)  # (..., H * W)
+            order = a.argsort(dim=-1, stable=True)  # positions of after's values, smallest first
+            matched = torch.empty_like(a).scatter_(-1, order, b.sort(dim=-1).values)  # rank k gets before's k-th
+            out[..., c, :, :] = matched.view(after.shape[:-3] + after.shape[-2:])
+        return out
     mean_b, std_b = before.mean(dim=(-2, -1), keepdim=True), before.std(dim=(-2, -1), keepdim=True, unbiased=False)
     mean_a, std_a = after.mean(dim=(-2, -1), keepdim=True), after.std(dim=(-2, -1), keepdim=True, unbiased=False)
     return (after - mean_a) / std_a.clamp_min(eps) * std_b + mean_b

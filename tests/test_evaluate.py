@@ -58,6 +58,18 @@ def test_change_map_says_its_normalisation_and_moments_cannot_reach_a_window_sca
         change_map(model, before, after, normalize="histogram", device="cpu")
 
 
+def test_histogram_matching_gives_each_value_befores_value_of_the_same_rank():
+    torch.manual_seed(0)
+    before, after = torch.rand(2, 3, 17, 19), torch.rand(2, 3, 17, 19) * 2 + 0.3
+    after[0, 1, 0, :5] = 0.5  # ties keep their order of position
+    ranks = after.flatten(-2).argsort(dim=-1, stable=True).argsort(dim=-1)  # (B, C, H * W)
+    expected = before.flatten(-2).sort(dim=-1).values.gather(-1, ranks).view(after.shape)
+    assert torch.equal(match_radiometry(before, after, "quantiles"), expected)
+    assert torch.equal(match_radiometry(before[1], after[1], "quantiles"), expected[1])  # (C, H, W) too
+    order = [x.flatten(-2).argsort(dim=-1, stable=True) for x in (after, expected)]
+    assert torch.equal(*order)  # the order of the values is kept: only the histogram changes
+
+
 def test_scores_at_pools_pixels_and_scores_each_pair():
     probs = [np.array([0.9, 0.1, 0.8, 0.2]), np.array([0.7, 0.6])]
     labels = [np.array([1, 0, 0, 0]), np.array([1, 1])]
