@@ -15,7 +15,6 @@ from _app_server import (
     START_S,
     VIEWPORT,
     WAIT_MS,
-    AppServer,
     press,
     real_crop,
     require_browser,
@@ -29,13 +28,6 @@ from _app_server import (
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]  # one chromium at a time under -n 2
 
 sync_api = require_browser()
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """``panel serve apps/explorer.py`` starting on a free port."""
-    with AppServer(tmp_path_factory.mktemp("server") / "panel.log") as app:
-        yield app
 
 
 @pytest.fixture(scope="module")

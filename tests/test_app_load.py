@@ -18,7 +18,6 @@ from _app_server import (
     START_S,
     VIEWPORT,
     WAIT_MS,
-    AppServer,
     drive_sessions,
     press,
     real_crop,
@@ -37,12 +36,6 @@ sync_api = require_browser()
 SESSIONS = 10  # browser sessions at once, as the issue asks
 LOAD_S = 15.0  # how long they move sliders (the bench does a minute)
 EMBEDDED = "embedded Sentinel-2 scene"  # how the app names its default image
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    with AppServer(tmp_path_factory.mktemp("server") / "panel.log") as app:
-        yield app
 
 
 @pytest.fixture(scope="module")
