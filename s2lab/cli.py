@@ -348,6 +348,7 @@ def run_detect_change(args: argparse.Namespace) -> dict:
     name = args.model or _shipped(("change",)) or "cva"
     note = None if args.model or name != "cva" else "no change model ships with this install: change vector analysis"
     model, info = (None, {}) if name == "cva" else _load(name, ("change",), "detect-change")
+    meta = info.get("meta") or {}  # the radiometric normalisation and threshold the model was trained with
     bands = S2_10BANDS if model is None else _model_bands(model, info)
     before, after = _open_input(args.before, bands, args.bands), _open_input(args.after, bands, args.bands)
     if not same_grid(before, after):  # put on before's grid: the same CRS and extent within a pixel, or refused
@@ -357,7 +358,6 @@ def run_detect_change(args: argparse.Namespace) -> dict:
         result = change_map_cva(before, after)
         method, threshold = "cva: change vector analysis, Otsu threshold", result.threshold
     else:
-        meta = info.get("meta") or {}  # the radiometric normalisation and threshold the model was trained with
         result = change_map(model, before, after, normalize=meta.get("normalize"), device=args.device,
                             progress=not args.quiet)
         method, threshold = "model", float(meta.get("threshold", result.threshold))
@@ -375,7 +375,7 @@ def run_detect_change(args: argparse.Namespace) -> dict:
         "bands": list(bands),
         "shape": [int(before.sizes["y"]), int(before.sizes["x"])],
         "threshold": threshold,
-        "normalize": None if model is None else meta.get("normalize"),
+        "normalize": meta.get("normalize"),
         "changed_fraction": float(change.mean()),
         "seconds": round(result.seconds, 4),
         "device": result.device,
@@ -400,7 +400,7 @@ def _mae_config(args: argparse.Namespace, bands: Sequence[str]) -> dict:
     config.update({k: v for k, v in overrides.items() if v is not None})
     if args.patch_size is not None:
         config["patch_size"] = args.patch_size
-    if getattr(args, "target", None) is not None:
+    if args.target is not None:
         config["target"] = args.target
     return config
 

@@ -97,8 +97,8 @@ def evaluate_change(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pa
         train = change_probabilities(model, train_pairs, normalize=normalize, device=device)
         threshold, source = best_threshold(np.concatenate(train), np.concatenate(_labels(train_pairs))), \
             "training pairs"
-    probabilities, labels = change_probabilities(model, eval_pairs, normalize=normalize, device=device), \
-        _labels(eval_pairs)
+    probabilities = change_probabilities(model, eval_pairs, normalize=normalize, device=device)
+    labels = _labels(eval_pairs)
     return {**scores_at(probabilities, labels, threshold, names), "threshold_from": source, "normalize": normalize,
             "ceiling": ceiling(probabilities, labels)}
 
@@ -113,10 +113,10 @@ def evaluate_cva(train_pairs: Sequence[Pair], eval_pairs: Sequence[Pair], *,
     """The floor: change vector analysis on ``eval_pairs``, cut two ways.
 
     Returns:
-        ``{"otsu": ..., "tuned": scores_at(...) with "ceiling"}``. ``otsu`` cuts each pair's magnitude, scaled to [0, 1], at its
-        own Otsu threshold (no labels; its ``threshold`` entry is the mean of those cuts, and ``per_pair`` gives each
-        cut as ``otsu_threshold``); ``tuned`` cuts the standardised magnitude at the F1-best value of the training
-        pairs' pooled pixels.
+        ``{"otsu": ..., "tuned": scores_at(...) and its "ceiling"}``. ``otsu`` cuts each pair's magnitude, scaled to
+        [0, 1], at its own Otsu threshold (no labels; its ``threshold`` entry is the mean of those cuts, and
+        ``per_pair`` gives each cut as ``otsu_threshold``); ``tuned`` cuts the standardised magnitude at the F1-best
+        value of the training pairs' pooled pixels.
     """
     names = _names(eval_pairs, eval_names)
     magnitudes, labels = cva_magnitudes(eval_pairs), _labels(eval_pairs)

@@ -39,14 +39,14 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from s2lab.baselines import run_baselines
+from s2lab.baselines import neighbourhood_mean
 from s2lab.checkpoints import load_model
 from s2lab.cli import main as s2lab
 from s2lab.data.oscd import load_oscd_city, oscd_cities
 from s2lab.data.synthetic import synthetic_scene_classification
 from s2lab.data.tiles import scale_unit, tile, to_tensor
 from s2lab.evaluate import evaluate_change, evaluate_cva
-from s2lab.inference import reconstruct_tiles
+from s2lab.inference import SCALE_EPS, reconstruct_tiles
 from s2lab.metrics import psnr, reconstruction_scores
 from s2lab.models import BUILDERS, build
 from s2lab.sensors import S2_10BANDS
@@ -164,9 +164,9 @@ def coverage(model, x: torch.Tensor, *, ratio: float, strategy: str, seed: int =
         seen_here = (~removed).any(dim=1, keepdim=True)  # (b, 1, S, S): some band of the pixel is visible
         H, W = batch.shape[-2:]
         token_mask = tok.patchify(out["mask"]).amax(dim=-1)  # (b, L)
-        neighbourhood = run_baselines(tok.patchify(x01), token_mask, tok.G, (H // tok.p, W // tok.p), tok.valid,
-                                      patch_size=tok.p)["neighbourhood"]
-        guesses = {"model": (out["prediction"] - lo) / (hi - lo).clamp_min(1e-6),
+        neighbourhood = neighbourhood_mean(tok.patchify(x01), token_mask, tok.G, (H // tok.p, W // tok.p), tok.valid,
+                                           patch_size=tok.p)  # the only baseline this split needs
+        guesses = {"model": (out["prediction"] - lo) / (hi - lo).clamp_min(SCALE_EPS),
                    "neighbourhood": tok.unpatchify(neighbourhood, H, W), "flat_floor": flat_floor(x01, tok.p)}
         for part, where in (("covered", removed & seen_here), ("uncovered", removed & ~seen_here)):
             counts[part] += int(where.sum())

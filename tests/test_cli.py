@@ -173,8 +173,8 @@ def test_detect_change_applies_the_radiometric_normalisation_the_model_was_train
            "--out", "matched", "--quiet", cwd=work)
     model, info = load_model(work / "matched" / "model.safetensors", builders=BUILDERS)
     assert info["meta"]["normalize"] == "quantiles"
-    found = report("detect-change", before, after, "-o", "change.tif", "--model", work / "matched" / "model.safetensors",
-                   "--probability", "prob.tif", cwd=work)
+    found = report("detect-change", before, after, "-o", "change.tif", "--model",
+                   work / "matched" / "model.safetensors", "--probability", "prob.tif", cwd=work)
     assert found["normalize"] == "quantiles"
     b, a = (open_raster(p, bands=S2_10BANDS) for p in (before, after))
     with rasterio.open(work / "prob.tif") as prob:
