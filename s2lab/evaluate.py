@@ -5,7 +5,8 @@ The protocol (OSCD style): a threshold is chosen on the TRAINING pairs only (the
 pixels, ``s2lab.inference.best_threshold``) and carried unchanged to the evaluation pairs, whose precision, recall,
 F1 and IoU are reported pooled over all their pixels (every pixel counts once, so a large city weighs more) and per
 pair. Change vector analysis, the model-free floor, is scored the same way twice: cut at each image's own Otsu
-threshold (no labels at all) and at a threshold tuned on the training pairs.
+threshold (no labels at all) and at a threshold tuned on the training pairs. ``evaluate_blend`` adds the CVA
+magnitude to a model's logit, with its weight, too, chosen on the training pairs.
 
 A pair is ``(before (C, H, W), after (C, H, W), label (H, W) 0/1)``: tensors or DataArrays.
 """
@@ -95,8 +96,8 @@ def evaluate_change(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pa
     source = "given"
     if threshold is None:
         train = change_probabilities(model, train_pairs, normalize=normalize, device=device)
-        threshold, source = best_threshold(np.concatenate(train), np.concatenate(_labels(train_pairs))), \
-            "training pairs"
+        threshold = best_threshold(np.concatenate(train), np.concatenate(_labels(train_pairs)))
+        source = "training pairs"
     probabilities = change_probabilities(model, eval_pairs, normalize=normalize, device=device)
     labels = _labels(eval_pairs)
     return {**scores_at(probabilities, labels, threshold, names), "threshold_from": source, "normalize": normalize,
@@ -106,6 +107,47 @@ def evaluate_change(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pa
 def cva_magnitudes(pairs: Sequence[Pair]) -> list[np.ndarray]:
     """Change vector analysis of every pair, each date's bands standardised on its own: (H * W,) magnitudes."""
     return [change_vector_analysis(to_tensor(before), to_tensor(after)).numpy().ravel() for before, after, _ in pairs]
+
+
+BLEND_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0)  # CVA weights tried by ``evaluate_blend``
+
+
+def _logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    p = np.clip(p, eps, 1 - eps)
+    return np.log(p / (1 - p))
+
+
+def evaluate_blend(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pairs: Sequence[Pair], *,
+                   eval_names: Sequence[str] | None = None, normalize: str | None = None,
+                   device: str | None = None, weights: Sequence[float] = BLEND_WEIGHTS) -> dict:
+    """A change model and change vector analysis together: score = logit(model probability) + w * CVA magnitude.
+
+    A late fusion of the learned score with the classical one (``cva_magnitudes``, whole-image standardised, which
+    the model's window-by-window view cannot see). The weight ``w`` and the threshold are both chosen on
+    ``train_pairs`` only: for each ``w`` in ``weights`` the F1-best cut of the training pairs' pooled scores, and the
+    ``w`` whose cut scores best there (the smaller on a tie). Arguments as ``evaluate_change``.
+
+    Returns:
+        ``scores_at``'s dict on ``eval_pairs``, plus ``"weight"``, ``"train_f1"`` (per weight tried),
+        ``"threshold_from"`` ("training pairs"), ``"normalize"`` and ``"ceiling"``.
+    """
+    if not weights or any(not np.isfinite(w) or w < 0 for w in weights):
+        raise ValueError(f"weights must be finite and non-negative, at least one; got {list(weights)}")
+    names = _names(eval_pairs, eval_names)
+    train_labels, labels = np.concatenate(_labels(train_pairs)), _labels(eval_pairs)
+    train_p = np.concatenate(change_probabilities(model, train_pairs, normalize=normalize, device=device))
+    train_m = np.concatenate(cva_magnitudes(train_pairs))
+    train_f1, cuts = {}, {}
+    for w in weights:
+        score = _logit(train_p) + w * train_m
+        cuts[w] = best_threshold(score, train_labels)
+        train_f1[w] = score_change(score, train_labels, cuts[w])["f1"]
+    weight = max(sorted(weights), key=lambda w: train_f1[w])  # max keeps the first (smallest) of equal scores
+    scores = [_logit(p) + weight * m for p, m in zip(change_probabilities(model, eval_pairs, normalize=normalize,
+                                                                          device=device), cva_magnitudes(eval_pairs))]
+    return {**scores_at(scores, labels, cuts[weight], names), "weight": float(weight),
+            "train_f1": {str(w): f for w, f in train_f1.items()}, "threshold_from": "training pairs",
+            "normalize": normalize, "ceiling": ceiling(scores, labels)}
 
 
 def evaluate_cva(train_pairs: Sequence[Pair], eval_pairs: Sequence[Pair], *,

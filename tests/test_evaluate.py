@@ -6,7 +6,7 @@ import torch
 
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.tiles import to_tensor
-from s2lab.evaluate import ceiling, evaluate_change, evaluate_cva, scores_at
+from s2lab.evaluate import ceiling, evaluate_blend, evaluate_change, evaluate_cva, scores_at
 from s2lab.inference import NORMALIZATIONS, change_map, match_radiometry
 from s2lab.models import S2MAE, ChangeDetector
 from s2lab.tasks import change_task
@@ -108,6 +108,22 @@ def test_evaluate_change_chooses_the_threshold_on_training_pairs_only(pairs):
     assert chosen["ceiling"]["f1"] >= chosen["pooled"]["f1"]  # no threshold beats the best one
     given = evaluate_change(model, [], pairs[2:], threshold=0.5, device="cpu")
     assert given["threshold_from"] == "given" and given["threshold"] == 0.5 and "pair0" in given["per_pair"]
+
+
+def test_evaluate_blend_chooses_weight_and_threshold_on_training_pairs(pairs):
+    torch.manual_seed(0)
+    model = ChangeDetector(encoder=S2MAE(img_size=64, in_chans=10, embed_dim=32, depth=1, num_heads=2,
+                                         decoder_embed_dim=32, decoder_depth=1))  # untrained: a weak ranking
+    alone = evaluate_change(model, pairs[:2], pairs[2:], eval_names=["third"], device="cpu")
+    zero = evaluate_blend(model, pairs[:2], pairs[2:], eval_names=["third"], device="cpu", weights=(0.0,))
+    assert zero["weight"] == 0.0 and zero["pooled"]["f1"] == pytest.approx(alone["pooled"]["f1"])  # logit: same order
+    blend = evaluate_blend(model, pairs[:2], pairs[2:], eval_names=["third"], device="cpu")
+    assert blend["weight"] > 0 and blend["threshold_from"] == "training pairs"
+    assert blend["train_f1"][str(blend["weight"])] == max(blend["train_f1"].values())
+    assert blend["pooled"]["f1"] > max(alone["pooled"]["f1"], 0.9)  # the CVA evidence finds the planted change
+    for bad in ((), (-0.1,), (float("nan"),)):
+        with pytest.raises(ValueError, match="weights must be finite and non-negative"):
+            evaluate_blend(model, pairs[:2], pairs[2:], weights=bad, device="cpu")
 
 
 def test_change_task_trains_on_the_normalised_pairs(pairs):

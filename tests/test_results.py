@@ -125,3 +125,37 @@ def test_render_and_readme_block_show_the_measured_numbers():
     block = results.readme_block(data)
     assert "| 0.90 | 0.0100 | 0.0300 | **0.33** | 0.33 | 0.20 |" in block and "docs/results.md" in block
     assert "0.33, not met" in block and "0.123 (cva), not met" in block
+
+
+def test_cell_features_average_every_window_that_holds_a_square():
+    """Squares lie on a STRIDE lattice; a square's feature is the mean of its token in every window holding it."""
+    torch.manual_seed(0)
+    model = S2MAE(img_size=16, in_chans=10, patch_size=8, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=16,
+                  decoder_depth=1, bands_per_token=2).eval()
+    image = torch.rand(10, 24, 24)
+    cells = results.cell_features(model, image, window=16)
+    stride = results.STRIDE
+    assert list(cells) == sorted(cells) and all(r % stride == 0 and c % stride == 0 for r, c in cells)
+    assert len(cells) == ((24 - 8) // stride + 1) ** 2  # every 8 px square on the lattice, from corner to corner
+    with torch.no_grad():
+        corner = model.feature_map(image[None, :, :16, :16])[0, :, 0, 0]  # (0, 0) is in the top-left window only
+        middle = torch.stack([model.feature_map(image[None, :, r:r + 16, c:c + 16])[0, :, (8 - r) // 8, (8 - c) // 8]
+                              for r in (0, 8) for c in (0, 8)]).mean(0)  # (8, 8) is in the windows at 0 and 8
+    assert torch.allclose(cells[(0, 0)], corner, atol=1e-6)
+    assert torch.allclose(cells[(8, 8)], middle, atol=1e-6)
+
+
+def test_land_cover_probe_scores_real_jasper_ridge_squares():
+    if results.data_dir("hyperspectral") is None:
+        pytest.skip("the Jasper Ridge cube is not on this machine (S2LAB_DATA_DIR)")
+    image, abundances, names = results.jasper_ridge_s2()
+    assert image.shape == (10, 100, 100) and abundances.shape == (4, 100, 100) and names[1] == "water"
+    assert torch.isfinite(image).all() and 0 <= float(image.min()) and float(image.max()) < 1.5
+    real = results.land_cover()
+    assert real["synthetic"] is False and real["train_squares"] > 200 and real["test_squares"] > 200
+    acc = real["accuracy"]
+    assert acc["mean spectrum of the square (no encoder)"] > 0.8  # four spectrally distinct materials
+    assert all(acc["majority class of the train squares"] < v for k, v in acc.items() if "majority" not in k)
+    text = results.classification_markdown({"train_images": 1, "eval_images": 1, "classes": ["a"],
+                                            "probe": "p", "accuracy": {}, "land_cover": real})
+    assert "**real**" in text and f"{acc['s2mae-s2-small pretrained']:.3f}" in text
