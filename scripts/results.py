@@ -341,7 +341,8 @@ def change_markdown(result: dict) -> str:
         lines += ["", (f"The + CVA row: the model's logit plus {blend['weight']:g} x the CVA magnitude (each date's bands "
                   "standardised over the whole image, which the model's 64 px windows never see). The weight, like the "
                   "threshold, is the F1-best on the training cities (`s2lab.evaluate.evaluate_blend`); no held-out "
-                  "label is used.")]
+                  "label is used. The model was fitted on those cities, so its own scores there look better than "
+                  "they are, and the weight chosen there errs on the small side.")]
     lines += ["", ("Ceiling F1: the best pooled F1 any threshold would give, found with the held-out cities' own "
               "labels. It is a diagnosis, not a result: it measures how well a method ranks the pixels, apart from "
               "how well its threshold carries over from the training cities. Where a model's ceiling is below the "
