@@ -402,6 +402,10 @@ def _mae_config(args: argparse.Namespace, bands: Sequence[str]) -> dict:
         config["patch_size"] = args.patch_size
     if args.target is not None:
         config["target"] = args.target
+    if args.bands_per_token is not None:
+        if args.kind != "s2mae":
+            raise ValueError(f"--bands-per-token sets S2MAE's 3D tokens; {args.kind} groups its bands itself")
+        config["bands_per_token"] = args.bands_per_token
     return config
 
 
@@ -663,6 +667,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask-ratio", default=SLIDER_RANGE, help="R, or LO:HI drawn per batch (default %(default)s)")
     p.add_argument("--strategy", default="random", help=f"masking strategy: {strategies} (default random)")
     p.add_argument("--patch-size", type=int, help="p, pixels per token side (default 8)")
+    p.add_argument("--bands-per-token", type=int,
+                   help="s, adjacent bands in one S2MAE token (default 2; s2mae only)")
     p.add_argument("--embed-dim", type=int, help="D, encoder width (default 128)")
     p.add_argument("--depth", type=int, help="encoder blocks (default 4)")
     p.add_argument("--heads", type=int, help="encoder attention heads (default 4)")

@@ -113,6 +113,16 @@ def test_pretrain_target_chooses_what_the_decoder_predicts(work):
     assert code != 0 and "pixels" in err and not (work / "bad").exists()
 
 
+def test_pretrain_bands_per_token_sets_s2maes_token_depth(work):
+    report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "64", *TINY, "--bands-per-token", "1",
+           "--out", "bpt1", "--quiet", cwd=work)
+    model, _ = load_model(work / "bpt1" / "model.safetensors", builders=BUILDERS)
+    assert model.config.bands_per_token == 1 and model.tokenizer.G == 10  # one token per band at each place
+    code, _, err = s2lab("pretrain", "--kind", "satmae", "--steps", "1", "--bands-per-token", "1", "--out", "sat",
+                         cwd=work)
+    assert code != 0 and "--bands-per-token" in err and "satmae" in err and not (work / "sat").exists()
+
+
 def test_reconstruct_writes_the_reconstruction_with_the_input_georeference(work, crop, pretrained):
     out = report("reconstruct", crop, "-o", "rec.tif", "--model", pretrained[0], "--mask-ratio", "0.75",
                  "--seed", "3", cwd=work)

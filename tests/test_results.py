@@ -159,3 +159,18 @@ def test_land_cover_probe_scores_real_jasper_ridge_squares():
     text = results.classification_markdown({"train_images": 1, "eval_images": 1, "classes": ["a"],
                                             "probe": "p", "accuracy": {}, "land_cover": real})
     assert "**real**" in text and f"{acc['s2mae-s2-small pretrained']:.3f}" in text
+
+
+def test_ablations_markdown_shows_coverage_and_no_paper_figure_for_settings_the_paper_lacks():
+    def row(ratio, bands, value, share, covered):
+        return {"ratio": ratio, "patch_size": 8, "target": "unit", "bands_per_token": bands, "model_to_best": value,
+                "floor_to_best": 0.25, "covered_share": share, "covered_model_to_baseline": covered,
+                "probe_accuracy": 0.5}
+    result = {"steps": 300, "data": ["embedded:train"], "seed": 0, "eval_windows": 128,
+              "paper": {"mask_ratio_map": {"0.9": 85.59}, "patch_size_map": {"16": 78.42}},
+              "rows": {"ratio 0.9": row(0.9, 2, 1.12, 0.34, 1.11), "1 band per token, ratio 0.9": row(0.9, 1, 0.8, 0.61, 0.5)}}
+    text = results.ablations_markdown(result)
+    assert "| ratio 0.9 | 1.12 | 0.34 | 1.11 | 0.500 | 85.59 |" in text
+    assert "| 1 band per token, ratio 0.9 | 0.80 | 0.61 | 0.50 | 0.500 | - |" in text
+    assert "61% of the removed values" in text and "against 34%" in text
+    assert "learnt late" not in text  # the 1-band model does borrow here (0.50 on covered against 0.80 overall)
