@@ -143,8 +143,8 @@ def evaluate_blend(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pai
         cuts[w] = best_threshold(score, train_labels)
         train_f1[w] = score_change(score, train_labels, cuts[w])["f1"]
     weight = max(sorted(weights), key=lambda w: train_f1[w])  # max keeps the first (smallest) of equal scores
-    scores = [_logit(p) + weight * m for p, m in zip(change_probabilities(model, eval_pairs, normalize=normalize,
-                                                                          device=device), cva_magnitudes(eval_pairs))]
+    eval_p = change_probabilities(model, eval_pairs, normalize=normalize, device=device)
+    scores = [_logit(p) + weight * m for p, m in zip(eval_p, cva_magnitudes(eval_pairs))]
     return {**scores_at(scores, labels, cuts[weight], names), "weight": float(weight),
             "train_f1": {str(w): f for w, f in train_f1.items()}, "threshold_from": "training pairs",
             "normalize": normalize, "ceiling": ceiling(scores, labels)}
