@@ -135,11 +135,11 @@ def evaluate_blend(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pai
         raise ValueError(f"weights must be finite and non-negative, at least one; got {list(weights)}")
     names = _names(eval_pairs, eval_names)
     train_labels, labels = np.concatenate(_labels(train_pairs)), _labels(eval_pairs)
-    train_p = np.concatenate(change_probabilities(model, train_pairs, normalize=normalize, device=device))
+    train_logit = _logit(np.concatenate(change_probabilities(model, train_pairs, normalize=normalize, device=device)))
     train_m = np.concatenate(cva_magnitudes(train_pairs))
     train_f1, cuts = {}, {}
     for w in weights:
-        score = _logit(train_p) + w * train_m
+        score = train_logit + w * train_m
         cuts[w] = best_threshold(score, train_labels)
         train_f1[w] = score_change(score, train_labels, cuts[w])["f1"]
     weight = max(sorted(weights), key=lambda w: train_f1[w])  # max keeps the first (smallest) of equal scores

@@ -336,13 +336,13 @@ def change_markdown(result: dict) -> str:
         lines.append(f"| {name} | {r['threshold']:.3f} | {p['precision']:.3f} | {p['recall']:.3f} | "
                      f"**{p['f1']:.3f}** | {p['iou']:.3f} | "
                      + " | ".join(f"{r['per_city'][c]['f1']:.3f}" for c in cities) + f" | {ceiling} |")
-    blend = next((r for name, r in result["rows"].items() if "weight" in r), None)
+    blend = next((r for r in result["rows"].values() if "weight" in r), None)
     if blend:
         lines += ["", (f"The + CVA row: the model's logit plus {blend['weight']:g} x the CVA magnitude (each date's bands "
                   "standardised over the whole image, which the model's 64 px windows never see). The weight, like the "
                   "threshold, is the F1-best on the training cities (`s2lab.evaluate.evaluate_blend`); no held-out "
                   "label is used. The model was fitted on those cities, so its own scores there look better than "
-                  "they are, and the weight chosen there errs on the small side.")]
+                  "they are, and the weight chosen there can err on the small side.")]
     lines += ["", ("Ceiling F1: the best pooled F1 any threshold would give, found with the held-out cities' own "
               "labels. It is a diagnosis, not a result: it measures how well a method ranks the pixels, apart from "
               "how well its threshold carries over from the training cities. Where a model's ceiling is below the "
@@ -430,16 +430,15 @@ def jasper_ridge_s2() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
 def cell_features(encoder, image: torch.Tensor, window: int = WINDOW) -> dict[tuple[int, int], torch.Tensor]:
     """Each CELL-px square's encoder token feature, averaged over every ``window`` that holds it as a token.
 
-    Windows start at every multiple of STRIDE that fits, so squares lie on a STRIDE-px lattice; ``encoder`` has
-    patch size CELL. Returns ``{(row, col) of the square's top-left pixel: (D,) feature}``.
+    The windows are ``s2lab.data.tiles.tile``'s, every STRIDE px (and one flush with the bottom and right edges
+    when the image calls for it), so squares lie on a STRIDE-px lattice; ``encoder`` has patch size CELL.
+    Returns ``{(row, col) of the square's top-left pixel: (D,) feature}``.
     """
-    encoder.eval()
-    H, W = image.shape[-2:]
-    origins = [(r, c) for r in range(0, H - window + 1, STRIDE) for c in range(0, W - window + 1, STRIDE)]
-    maps = encoder.feature_map(torch.stack([image[:, r:r + window, c:c + window] for r, c in origins]))  # (N, D, h, w)
+    tiles, origins = tile(image, window, stride=STRIDE, drop_nan=False)  # (N, C, window, window), (N, 2)
+    maps = encoder.eval().feature_map(tiles)  # (N, D, window / CELL, window / CELL)
     sums: dict[tuple[int, int], torch.Tensor] = {}
     counts: dict[tuple[int, int], int] = {}
-    for (r, c), fmap in zip(origins, maps):
+    for (r, c), fmap in zip(origins.tolist(), maps):
         for i in range(fmap.shape[1]):
             for j in range(fmap.shape[2]):
                 key = (r + CELL * i, c + CELL * j)
@@ -456,7 +455,8 @@ def land_cover() -> dict:
     if data_dir("hyperspectral") is None:
         return {"skipped": "the Jasper Ridge cube not found (set S2LAB_DATA_DIR or S2LAB_HYPERSPECTRAL_DIR)"}
     image, abundances, names = jasper_ridge_s2()
-    keys = list(cell_features(load_model("s2mae-s2-small", builders=BUILDERS)[0], image))
+    features = {f"{name} {kind}": cell_features(encoder, image) for name, kind, encoder in _encoders()}
+    keys = list(next(iter(features.values())))  # the same squares for every encoder: the windows depend on the image
     label = torch.stack([abundances[:, r:r + CELL, c:c + CELL].mean((1, 2)).argmax() for r, c in keys])  # (N,)
     train = torch.tensor([r + CELL <= SPLIT_ROW for r, _ in keys])
     test = torch.tensor([r >= SPLIT_ROW for r, _ in keys])
@@ -464,8 +464,7 @@ def land_cover() -> dict:
     def probe(x: torch.Tensor) -> float:
         return ridge_probe(x[train], label[train], x[test], label[test], len(names))
 
-    rows = {f"{name} {kind}": probe(torch.stack(list(cell_features(encoder, image).values())))
-            for name, kind, encoder in _encoders()}
+    rows = {name: probe(torch.stack([cells[key] for key in keys])) for name, cells in features.items()}
     rows["mean spectrum of the square (no encoder)"] = probe(
         torch.stack([image[:, r:r + CELL, c:c + CELL].mean((1, 2)) for r, c in keys]))
     majority = int(torch.bincount(label[train], minlength=len(names)).argmax())
@@ -551,7 +550,7 @@ def ablations_markdown(result: dict) -> str:
               "probe accuracy (synthetic) | paper mAP |"), "| --- | --- | --- | --- | --- | --- |"]
     for name, r in result["rows"].items():
         ref = paper["patch_size_map"]["16"] if r["patch_size"] == 16 else paper["mask_ratio_map"].get(str(r["ratio"]))
-        ref = "-" if r.get("target", "unit") != "unit" or r.get("bands_per_token", 2) != 2 else ref
+        ref = "-" if r["target"] != "unit" or r["bands_per_token"] != 2 else ref
         lines.append(f"| {name} | {r['model_to_best']:.2f} | {r['covered_share']:.2f} | "
                      f"{r['covered_model_to_baseline']:.2f} | {r['probe_accuracy']:.3f} | {ref} |")
     lines += ["", ("Read with care: each run is one seed of a few hundred steps, far short of the paper's pretraining. "
