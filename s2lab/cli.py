@@ -475,7 +475,12 @@ def _change_data(args: argparse.Namespace, bands: Sequence[str]) -> tuple[list, 
     A pair is (before (C, H, W), after (C, H, W), label (H, W) 0/1).
     """
     if _real(args, "oscd", settings.data_dir("oscd") is not None):
-        train, held = _split(oscd_cities(), args.eval_cities, args.train_cities)
+        unlabelled = [c for c in [*(args.eval_cities or []), *(args.train_cities or [])]
+                      if c in oscd_cities(labelled=False)]
+        if unlabelled:
+            raise ValueError(f"OSCD cities {', '.join(unlabelled)} have no change label (OSCD's test cities); "
+                             f"labelled: {', '.join(oscd_cities(labelled=True))}")
+        train, held = _split(oscd_cities(labelled=True), args.eval_cities, args.train_cities)
 
         def load(cities: Sequence[str]) -> list:
             return [(p.before, p.after, p.label) for p in (load_oscd_city(c, bands=bands) for c in cities)]

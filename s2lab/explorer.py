@@ -290,7 +290,7 @@ def _oscd_city() -> str | None:
     if data_dir("oscd") is None:
         return None
     try:
-        present = oscd_cities()
+        present = oscd_cities(labelled=True)
     except FileNotFoundError:
         return None
     held_out = (model("change")[1].get("meta") or {}).get("eval_cities", [])

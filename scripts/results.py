@@ -292,7 +292,7 @@ def oscd_pairs(cities: Sequence[str]) -> list[tuple]:
 def change(quick: bool, runs: Path, variants: Sequence[str] = tuple(CHANGE_VARIANTS)) -> dict:
     if data_dir("oscd") is None:
         return {"skipped": "OSCD not found (set S2LAB_DATA_DIR or S2LAB_OSCD_DIR)"}
-    train = [c for c in oscd_cities() if c not in EVAL_CITIES]
+    train = [c for c in oscd_cities(labelled=True) if c not in EVAL_CITIES]
     train_pairs, eval_pairs = oscd_pairs(train), oscd_pairs(EVAL_CITIES)
     cva = evaluate_cva(train_pairs, eval_pairs, eval_names=EVAL_CITIES)
     rows = {"CVA, Otsu per image": _brief(cva["otsu"]), "CVA, threshold tuned on training cities": _brief(cva["tuned"])}

@@ -121,7 +121,7 @@ def main() -> None:
     data = ["embedded:train"]
     train_cities: list[str] = []
     if data_dir("oscd") is not None:
-        train_cities = [c for c in oscd_cities() if c not in EVAL_CITIES]
+        train_cities = [c for c in oscd_cities(labelled=True) if c not in EVAL_CITIES]
         data += [str(images_dir() / c / d) for c in train_cities for d in ("imgs_1", "imgs_2")]
     for kind, strategy in (("s2mae", "random"), ("satmae", "independent")):
         if kind in args.only:

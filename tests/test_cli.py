@@ -215,6 +215,26 @@ def test_detect_change_defaults_to_the_shipped_model_and_offers_cva(work, capsys
     assert strict["threshold"] == 0.99 and strict["changed_fraction"] < found["changed_fraction"]
 
 
+def test_unlabelled_oscd_cities_are_imagery_for_change_maps_and_refused_as_labels(work, pretrained, capsys):
+    from s2lab.data.oscd import oscd_cities
+
+    oscd_paths(TEST_CITY)  # skips where OSCD is absent
+    unlabelled = oscd_cities(labelled=False)
+    if not unlabelled:
+        pytest.skip("this OSCD copy has no unlabelled (test) city")
+    city = min(unlabelled, key=lambda c: np.prod(open_raster(data_dir("oscd") / IMAGES / c / "imgs_1",
+                                                             bands=["B02"]).shape))
+    before, after = (data_dir("oscd") / IMAGES / city / d for d in ("imgs_1", "imgs_2"))
+    assert main(["detect-change", str(before), str(after), "-o", str(work / f"{city}.tif"), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    assert "f1" not in found and 0 <= found["changed_fraction"] <= 1  # a change map, no score without a label
+    assert main(["finetune", "--task", "change", "--init", str(pretrained[0]), "--steps", "1", "--train-cities",
+                 TRAIN_CITY, "--eval-cities", city, "--out", str(work / "never"), "--quiet"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("s2lab: error: ") and f"OSCD cities {city} have no change label" in err
+    assert TRAIN_CITY in err and not (work / "never").exists()
+
+
 def test_bad_inputs_fail_with_one_line_and_leave_nothing(work, crop, pretrained):
     (work / "notes.txt").write_text("not a raster\n")
     model = str(pretrained[0])

@@ -87,23 +87,33 @@ def _listed(images: Path, split: str) -> list[str]:
     return [c.strip() for c in re.split(r"[,\s]+", path.read_text()) if c.strip()]
 
 
-def oscd_cities(root: str | os.PathLike | None = None, *, split: str | None = None) -> list[str]:
+def oscd_cities(
+    root: str | os.PathLike | None = None, *, split: str | None = None, labelled: bool | None = None
+) -> list[str]:
     """Cities present on disk (both ``imgs_1`` and ``imgs_2``), in the order of train.txt then test.txt.
+
+    OSCD publishes the images of its 10 test cities without their change labels: such a city is unlabelled
+    imagery (pretraining, reconstruction, unlabelled change maps), never an error.
 
     Args:
         root: the OSCD folder (default ``data_dir("oscd")``).
         split: "train" or "test" for the cities that file lists; None for every city present, listed
             ones first, then any other city folder by name.
+        labelled: True for the cities with a change label only, False for those without, None for both.
     """
     if split is not None and split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)} or None")
     images = images_dir(root)
     present = sorted(c.name for c in images.iterdir() if (c / "imgs_1").is_dir() and (c / "imgs_2").is_dir())
     if split is not None:
-        return [c for c in _listed(images, split) if c in present]
-    listed = [c for s in SPLITS for c in _listed(images, s)]
-    ordered = list(dict.fromkeys(c for c in listed if c in present))
-    return ordered + [c for c in present if c not in ordered]
+        cities = [c for c in _listed(images, split) if c in present]
+    else:
+        listed = [c for s in SPLITS for c in _listed(images, s)]
+        ordered = list(dict.fromkeys(c for c in listed if c in present))
+        cities = ordered + [c for c in present if c not in ordered]
+    if labelled is None:
+        return cities
+    return [c for c in cities if (_label_path(images, c) is not None) == labelled]
 
 
 def _dates(city_dir: Path) -> tuple[datetime.date, datetime.date] | None:

@@ -19,7 +19,14 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def pairs():
-    return {city: load_oscd_city(city) for city in oscd_cities()}
+    """Every labelled city."""
+    return {city: load_oscd_city(city) for city in oscd_cities(labelled=True)}
+
+
+@pytest.fixture(scope="module")
+def unlabelled():
+    """Every city OSCD publishes without its change label (the test cities)."""
+    return {city: load_oscd_city(city) for city in oscd_cities(labelled=False)}
 
 
 def _band_file(city: str, folder: str, band: str):
@@ -33,12 +40,36 @@ def _raw_label(city: str) -> np.ndarray:
             return src.read(1)
 
 
+def _listed(split: str) -> list[str]:
+    path = images_dir() / f"{split}.txt"
+    names = path.read_text().strip().split(",") if path.is_file() else []
+    return [c for c in names if (images_dir() / c / "imgs_1").is_dir()]
+
+
 def test_cities_are_the_folders_listed():
-    cities = oscd_cities()
-    listed = (images_dir() / "train.txt").read_text().strip().split(",")
-    assert cities and cities == [c for c in listed if (images_dir() / c / "imgs_1").is_dir()]
-    assert oscd_cities(split="train") == cities
-    assert oscd_cities(split="test") == []  # this subset ships no test.txt
+    train, test = _listed("train"), _listed("test")
+    assert train and oscd_cities() == train + test  # train.txt's cities, then test.txt's
+    assert oscd_cities(split="train") == train and oscd_cities(split="test") == test
+
+
+def test_labelled_and_unlabelled_cities_split_every_city():
+    labelled, unlabelled = oscd_cities(labelled=True), oscd_cities(labelled=False)
+    assert labelled and sorted(labelled + unlabelled) == sorted(oscd_cities())
+    for city in labelled:
+        assert any((images_dir().parent / name / city / "cm").is_dir() for name in LABELS), city
+    for city in unlabelled:
+        assert not any((images_dir().parent / name / city).exists() for name in LABELS), city
+    # OSCD publishes no test labels: every test city present is unlabelled
+    assert oscd_cities(split="test", labelled=False) == oscd_cities(split="test")
+
+
+def test_unlabelled_cities_load_as_imagery(unlabelled):
+    for city, pair in unlabelled.items():
+        assert pair.label is None and pair.label_encoding is None, city
+        assert pair.before.shape == pair.after.shape and pair.before.sizes["band"] == len(S2_10BANDS), city
+        assert not np.isnan(pair.before.values).any() and not np.isnan(pair.after.values).any(), city
+        assert 0 < float(np.median(pair.before.sel(band="B04").values)) < 0.5, city
+        assert pair.dates is not None and pair.dates[0] < pair.dates[1], city
 
 
 def test_every_city_loads_on_one_grid(pairs):
@@ -89,7 +120,7 @@ def test_dates(pairs):
 
 
 def test_root_may_be_the_images_folder_or_its_parent():
-    city = oscd_cities()[0]
+    city = oscd_cities(labelled=True)[0]
     assert oscd_cities(images_dir()) == oscd_cities(images_dir().parent) == oscd_cities()
     pair = load_oscd_city(city, root=images_dir(), bands=["B04", "B8A"])
     assert list(pair.before["band"].values) == ["B04", "B8A"] and pair.label is not None
@@ -107,7 +138,7 @@ def test_unknown_city_and_missing_root(tmp_path):
 @pytest.fixture
 def small_root(tmp_path):
     """A copy of the smallest real city laid out as OSCD, with links to the real band files."""
-    city = min(oscd_cities(), key=lambda c: np.prod(_raw_label(c).shape))
+    city = min(oscd_cities(labelled=True), key=lambda c: np.prod(_raw_label(c).shape))
     for folder in ("imgs_1", "imgs_2"):
         (tmp_path / IMAGES / city / folder).mkdir(parents=True)
         for f in (images_dir() / city / folder).glob("*.tif"):
