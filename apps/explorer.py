@@ -159,10 +159,13 @@ ratio = pn.widgets.FloatSlider.from_param(state.param.mask_ratio, name="mask rat
 
 
 def _scores(view) -> str:
-    rows = [f"| {m} | {s['psnr']:.2f} | {s['sam_deg']:.2f}° | {view.removed[m]:.1%} |" for m, s in view.scores.items()]
+    rows = [f"| {m} | {s['mse'] * 1e4:.2f} | {s['psnr']:.2f} | {s['sam_deg']:.2f}° | {view.removed[m]:.1%} |"
+            for m, s in view.scores.items()]
     return (
-        "| model | PSNR (dB) | spectral angle | values removed |\n|---|---|---|---|\n" + "\n".join(rows) +
-        f"\n\nScored over the removed tokens in each window's [0, 1]-scaled space; strategy `{view.strategy}`, "
+        "| model | masked MSE (1e-4) | PSNR (dB) | spectral angle | values removed |\n|---|---|---|---|---|\n"
+        + "\n".join(rows) +
+        "\n\nScored in reflectance over the removed values (PSNR with peak 1.0 reflectance, the angle between "
+        f"reflectance spectra); strategy `{view.strategy}`, "
         f"ratio {view.mask_ratio:.2f}, seed {view.seed}; computed in {view.seconds * 1000:.0f} ms. "
         f"Error maps: RMSE over bands, colour scale 0 to {view.error_max:.3f} reflectance."
     )

@@ -32,6 +32,7 @@ less data.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -274,6 +275,47 @@ def neighbourhood_mean(
     return _paste(tokens, grid, _neighbourhood_rows(grid))
 
 
+def gaussian_fill(image: torch.Tensor, mask_img: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Each removed value becomes the Gaussian-weighted mean of the visible pixels of its own band (the
+    ``gaussian`` baseline): a normalised convolution, ``blur(x * visible) / blur(visible)``.
+
+    It works on pixels, not tokens, so it fills every removed pixel from the nearest visible pixels of the band,
+    wherever the token borders fall. Where the kernel reaches no visible pixel of the band (weight below 1e-6 of
+    its peak), the value is the band's mean over its visible pixels (0 when none is visible).
+
+    Args:
+        image: (B, C, H, W) images (reflectance, or any per-band affine scaling of it: the fill commutes with it).
+        mask_img: (B, C, H, W), 1 = removed.
+        sigma: the Gaussian's standard deviation in pixels, > 0.
+
+    Returns:
+        (B, C, H, W): visible values unchanged, removed ones filled.
+    """
+    if image.ndim != 4 or mask_img.shape != image.shape:
+        raise ValueError(f"expected image and mask of one shape (B, C, H, W), got {tuple(image.shape)} and "
+                         f"{tuple(mask_img.shape)}")
+    if not sigma > 0:
+        raise ValueError(f"sigma must be positive, got {sigma}")
+    B, C, H, W = image.shape
+    x = image.float()
+    visible = 1.0 - mask_img.float()  # (B, C, H, W)
+    radius = min(int(math.ceil(3 * sigma)), max(H, W) - 1)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=x.device)
+    kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)  # (k,), peak 1
+
+    def blur(z: torch.Tensor) -> torch.Tensor:  # separable, zero outside the image: (B, C, H, W) -> same
+        z = z.reshape(B * C, 1, H, W)
+        z = F.conv2d(z, kernel.view(1, 1, 1, -1), padding=(0, radius))
+        z = F.conv2d(z, kernel.view(1, 1, -1, 1), padding=(radius, 0))
+        return z.view(B, C, H, W)
+
+    weight = blur(visible)
+    filled = blur(x * visible) / weight.clamp_min(1e-12)
+    band_mean = (x * visible).sum((-2, -1), keepdim=True) / visible.sum((-2, -1), keepdim=True).clamp_min(1)
+    filled = torch.where(weight > 1e-6, filled, band_mean)
+    return torch.where(mask_img.bool(), filled, x).to(image.dtype)
+
+
 Baseline = Callable[..., torch.Tensor]
 
 BASELINES: dict[str, Baseline] = {
@@ -303,3 +345,33 @@ def run_baselines(
         ``{name: (B, L, P) predicted tokens}`` in the order of ``BASELINES``.
     """
     return {name: fn(tokens, mask, G, grid_hw, valid, patch_size=patch_size) for name, fn in BASELINES.items()}
+
+
+GAUSSIAN_SIGMAS = (2.0, 4.0)  # px: the Gaussian fills reported beside the token fills (the best one counts)
+FILL_NAMES = (*BASELINES, *(f"gaussian_{sigma:g}px" for sigma in GAUSSIAN_SIGMAS))  # every fill of ``fill_all``
+
+
+def fill_all(image: torch.Tensor, mask_img: torch.Tensor, tokenizer) -> dict[str, torch.Tensor]:
+    """Every naive fill of the lab's yardstick on the same images and mask, as images.
+
+    The token fills of ``BASELINES`` (flat, on ``tokenizer``'s token grid) and ``gaussian_fill`` at each of
+    ``GAUSSIAN_SIGMAS`` (named ``gaussian_2px``, ...). Every fill is an average of visible values of the same band,
+    so it commutes with any per-band affine scaling: filling reflectance or a scaled image gives the same result.
+
+    Args:
+        image: (B, C, H, W), H and W multiples of the tokenizer's patch size.
+        mask_img: (B, C, H, W), 1 = removed, whole tokens of ``tokenizer`` (``Reconstruction.mask``).
+        tokenizer: the model's ``CubeTokenizer`` or ``GroupTokenizer``.
+
+    Returns:
+        ``{name: (B, C, H, W) filled image}``.
+    """
+    H, W = image.shape[-2:]
+    p = tokenizer.p
+    token_mask = tokenizer.patchify(mask_img).amax(dim=-1)  # (B, L), 1 = removed
+    tokens = run_baselines(tokenizer.patchify(image), token_mask, tokenizer.G, (H // p, W // p), tokenizer.valid,
+                           patch_size=p)
+    fills = {name: tokenizer.unpatchify(t, H, W) for name, t in tokens.items()}
+    for name, sigma in zip(FILL_NAMES[len(BASELINES):], GAUSSIAN_SIGMAS):
+        fills[name] = gaussian_fill(image, mask_img, sigma)
+    return fills

@@ -44,7 +44,7 @@ import torch
 
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.raster import select_bands
-from s2lab.data.tiles import random_tiles, to_tensor
+from s2lab.data.tiles import band_stats, random_tiles, to_tensor
 from s2lab.device import autocast, describe_device, pick_device
 from s2lab.inference import change_map, reconstruct_image
 from s2lab.models import ChangeDetector, build
@@ -345,7 +345,9 @@ def scaling(
         if count not in models:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
-                models[count] = build("s2mae", {**(config or {}), "in_chans": count}).eval()
+                mean, std = (tuple(v.tolist()) for v in band_stats(BAND_SETS[count]))
+                models[count] = build("s2mae", {**(config or {}), "in_chans": count, "band_mean": mean,
+                                                "band_std": std}).eval()
         model = models[count]
         y0, x0 = (scene_all.sizes["y"] - size) // 2, (scene_all.sizes["x"] - size) // 2
         image = select_bands(scene_all.isel(y=slice(y0, y0 + size), x=slice(x0, x0 + size)), BAND_SETS[count])

@@ -47,13 +47,14 @@ from s2lab.data.synthetic import (
     synthetic_multilabel,
     synthetic_scene_classification,
 )
-from s2lab.data.tiles import to_tensor
+from s2lab.data.tiles import band_stats, to_tensor
 from s2lab.device import CHOICES, available_devices, describe_device, pick_device
-from s2lab.evaluate import evaluate_change
+from s2lab.evaluate import evaluate_blend, evaluate_change
 from s2lab.inference import (
     NORMALIZATIONS,
     change_map,
     change_map_cva,
+    detect_change,
     reconstruct_image,
     score_change,
 )
@@ -61,6 +62,7 @@ from s2lab.masking import STRATEGIES
 from s2lab.metrics import accuracy, mean_average_precision
 from s2lab.models import BUILDERS, ChangeDetector, SceneClassifier, build, head_config
 from s2lab.models.mae import TARGETS
+from s2lab.scaling import SCALINGS, band_statistics
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, S2_13BANDS
 from s2lab.tasks import (
     change_task,
@@ -311,9 +313,13 @@ def run_reconstruct(args: argparse.Namespace) -> dict:
                                batch_size=args.batch_size, device=args.device, progress=not args.quiet)
     write_geotiff(result.pasted, out, like=image)
     scores = dict(result.scores)
+    mine = scores.pop("model")
+    best = min(scores, key=lambda b: scores[b]["mse"]) if scores else None
     return {
-        **scores.pop("model"),
+        **mine,
+        "space": "reflectance (MSE over the removed values, PSNR with peak 1.0, angle between reflectance spectra)",
         "baselines": scores,
+        **({"best_baseline": best, "model_to_best": mine["mse"] / scores[best]["mse"]} if best else {}),
         "model": name,
         "kind": info["kind"],
         "input": args.input,
@@ -358,9 +364,9 @@ def run_detect_change(args: argparse.Namespace) -> dict:
         result = change_map_cva(before, after)
         method, threshold = "cva: change vector analysis, Otsu threshold", result.threshold
     else:
-        result = change_map(model, before, after, normalize=meta.get("normalize"), device=args.device,
-                            progress=not args.quiet)
-        method, threshold = "model", float(meta.get("threshold", result.threshold))
+        result = detect_change(model, meta, before, after, blend=not args.no_cva, device=args.device,
+                               progress=not args.quiet)  # as its training cities chose: alone or blended with CVA
+        method, threshold = result.method, result.threshold
     if args.threshold is not None:
         threshold = args.threshold
     change = result.change(threshold)  # (H, W) uint8, 1 = change
@@ -392,6 +398,10 @@ def run_detect_change(args: argparse.Namespace) -> dict:
 
 
 # -- pretrain ------------------------------------------------------------------------------------------------------
+SIZE_FLAGS = ("embed_dim", "depth", "heads", "decoder_depth", "decoder_dim", "patch_size", "target", "scaling",
+              "bands_per_token")
+
+
 def _mae_config(args: argparse.Namespace, bands: Sequence[str]) -> dict:
     """The MAE constructor arguments: the defaults with the command line's size overrides."""
     config = {"img_size": args.img_size, "in_chans": len(bands)}
@@ -402,6 +412,8 @@ def _mae_config(args: argparse.Namespace, bands: Sequence[str]) -> dict:
         config["patch_size"] = args.patch_size
     if args.target is not None:
         config["target"] = args.target
+    if args.scaling is not None:
+        config["scaling"] = args.scaling
     if args.bands_per_token is not None:
         if args.kind != "s2mae":
             raise ValueError(f"--bands-per-token sets S2MAE's 3D tokens; {args.kind} groups its bands itself")
@@ -414,16 +426,27 @@ def run_pretrain(args: argparse.Namespace) -> dict:
     ratio, strategy = _parse_ratio(args.mask_ratio), _check_strategy(args.strategy)
     train_config = _train_config(args)
     check_out_dir(args.out, resume=args.resume)  # before the data is read
-    bands = S2_10BANDS
-    config = _mae_config(args, bands)
-    model = _seeded(args.seed, lambda: build(args.kind, config))
-    images = pretraining_images(args.data, bands)
+    if args.init:
+        given = [f"--{k.replace('_', '-')}" for k in SIZE_FLAGS if getattr(args, k) is not None]
+        if given:
+            raise ValueError(f"--init continues a model as it is; drop {', '.join(given)}")
+        model, info = _load(args.init, (args.kind,), "pretrain --init")
+        bands = _model_bands(model, info)
+        images = pretraining_images(args.data, bands)
+    else:
+        bands = S2_10BANDS
+        images = pretraining_images(args.data, bands)
+        config = _mae_config(args, bands)
+        if config.get("scaling", "dataset") == "dataset":  # statistics of exactly the data it trains on
+            config["band_mean"], config["band_std"] = band_statistics(images)
+        model = _seeded(args.seed, lambda: build(args.kind, config))
     batch_fn, loss_fn = pretrain_task(model, images, batch_size=args.batch_size, img_size=args.img_size,
-                                      mask_ratio=ratio, strategy=strategy)
+                                      mask_ratio=ratio, strategy=strategy, augment=not args.no_augment)
     meta = {"task": "pretrain", "data": [str(d) for d in args.data], "bands": list(bands), "synthetic": False,
             "images": len(images), "pixels": int(sum(x.shape[-2] * x.shape[-1] for x in images)),
             "steps": args.steps, "seed": args.seed, "batch_size": args.batch_size, "img_size": args.img_size,
-            "mask_ratio": list(ratio) if isinstance(ratio, tuple) else ratio, "strategy": strategy}
+            "mask_ratio": list(ratio) if isinstance(ratio, tuple) else ratio, "strategy": strategy,
+            "augment": "none" if args.no_augment else "flips and 90-degree turns", "init": args.init}
     result = fit(model, loss_fn=loss_fn, batch_fn=batch_fn, config=train_config, out_dir=args.out,
                  resume=args.resume, model_config=model.config_dict(), kind=args.kind, meta=meta)
     return {
@@ -446,7 +469,9 @@ def _encoder(args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[str, ...]
     if args.init:
         model, info = _load(args.init, MAE_KINDS, "finetune --init")
         return model, _model_bands(model, info), args.init
-    model = _seeded(args.seed, lambda: build("s2mae", {"img_size": args.img_size, "in_chans": len(S2_10BANDS)}))
+    mean, std = (tuple(v.tolist()) for v in band_stats(S2_10BANDS))  # the embedded scene's band statistics
+    model = _seeded(args.seed, lambda: build("s2mae", {"img_size": args.img_size, "in_chans": len(S2_10BANDS),
+                                                       "band_mean": mean, "band_std": std}))
     return model, S2_10BANDS, None
 
 
@@ -507,11 +532,20 @@ def _finetune_change(args: argparse.Namespace, encoder: torch.nn.Module, bands: 
                                     pos_weight=pos_weight, normalize=normalize)
 
     def evaluate(model: torch.nn.Module) -> dict:
-        scores = evaluate_change(model, train_pairs, eval_pairs, eval_names=about.get("eval_cities"),
-                                 normalize=normalize, device=args.device)  # threshold chosen on training data only
+        names = about.get("eval_cities")
+        scores = evaluate_change(model, train_pairs, eval_pairs, eval_names=names, normalize=normalize,
+                                 device=args.device)  # threshold chosen on training data only
+        # The default method of detect-change: the model alone, or blended with CVA where that scores better on
+        # the training cities (weight and threshold chosen there too; the eval cities are only scored).
+        blend = evaluate_blend(model, train_pairs, eval_pairs, eval_names=names, normalize=normalize,
+                               device=args.device)
+        blended = blend["train_f1"][str(blend["weight"])] > blend["train_f1"][str(0.0)]
         return {"threshold": scores["threshold"], "pos_weight": pos_weight,
                 "scored_on": "eval cities" if not about["synthetic"] else "eval-split synthetic tiles",
-                **scores["pooled"], "per_city": scores["per_pair"] if not about["synthetic"] else None}
+                **scores["pooled"], "per_city": scores["per_pair"] if not about["synthetic"] else None,
+                "method": "model + cva" if blended else "model",
+                "blend": {"cva_weight": blend["weight"], "threshold": blend["threshold"],
+                          "train_f1": blend["train_f1"], **blend["pooled"]}}
 
     return Finetune(model, batch_fn, loss_fn, about, evaluate)
 
@@ -659,6 +693,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="'cva', a shipped change model or a checkpoint path (default: shipped, else cva)")
     p.add_argument("--labels", help="a change label GeoTIFF (1/2 or 0/1) to score the map against")
     p.add_argument("--threshold", type=float, help="change probability threshold (default: the model's, else 0.5)")
+    p.add_argument("--no-cva", action="store_true",
+                   help="the model alone, even where its training cities chose it blended with CVA")
     p.add_argument("--probability", help="also write the change probability (float32) to this GeoTIFF")
     p.add_argument("--bands", help=BANDS_HELP + "; the same for both dates")
     _common(p)
@@ -667,7 +703,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pretrain", help="masked-autoencoder pretraining on real imagery")
     p.add_argument("--kind", choices=MAE_KINDS, default="s2mae", help="the model (default s2mae)")
     p.add_argument("--data", nargs="+", default=["embedded"],
-                   help="'embedded', 'oscd', GeoTIFFs or folders (default embedded)")
+                   help="'embedded' ('embedded:train' its top half), 'oscd', 'bigearthnet', GeoTIFFs or folders "
+                        "(default embedded)")
     _training(p, out="runs/pretrain", steps=1000, batch_size=16, lr=1.5e-4)
     p.add_argument("--mask-ratio", default=SLIDER_RANGE, help="R, or LO:HI drawn per batch (default %(default)s)")
     p.add_argument("--strategy", default="random", help=f"masking strategy: {strategies} (default random)")
@@ -680,8 +717,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder-depth", type=int, help="decoder blocks (default 2)")
     p.add_argument("--decoder-dim", type=int, help="decoder width (default 96)")
     p.add_argument("--target", choices=TARGETS,
-                   help="what the decoder predicts: unit (the [0, 1]-scaled image, default), patch (each token "
-                        "standardised, MAE's norm_pix_loss) or raw (reflectance)")
+                   help="what the decoder predicts: unit (the scaled image, default) or patch (each token "
+                        "standardised, MAE's norm_pix_loss)")
+    p.add_argument("--scaling", choices=SCALINGS,
+                   help="input and target scaling: dataset (fixed per-band statistics of --data, default), window "
+                        "(each window's band min-max) or none (reflectance)")
+    p.add_argument("--init", help="continue this checkpoint (a shipped name or a path) on --data: progressive "
+                                  "pretraining; its size and scaling are kept")
+    p.add_argument("--no-augment", action="store_true", help="no random flips and 90-degree turns of the tiles")
     _common(p)
     p.set_defaults(run=run_pretrain)
 

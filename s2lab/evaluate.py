@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from s2lab.data.tiles import to_tensor
-from s2lab.inference import best_threshold, change_map, score_change
+from s2lab.inference import best_threshold, blend_scores, change_map, score_change
 from s2lab.metrics import change_vector_analysis, otsu_threshold
 
 Pair = tuple[Any, Any, Any]  # (before (C, H, W), after (C, H, W), label (H, W) 0/1)
@@ -112,15 +112,11 @@ def cva_magnitudes(pairs: Sequence[Pair]) -> list[np.ndarray]:
 BLEND_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0)  # CVA weights tried by ``evaluate_blend``
 
 
-def _logit(p: np.ndarray, eps: float = 1e-6) -> np.ndarray:
-    p = np.clip(p, eps, 1 - eps)
-    return np.log(p / (1 - p))
-
-
 def evaluate_blend(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pairs: Sequence[Pair], *,
                    eval_names: Sequence[str] | None = None, normalize: str | None = None,
                    device: str | None = None, weights: Sequence[float] = BLEND_WEIGHTS) -> dict:
-    """A change model and change vector analysis together: score = logit(model probability) + w * CVA magnitude.
+    """A change model and change vector analysis together (``s2lab.inference.blend_scores``):
+    sigmoid(logit(model probability) + w * CVA magnitude).
 
     A late fusion of the learned score with the classical one (``cva_magnitudes``, whole-image standardised, which
     the model's window-by-window view cannot see). The weight ``w`` and the threshold are both chosen on
@@ -135,16 +131,16 @@ def evaluate_blend(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pai
         raise ValueError(f"weights must be finite and non-negative, at least one; got {list(weights)}")
     names = _names(eval_pairs, eval_names)
     train_labels, labels = np.concatenate(_labels(train_pairs)), _labels(eval_pairs)
-    train_logit = _logit(np.concatenate(change_probabilities(model, train_pairs, normalize=normalize, device=device)))
+    train_p = np.concatenate(change_probabilities(model, train_pairs, normalize=normalize, device=device))
     train_m = np.concatenate(cva_magnitudes(train_pairs))
     train_f1, cuts = {}, {}
     for w in weights:
-        score = train_logit + w * train_m
-        cuts[w] = best_threshold(score, train_labels)
-        train_f1[w] = score_change(score, train_labels, cuts[w])["f1"]
+        blended = blend_scores(train_p, train_m, w)
+        cuts[w] = best_threshold(blended, train_labels)
+        train_f1[w] = score_change(blended, train_labels, cuts[w])["f1"]
     weight = max(sorted(weights), key=lambda w: train_f1[w])  # max keeps the first (smallest) of equal scores
     eval_p = change_probabilities(model, eval_pairs, normalize=normalize, device=device)
-    scores = [_logit(p) + weight * m for p, m in zip(eval_p, cva_magnitudes(eval_pairs))]
+    scores = [blend_scores(p, m, weight) for p, m in zip(eval_p, cva_magnitudes(eval_pairs))]
     return {**scores_at(scores, labels, cuts[weight], names), "weight": float(weight),
             "train_f1": {str(w): f for w, f in train_f1.items()}, "threshold_from": "training pairs",
             "normalize": normalize, "ceiling": ceiling(scores, labels)}

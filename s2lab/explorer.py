@@ -54,7 +54,7 @@ from s2lab.data.raster import RasterError, open_raster, select_bands
 from s2lab.data.synthetic import plant_changes, scene_radiometry
 from s2lab.data.tiles import tile, untile
 from s2lab.device import describe_device, pick_device
-from s2lab.inference import change_map, reconstruct_tiles, score_change
+from s2lab.inference import chosen_threshold, detect_change, reconstruct_tiles, score_change
 from s2lab.masking import STRATEGIES
 from s2lab.metrics import spectral_angle
 from s2lab.models import BUILDERS
@@ -258,7 +258,7 @@ class ChangePair:
     before: xr.DataArray  # (C, H, W) reflectance
     after: xr.DataArray  # (C, H, W) reflectance on before's grid
     label: np.ndarray  # (H, W) uint8, 1 = change
-    probability: np.ndarray  # (H, W) float32 in [0, 1], from ``s2lab.inference.change_map``
+    probability: np.ndarray  # (H, W) float32 in [0, 1], from ``s2lab.inference.detect_change``
     synthetic: bool  # True when the changes were planted (s2lab.data.synthetic.plant_changes)
     description: str  # where the pair comes from, in a sentence
     seconds: float  # time the probability map took
@@ -266,10 +266,8 @@ class ChangePair:
 
 def _probability(before: xr.DataArray, after: xr.DataArray) -> tuple[np.ndarray, float]:
     detector, info = model("change")
-    normalize = (info.get("meta") or {}).get("normalize")
-    kwargs = {"normalize": normalize} if normalize else {}
-    with torch.inference_mode():
-        result = change_map(detector, before, after, device=device(), **kwargs)
+    with torch.inference_mode():  # the model's own default: alone or blended with CVA, as its training cities chose
+        result = detect_change(detector, info.get("meta") or {}, before, after, device=device())
     return np.asarray(result.probability.values, dtype=np.float32), result.seconds
 
 
@@ -416,7 +414,7 @@ class Explorer(param.Parameterized):
 
     def __init__(self, **params):
         meta = model("change")[1].get("meta") or {}
-        params.setdefault("threshold", float(meta.get("threshold", 0.5)))
+        params.setdefault("threshold", chosen_threshold(meta))
         super().__init__(**params)
         self._limits: dict[tuple, np.ndarray] = {}  # (source key, bands) -> (2, 3) stretch limits of the crop
         self._crop_tiles: tuple[torch.Tensor, torch.Tensor] | None = None  # windows and origins of the crop

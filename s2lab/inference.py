@@ -20,9 +20,9 @@ holds windows ``k * batch_size`` to ``(k + 1) * batch_size - 1`` and draws its m
 ``torch.Generator().manual_seed(seed + k)`` (on the CPU, whatever the device), so the same seed, window, overlap and
 batch size give the same masks on any machine. Where windows overlap, a pixel counts as removed only if every window
 covering it removed it (so with overlap the removed share is below ``mask_ratio``); its prediction is the mean over
-the windows that removed it. Scores are computed as the model is trained: in each window's own [0, 1]-scaled space
-(every band by the window's own min and max, see ``s2lab.data.tiles.scale_unit``), over the removed tokens' pixels
-that lie in the image (not in the reflected padding, not NaN-filled), pooled over all windows as if computed at
+the windows that removed it. Scores are computed on the lab's one yardstick, in reflectance (masked MSE, PSNR with
+peak 1.0 reflectance, spectral angle between reflectance spectra), over the removed tokens' pixels that lie in the
+image (not in the reflected padding, not NaN-filled), pooled over all windows as if computed at
 once. The naive baselines of ``s2lab.baselines`` see the same windows and the same masks, so their scores are the
 floor the model must beat.
 
@@ -32,8 +32,9 @@ seam shows. Season and radiometry differ between dates and look like change: ``n
 AFTER onto BEFORE over the whole image (``match_radiometry``, a relative radiometric normalisation that uses no
 labels; a model should be trained with the same setting): ``"moments"`` linearly to BEFORE's mean and standard
 deviation, ``"quantiles"`` monotonically onto BEFORE's histogram. A ``ChangeDetector`` scales every window of each
-date per band to [0, 1] on its own, which already cancels any per-band linear map: ``"moments"`` leaves its
-output unchanged, only the non-linear ``"quantiles"`` reaches it. ``change_map_cva`` is the model-free floor: change vector analysis (which standardises each date's
+date with its encoder's input scaling: with per-window min-max scaling every per-band linear map cancels, so
+``"moments"`` leaves its output unchanged and only the non-linear ``"quantiles"`` reaches it; with the default
+fixed dataset statistics both reach it. ``change_map_cva`` is the model-free floor: change vector analysis (which standardises each date's
 bands on its own, the same normalisation), thresholded by Otsu's method.
 ``score_change`` and ``best_threshold`` compare a map with a label; choose a threshold on training cities only.
 
@@ -52,9 +53,9 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from s2lab.baselines import run_baselines
+from s2lab.baselines import fill_all
 from s2lab.data.raster import from_numpy, same_grid
-from s2lab.data.tiles import scale_unit, tile, to_tensor
+from s2lab.data.tiles import tile, to_tensor
 from s2lab.device import autocast, pick_device
 from s2lab.masking import draw_mask
 from s2lab.metrics import (
@@ -66,8 +67,8 @@ from s2lab.metrics import (
 )
 from s2lab.models.heads import ChangeDetector
 from s2lab.models.mae import MaskedAutoencoder, Reconstruction
+from s2lab.scaling import SCALE_EPS
 
-SCALE_EPS = 1e-6  # the smallest band range divided by, as in s2lab.data.tiles.scale_unit
 MODEL_THRESHOLD = 0.5  # a ChangeDetector's default cut on the sigmoid probability
 NORMALIZATIONS = {  # change_map's per-image radiometric normalisations (none uses labels) -> what each does
     "moments": "each band of after mapped linearly to before's mean and standard deviation over the image",
@@ -240,7 +241,7 @@ def _window_scores(
     real: torch.Tensor | None = None,
     baselines: bool = True,
 ) -> _BatchScores:
-    """Scores of the model and of every naive baseline on one batch.
+    """Scores of the model and of every naive baseline on one batch, in reflectance.
 
     Args:
         model: the model that made ``rec``.
@@ -250,25 +251,16 @@ def _window_scores(
         baselines: also score the naive baselines (False: the model only, about twice as fast).
 
     Returns:
-        Each method's ``s2lab.metrics.reconstruction_scores`` in the windows' [0, 1]-scaled space over the removed
-        real pixels; the baselines fill the same removed tokens from the same visible ones.
+        Each method's ``s2lab.metrics.reconstruction_scores`` in reflectance over the removed real pixels; the
+        baselines fill the same removed values from the same visible ones (``s2lab.baselines.fill_all``).
     """
-    H, W = x.shape[-2:]
-    tokenizer = model.tokenizer
-    x01, lo, hi = scale_unit(x)
     removed = rec.mask.bool() if real is None else rec.mask.bool() & real.bool()  # (B, C, H, W) scored values
     pixels = removed.any(dim=1)  # (B, H, W): real pixels that lost at least one band
-    target, scored = _removed_pixels(x01, pixels), _removed_pixels(removed, pixels)  # (1, C, M, 1) each
-    pred01 = (rec.prediction - lo) / (hi - lo).clamp_min(SCALE_EPS)
-    scores = {"model": reconstruction_scores(_removed_pixels(pred01, pixels), target, scored)}
+    target, scored = _removed_pixels(x, pixels), _removed_pixels(removed, pixels)  # (1, C, M, 1) each
+    scores = {"model": reconstruction_scores(_removed_pixels(rec.prediction, pixels), target, scored)}
     if baselines:
-        hw = (H // tokenizer.p, W // tokenizer.p)
-        token_mask = tokenizer.patchify(rec.mask).amax(dim=-1)  # (B, L), 1 = removed
-        tokens01 = tokenizer.patchify(x01)  # (B, L, P)
-        guesses = run_baselines(tokens01, token_mask, tokenizer.G, hw, tokenizer.valid, patch_size=tokenizer.p)
-        for name, tokens in guesses.items():
-            guess = _removed_pixels(tokenizer.unpatchify(tokens, H, W), pixels)  # (1, C, M, 1)
-            scores[name] = reconstruction_scores(guess, target, scored)
+        for name, guess in fill_all(x, rec.mask, model.tokenizer).items():
+            scores[name] = reconstruction_scores(_removed_pixels(guess, pixels), target, scored)
     return _BatchScores(scores, int(scored.sum()), int(pixels.sum()))
 
 
@@ -371,7 +363,7 @@ def reconstruct_tiles(
     Returns:
         ``{"prediction", "pasted", "mask", "scores"}``: the three (B, C, H, W) images of ``Reconstruction`` on the
         CPU (mask 1 = removed) and method -> {mse, psnr, sam_deg} for "model" and (with ``baselines``) every naive
-        baseline, in each tile's [0, 1]-scaled space over the removed tokens.
+        baseline, in reflectance over the removed tokens.
     """
     device = _model_device(model)
     x = x.to(device=device, dtype=torch.float32)
@@ -655,6 +647,67 @@ def change_map_cva(before: Image, after: Image) -> ChangeResult:
         seconds=time.perf_counter() - start,
         extra={"magnitude_min": lo, "magnitude_max": hi},
     )
+
+
+def blend_scores(probability: np.ndarray | torch.Tensor, magnitude: np.ndarray | torch.Tensor,
+                 weight: float) -> np.ndarray:
+    """The late fusion of a change model with change vector analysis, as a probability:
+    ``sigmoid(logit(p) + weight * m)``, p the model's probability and m the CVA magnitude (each date's bands
+    standardised on its own), any matching shapes. Monotone in the blended score, so a cut on it is a cut on that
+    score."""
+    p = np.clip(np.asarray(probability, dtype=np.float64), 1e-6, 1 - 1e-6)
+    score = np.log(p / (1 - p)) + weight * np.asarray(magnitude, dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-score))
+
+
+def blend_with_cva(result: ChangeResult, before: Image, after: Image, weight: float, threshold: float) -> ChangeResult:
+    """A model's ``ChangeResult`` blended with change vector analysis of the same pair (``blend_scores``).
+
+    Args:
+        result: ``change_map``'s result on before / after.
+        before, after: the pair it was computed on (CVA sees the whole images, unlike the model's windows).
+        weight: the CVA weight w, chosen on training cities (``s2lab.evaluate.evaluate_blend``).
+        threshold: the cut of the blended probability, chosen there too.
+
+    Returns:
+        ``ChangeResult`` of method "model + cva" with the blended probability and ``threshold``.
+    """
+    start = time.perf_counter()
+    xb, _ = _prepare(before, None, 1, "before")
+    xa, _ = _prepare(after, None, 1, "after")
+    magnitude = change_vector_analysis(xb, xa).numpy()  # (H, W)
+    blended = blend_scores(result.probability.values, magnitude, weight).astype(np.float32)
+    probability = result.probability.copy(data=blended)
+    return ChangeResult(probability=probability, threshold=float(threshold), method="model + cva",
+                        nan_fraction=result.nan_fraction, windows=result.windows,
+                        seconds=result.seconds + time.perf_counter() - start, device=result.device,
+                        extra={**result.extra, "cva_weight": float(weight)})
+
+
+def detect_change(model: ChangeDetector, meta: dict, before: Image, after: Image, *, blend: bool = True,
+                  **kwargs) -> ChangeResult:
+    """A change map the way a checkpoint's ``meta`` says it was chosen on its training cities: its radiometric
+    normalisation, its threshold, and the blend with change vector analysis where ``meta["method"]`` is
+    "model + cva" (and ``blend``). The default of ``s2lab detect-change``, the app and notebook 08.
+
+    Args:
+        model: a ``ChangeDetector``. meta: its checkpoint's meta (``s2lab finetune --task change`` writes it).
+        before, after: as ``change_map``. blend: False for the model alone whatever ``meta`` chose.
+        kwargs: passed to ``change_map`` (device, progress, ...).
+    """
+    result = change_map(model, before, after, normalize=meta.get("normalize"), **kwargs)
+    result.threshold = float(meta.get("threshold", result.threshold))
+    if blend and meta.get("method") == "model + cva":
+        chosen = meta["blend"]
+        result = blend_with_cva(result, before, after, chosen["cva_weight"], chosen["threshold"])
+    return result
+
+
+def chosen_threshold(meta: dict, default: float = 0.5) -> float:
+    """The threshold of the map ``detect_change`` makes by default with a checkpoint of this ``meta``."""
+    if meta.get("method") == "model + cva":
+        return float(meta["blend"]["threshold"])
+    return float(meta.get("threshold", default))
 
 
 # -- scoring a map against a label ---------------------------------------------------------------------------------

@@ -3,9 +3,10 @@
 Three families, torch tensors (or numpy arrays) in, python floats out, tensors where a map or per-class values
 come out. Shapes use the glossary of ``docs/internals.md``.
 
-- **Reconstruction**, on the removed tokens only and in the [0, 1]-scaled space (every image, every band
-  min-max scaled by ``s2lab.data.tiles.scale_unit``): the lab's common yardstick for every model and baseline.
-  Masked-token MSE, PSNR and the spectral angle (SAM) between predicted and true pixel spectra.
+- **Reconstruction**, on the removed values only and in reflectance: the lab's one yardstick for every model and
+  baseline, whatever scaling a model uses inside. Masked MSE, PSNR with peak 1.0 reflectance, and the spectral
+  angle (SAM) between predicted and true reflectance spectra. (The token functions also score a model's own
+  scaled target, where a notebook teaches the target itself.)
 - **Binary maps** (change detection): confusion counts, precision, recall, F1, IoU; Otsu's threshold to turn a
   change score into a map; change vector analysis (CVA), the classic label-free floor for change detection.
 - **Classification**: accuracy, the confusion matrix, average precision per class and its mean (mAP), with
@@ -75,7 +76,7 @@ def masked_token_mse(
     Each removed token's MSE over its valid values, averaged over removed tokens; 0.0 when none was removed.
 
     Args:
-        pred_tokens, target_tokens: (B, L, P), in the [0, 1]-scaled space for the lab's yardstick.
+        pred_tokens, target_tokens: (B, L, P), in the model's scaled space (its training target).
         mask: (B, L), 1 = removed.
         valid: (G, P) or (L, P) bool, False on band padding; None when there is none.
     """
@@ -90,7 +91,7 @@ def psnr(mse: float | torch.Tensor, peak: float = 1.0) -> float | torch.Tensor:
 
     Args:
         mse: a mean squared error, a float or a tensor of any shape (then a tensor of that shape comes back).
-        peak: the largest possible value, 1.0 in the [0, 1]-scaled space.
+        peak: the largest possible value: 1.0 reflectance on the lab's yardstick.
     """
     if isinstance(mse, torch.Tensor):
         return 10 * torch.log10(peak**2 / mse)
@@ -156,7 +157,7 @@ def masked_spectral_angle(pred_img: torch.Tensor, target_img: torch.Tensor, mask
     pixel whose mask has any band removed. 0.0 when no pixel lost a band.
 
     Args:
-        pred_img, target_img: (B, C, H, W), in the [0, 1]-scaled space for the lab's yardstick.
+        pred_img, target_img: (B, C, H, W), in reflectance for the lab's yardstick.
         mask_img: (B, C, H, W), 1 = removed (``Reconstruction.mask``, or the token mask unpatchified).
     """
     _check_images(pred_img, target_img, mask_img)
@@ -178,8 +179,8 @@ def reconstruction_scores(pred_img01: torch.Tensor, target_img01: torch.Tensor, 
     mse 0.0, psnr inf, sam_deg 0.0.
 
     Args:
-        pred_img01: (B, C, H, W) prediction or pasted image, [0, 1]-scaled.
-        target_img01: (B, C, H, W) the true image, [0, 1]-scaled.
+        pred_img01: (B, C, H, W) prediction or pasted image, in reflectance on the lab's yardstick.
+        target_img01: (B, C, H, W) the true image, the same space.
         mask_img: (B, C, H, W), 1 = removed.
 
     Returns:

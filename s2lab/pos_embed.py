@@ -5,7 +5,10 @@ a **spectral** part (D_spec = D / 4 values, which bands it holds), following S2M
 SatMAE's group encoding. Three kinds:
 
 - ``sincos``: fixed sine-cosine tables, spatial 2D (MAE) and spectral 1D over the group index.
-- ``learnable``: both parts are parameters, initialised from the sine-cosine tables (S2MAE's best).
+- ``learnable``: both parts are parameters, initialised from the sine-cosine tables (S2MAE's choice; in its
+  ablation all three variants lie within 0.05 mAP: vanilla sin-cos 85.57, spatial-spectral sin-cos 85.62,
+  spatial-spectral learnable 85.59). S2MAE's anchor code (SpectralGPT) *sums* separate spatial and spectral tables;
+  concatenation is SatMAE's layout, kept here for both models so that they differ only in their tokens.
 - ``wavelength``: spatial sine-cosine, spectral part computed from each group's mean wavelength in nm, so one model
   takes any band count and any sensor (the idea of LESS ViT's positional-channel embedding).
 """

@@ -27,6 +27,7 @@ import xarray as xr
 from torch.nn import functional as F
 
 from s2lab.data.embedded import open_embedded_scene, split_rows
+from s2lab.data.bigearthnet import bigearthnet_patches, load_bigearthnet_patch
 from s2lab.data.oscd import load_oscd_city, oscd_cities
 from s2lab.data.raster import RASTER_SUFFIXES, band_files, open_raster
 from s2lab.data.tiles import to_tensor
@@ -68,8 +69,10 @@ def pretraining_images(
     Args:
         sources: any of ``"embedded"`` (the embedded Sentinel-2 scene; ``"embedded:train"`` / ``"embedded:eval"`` its
             top / bottom half, see ``s2lab.data.embedded.split_rows``), ``"oscd"`` (both dates of every OSCD city
-            found by ``settings.data_dir("oscd")``), a GeoTIFF, a folder of one-GeoTIFF-per-band files, or a folder
-            of multi-band GeoTIFFs.
+            found by ``settings.data_dir("oscd")``, labelled or not), ``"bigearthnet"`` (the Sentinel-2 side of every
+            BigEarthNet patch ``s2lab.data.bigearthnet.bigearthnet_patches()`` finds: the 6 real patches of
+            ``bigearthnet-common`` by default, 120 x 120 px, L2A), a GeoTIFF, a folder of one-GeoTIFF-per-band
+            files, or a folder of multi-band GeoTIFFs.
         bands: the C bands to read, in this order.
 
     Returns:
@@ -95,6 +98,9 @@ def pretraining_images(
                 pair = load_oscd_city(city, bands=bands)
                 images += [_finite(to_tensor(pair.before), f"OSCD {city} before"),
                            _finite(to_tensor(pair.after), f"OSCD {city} after")]
+        elif source == "bigearthnet":
+            images += [_finite(to_tensor(load_bigearthnet_patch(name, bands=bands).s2), f"BigEarthNet {name}")
+                       for name in bigearthnet_patches()]
         else:
             images += [_finite(to_tensor(open_raster(p, bands=bands)), str(p)) for p in _raster_paths(Path(source))]
     return images
@@ -162,6 +168,7 @@ def pretrain_task(
     img_size: int,
     mask_ratio: MaskRatio = 0.75,
     strategy: str = "random",
+    augment: bool = False,
 ) -> tuple[BatchFn, LossFn]:
     """Masked-image pretraining on random tiles.
 
@@ -172,6 +179,7 @@ def pretrain_task(
         img_size: tile side in pixels, a multiple of the model's patch size.
         mask_ratio: the share of tokens removed, or (lo, hi) to draw one ratio per batch uniformly in [lo, hi].
         strategy: a key of ``s2lab.masking.STRATEGIES``.
+        augment: turn each tile by a random multiple of 90 degrees and maybe mirror it.
 
     Returns:
         ``batch_fn -> x (B, C, img_size, img_size)`` and ``loss_fn -> the masked-token MSE``.
@@ -182,7 +190,8 @@ def pretrain_task(
     _check_sizes(images, img_size, batch_size, "images")
 
     def batch_fn(step: int, generator: torch.Generator) -> torch.Tensor:
-        return _tiles_from(images, img_size, batch_size, generator)  # (B, C, img_size, img_size)
+        tiles = _tiles_from(images, img_size, batch_size, generator)  # (B, C, img_size, img_size)
+        return _flip_turn(tiles, generator) if augment else tiles
 
     def loss_fn(model: torch.nn.Module, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         ratio = lo + (hi - lo) * torch.rand((), generator=generator).item()

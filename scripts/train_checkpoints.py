@@ -4,8 +4,11 @@
                                         [--out s2lab/weights]
 
 - ``s2mae-s2-small`` and ``satmae-s2-small``: S2MAE and SatMAE at a matched size, pretrained on the top half of the
-  embedded Sentinel-2 scene (``embedded:train``) and both dates of the OSCD training cities where OSCD is found,
-  with one mask ratio per batch drawn from [0.5, 0.95] (the app's slider range).
+  embedded Sentinel-2 scene (``embedded:train``), the 6 BigEarthNet patches of ``bigearthnet-common``, and both
+  dates of every OSCD city but ``EVAL_CITIES`` where OSCD is found (the labelled training cities and the unlabelled
+  test cities alike), with random flips and 90-degree turns, input and target scaled by the per-band statistics of
+  exactly that data (stored in each checkpoint's config), one mask ratio per batch drawn from [0.5, 0.95] (the
+  app's slider range).
 - ``change-oscd-small``: a change detector on the S2MAE encoder, fine-tuned on the OSCD training cities' labels;
   its threshold is chosen on the training cities.
 
@@ -31,15 +34,20 @@ import shutil
 import time
 from pathlib import Path
 
+import torch
+
 from s2lab.cli import main as s2lab
 from s2lab.data.oscd import images_dir, oscd_cities
+from s2lab.device import pick_device
 from s2lab.inference import NORMALIZATIONS
 from s2lab.settings import data_dir
 
 EVAL_CITIES = ("nantes", "abudhabi")
 CHECKPOINT_EVERY = 100  # steps between resumable states
 STAGES = ("s2mae", "satmae", "change")
-SIZE = ["--embed-dim", "128", "--depth", "4", "--heads", "4", "--decoder-depth", "2", "--decoder-dim", "96"]
+WIDTH = ["--embed-dim", "128", "--depth", "4", "--heads", "4", "--decoder-depth", "2", "--decoder-dim", "96"]
+TOKENS = ["--patch-size", "4", "--img-size", "32"]  # p = 4 on 32 px tiles: the token count of p = 8 on 64 px
+SIZE = WIDTH + TOKENS
 
 
 def run(args: list[str]) -> None:
@@ -58,10 +66,16 @@ def publish(run_dir: Path, name: str, out: Path) -> None:
     record = json.loads((run_dir / "model.json").read_text())
     meta = record.setdefault("meta", {})
     if isinstance(meta.get("data"), list):
-        meta["data"] = [d if d.startswith("embedded") else "oscd/" + "/".join(Path(d).parts[-2:]) for d in meta["data"]]
+        meta["data"] = [d if d.startswith("embedded") or d == "bigearthnet" else "oscd/" + "/".join(Path(d).parts[-2:])
+                        for d in meta["data"]]
     if isinstance(meta.get("init"), str) and Path(meta["init"]).parent.name in ("s2mae", "satmae"):
         meta["init"] = f"{Path(meta['init']).parent.name}-s2-small"
     meta["held_out"] = {"embedded": "embedded:eval (bottom half of the rows)", "oscd_cities": list(EVAL_CITIES)}
+    timings = run_dir.parent / "timings.json"
+    spent = json.loads(timings.read_text()).get(run_dir.name) if timings.exists() else None
+    if spent:  # how long it took, for the README's checkpoints table
+        meta["training"] = {"device": spent.get("device", "cpu"), "wall_s": spent["wall_s"], "cpu_s": spent["cpu_s"],
+                            "threads": spent.get("threads")}
     (out / f"{name}.json").write_text(json.dumps(record, indent=2))
 
 
@@ -85,13 +99,13 @@ def stage_state(run_dir: Path, steps: int, **expected) -> str:
     return "fresh"
 
 
-def timed(stage: str, runs: Path, args: list[str], steps: int, **expected) -> None:
+def timed(stage: str, runs: Path, args: list[str], steps: int, device: str = "cpu", **expected) -> None:
     """Run one stage (resuming it where it stopped) and add its CPU and wall seconds to ``runs/timings.json``."""
     state = stage_state(runs / stage, steps, **expected)
     if state == "done":
         return
     cpu, wall = time.process_time(), time.perf_counter()
-    run([*args, "--out", str(runs / stage), "--checkpoint-every", str(CHECKPOINT_EVERY),
+    run([*args, "--device", device, "--out", str(runs / stage), "--checkpoint-every", str(CHECKPOINT_EVERY),
          *(["--resume"] if state == "resume" else [])])
     path = runs / "timings.json"
     timings = json.loads(path.read_text()) if path.exists() else {}
@@ -100,13 +114,14 @@ def timed(stage: str, runs: Path, args: list[str], steps: int, **expected) -> No
         before = {"cpu_s": 0.0, "wall_s": 0.0, "sessions": 0}
     timings[stage] = {"cpu_s": round(before["cpu_s"] + time.process_time() - cpu, 1),
                       "wall_s": round(before["wall_s"] + time.perf_counter() - wall, 1),
-                      "sessions": before["sessions"] + 1, "steps": steps}
+                      "sessions": before["sessions"] + 1, "steps": steps, "device": str(pick_device(device)),
+                      "threads": torch.get_num_threads()}
     path.write_text(json.dumps(timings, indent=2))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=3000, help="pretraining steps per model")
+    parser.add_argument("--steps", type=int, default=6000, help="pretraining steps per model")
     parser.add_argument("--finetune-steps", type=int, default=600, help="change-detection fine-tuning steps")
     parser.add_argument("--normalize", choices=("none", *NORMALIZATIONS), default="quantiles",
                         help="change: per-image radiometric normalisation of the after date (no labels)")
@@ -114,27 +129,31 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="start every stage over instead of resuming")
     parser.add_argument("--runs", type=Path, default=Path("runs/shipped"), help="working folder of the runs")
     parser.add_argument("--out", type=Path, default=Path("s2lab/weights"), help="where the shipped files go")
+    parser.add_argument("--device", default="cpu", help="cpu (the reproducible recipe), cuda or auto; bf16 on a GPU")
     args = parser.parse_args()
     if args.fresh and args.runs.exists():
         shutil.rmtree(args.runs)
     args.runs.mkdir(parents=True, exist_ok=True)
-    data = ["embedded:train"]
-    train_cities: list[str] = []
+    data = ["embedded:train", "bigearthnet"]
+    train_cities: list[str] = []  # labelled OSCD cities the change model trains on
     if data_dir("oscd") is not None:
         train_cities = [c for c in oscd_cities(labelled=True) if c not in EVAL_CITIES]
-        data += [str(images_dir() / c / d) for c in train_cities for d in ("imgs_1", "imgs_2")]
+        imagery = [c for c in oscd_cities() if c not in EVAL_CITIES]  # the unlabelled test cities too
+        data += [str(images_dir() / c / d) for c in imagery for d in ("imgs_1", "imgs_2")]
     for kind, strategy in (("s2mae", "random"), ("satmae", "independent")):
         if kind in args.only:
             timed(kind, args.runs, ["pretrain", "--kind", kind, "--data", *data, "--steps", str(args.steps),
                                     "--batch-size", "32", "--lr", "1e-3", "--mask-ratio", "0.5:0.95",
-                                    "--strategy", strategy, "--seed", "0", "--quiet", *SIZE], args.steps)
+                                    "--strategy", strategy, "--seed", "0", "--quiet", *SIZE], args.steps,
+                  device=args.device)
             publish(args.runs / kind, f"{kind}-s2-small", args.out)
     if train_cities and "change" in args.only:
         timed("change", args.runs, ["finetune", "--task", "change", "--init",
                                     str(args.runs / "s2mae" / "model.safetensors"), "--train-cities", *train_cities,
                                     "--eval-cities", *EVAL_CITIES, "--steps", str(args.finetune_steps), "--seed", "0",
+                                    "--img-size", TOKENS[-1],
                                     "--normalize", args.normalize, "--quiet"], args.finetune_steps,
-              normalize=None if args.normalize == "none" else args.normalize)
+              device=args.device, normalize=None if args.normalize == "none" else args.normalize)
         publish(args.runs / "change", "change-oscd-small", args.out)
     print((args.runs / "timings.json").read_text() if (args.runs / "timings.json").exists() else "{}")
 

@@ -104,6 +104,31 @@ def test_pretrain_writes_a_loadable_checkpoint(pretrained):
     assert model.config.target == "unit"  # the default: every value predicted from the visible tokens only
 
 
+def test_pretrain_stores_the_band_statistics_of_its_own_data(pretrained):
+    path, out = pretrained
+    model, info = load_model(path, builders=BUILDERS)
+    assert model.config.scaling == "dataset" and out["augment"] == "flips and 90-degree turns"
+    scene = torch.as_tensor(open_embedded_scene().values, dtype=torch.float64).flatten(1)  # (10, H * W)
+    np.testing.assert_allclose(info["config"]["band_mean"], scene.mean(1).numpy(), atol=2e-6)
+    np.testing.assert_allclose(info["config"]["band_std"], scene.std(1, correction=0).numpy(), atol=2e-6)
+
+
+def test_pretrain_scaling_and_init_continue_a_model_on_other_data(work, pretrained):
+    report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "64", *TINY, "--scaling", "window",
+           "--out", "window", "--quiet", cwd=work)
+    window, info = load_model(work / "window" / "model.safetensors", builders=BUILDERS)
+    assert window.config.scaling == "window" and info["config"]["band_mean"] is None
+    out = report("pretrain", "--init", pretrained[0], "--data", "bigearthnet", "--steps", "2", "--batch-size", "2",
+                 "--img-size", "64", "--out", "stage2", "--quiet", cwd=work)
+    stage2, info = load_model(work / "stage2" / "model.safetensors", builders=BUILDERS)
+    first, _ = load_model(pretrained[0], builders=BUILDERS)
+    assert out["init"] == str(pretrained[0]) and info["meta"]["data"] == ["bigearthnet"]
+    assert stage2.config == first.config  # the size and the band statistics of stage 1 are kept
+    assert not torch.equal(stage2.embed.weight, first.embed.weight)  # and it trained on
+    code, _, err = s2lab("pretrain", "--init", str(pretrained[0]), "--embed-dim", "64", "--out", "bad", cwd=work)
+    assert code == 1 and "--init continues a model as it is; drop --embed-dim" in err and not (work / "bad").exists()
+
+
 def test_pretrain_target_chooses_what_the_decoder_predicts(work):
     report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "64", *TINY, "--target", "patch",
            "--out", "normpix", "--quiet", cwd=work)

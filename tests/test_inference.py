@@ -8,19 +8,21 @@ import numpy as np
 import pytest
 import torch
 
-from s2lab.baselines import BASELINES
+from s2lab.baselines import FILL_NAMES, gaussian_fill
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.oscd import load_oscd_city
-from s2lab.data.tiles import scale_unit
 from s2lab.inference import (
     best_threshold,
+    blend_scores,
     change_map,
     change_map_cva,
+    chosen_threshold,
+    detect_change,
     reconstruct_image,
     reconstruct_tiles,
     score_change,
 )
-from s2lab.metrics import binary_scores, spectral_angle
+from s2lab.metrics import binary_scores, change_vector_analysis, spectral_angle
 from s2lab.models import S2MAE, ChangeDetector, SatMAE
 from s2lab.settings import data_dir
 
@@ -65,7 +67,7 @@ def test_reconstruct_image_keeps_input_and_georeference(mae, crop):
     assert result.masked_fraction == pytest.approx(float(removed.mean()))
     assert result.windows == 5 * 7  # 150 x 200 padded to 160 x 224
     assert np.isfinite(result.prediction.values).all()
-    assert set(result.scores) == {"model", *BASELINES}
+    assert set(result.scores) == {"model", *FILL_NAMES}
     for scores in result.scores.values():
         assert set(scores) == {"mse", "psnr", "sam_deg"} and all(np.isfinite(v) for v in scores.values())
     assert result.nan_fraction == 0.0 and result.device == "cpu" and result.seconds > 0
@@ -79,22 +81,20 @@ def test_reconstruct_image_matches_the_documented_windows_and_masks(mae, crop):
     padded = torch.as_tensor(np.pad(image, ((0, 0), (0, 14), (0, 4)), mode="reflect"))
     corners = [(0, 0), (0, 32), (32, 0), (32, 32)]  # row by row, as tile lays them out
     windows = torch.stack([padded[:, r : r + 32, c : c + 32] for r, c in corners])
-    prediction, mask, error01 = (torch.zeros_like(padded) for _ in range(3))
-    angle = torch.zeros(padded.shape[1:])  # spectral angle of the pasted pixel, in each window's [0, 1] space
+    prediction, mask, error = (torch.zeros_like(padded) for _ in range(3))
+    angle = torch.zeros(padded.shape[1:])  # spectral angle of the pasted pixel, between reflectance spectra
     for k in range(2):
         batch = windows[2 * k : 2 * k + 2]
         rec = mae.reconstruct(batch, mask_ratio=0.5, generator=torch.Generator().manual_seed(7 + k))
-        x01, lo, hi = scale_unit(batch)
-        pred01 = (rec.prediction - lo) / (hi - lo)
-        squared01 = (pred01 - x01) ** 2  # the error in each window's [0, 1] space
-        angles = spectral_angle(torch.where(rec.mask.bool(), pred01, x01), x01)  # (2, w, w)
+        squared = (rec.prediction - batch) ** 2  # the error in reflectance, the lab's yardstick
+        angles = spectral_angle(torch.where(rec.mask.bool(), rec.prediction, batch), batch)  # (2, w, w)
         for j, (r, c) in enumerate(corners[2 * k : 2 * k + 2]):
             prediction[:, r : r + 32, c : c + 32], mask[:, r : r + 32, c : c + 32] = rec.prediction[j], rec.mask[j]
-            error01[:, r : r + 32, c : c + 32], angle[r : r + 32, c : c + 32] = squared01[j], angles[j]
+            error[:, r : r + 32, c : c + 32], angle[r : r + 32, c : c + 32] = squared[j], angles[j]
     np.testing.assert_allclose(result.prediction.values, prediction[:, :50, :60].numpy(), rtol=1e-5, atol=1e-6)
     assert np.array_equal(result.mask.values, mask[:, :50, :60].numpy().astype(np.uint8))
     removed = mask[:, :50, :60].bool()  # scored: removed pixels of the image, not of the mirrored padding
-    expected_mse = float(error01[:, :50, :60][removed].mean())
+    expected_mse = float(error[:, :50, :60][removed].mean())
     assert result.scores["model"]["mse"] == pytest.approx(expected_mse, rel=1e-4)
     expected_sam = float(np.degrees(angle[:50, :60][removed.any(dim=0)].mean().item()))
     assert result.scores["model"]["sam_deg"] == pytest.approx(expected_sam, rel=1e-4)
@@ -110,7 +110,9 @@ def test_non_multiple_and_small_images_keep_their_shape(mae, crop, shape):
     assert np.isfinite(result.prediction.values).all()
 
 
-def test_overlap_blending_leaves_no_seams_on_constant_input(mae):
+def test_overlap_blending_leaves_no_seams_on_constant_input():
+    """Per-window min-max scaling maps a flat field to 0 in every window, so any model predicts the field itself."""
+    mae = S2MAE(**TINY, scaling="window").eval()
     spectrum = torch.linspace(0.05, 0.3, 10)  # a flat field of one real-looking spectrum
     image = spectrum[:, None, None].expand(-1, 70, 90).clone()
     result = reconstruct_image(mae, image, mask_ratio=0.75, overlap=12, device="cpu")
@@ -171,7 +173,7 @@ def test_scores_can_be_skipped_or_kept_to_the_model(mae, crop):
     full = reconstruct_image(mae, image, seed=2, batch_size=2, device="cpu")
     model_only = reconstruct_image(mae, image, seed=2, batch_size=2, device="cpu", baselines=False)
     none = reconstruct_image(mae, image, seed=2, batch_size=2, device="cpu", score=False)
-    assert set(full.scores) == {"model", *BASELINES} and set(model_only.scores) == {"model"} and none.scores == {}
+    assert set(full.scores) == {"model", *FILL_NAMES} and set(model_only.scores) == {"model"} and none.scores == {}
     assert model_only.scores["model"] == pytest.approx(full.scores["model"], rel=1e-6)
     for other in (model_only, none):
         assert np.array_equal(other.pasted.values, full.pasted.values)
@@ -192,18 +194,20 @@ def test_satmae_and_training_mode_restored(crop):
     model = SatMAE(**TINY).train()
     result = reconstruct_image(model, crop.isel(y=slice(0, 40), x=slice(0, 40)), mask_ratio=0.6, device="cpu")
     assert model.training  # put back as it was
-    assert result.pasted.shape == (10, 40, 40) and set(result.scores) == {"model", *BASELINES}
+    assert result.pasted.shape == (10, 40, 40) and set(result.scores) == {"model", *FILL_NAMES}
 
 
 # -- reconstruct_tiles ----------------------------------------------------------------------------------------------
-def test_reconstruct_tiles_scores_in_the_unit_space(mae, crop):
+def test_reconstruct_tiles_scores_in_reflectance(mae, crop):
     x = torch.as_tensor(crop.values[None, :, :32, :64])
     out = reconstruct_tiles(mae, x, mask_ratio=0.75, strategy="tube", seed=2)
     assert out["pasted"].shape == x.shape and out["mask"].mean().item() == pytest.approx(0.75, abs=0.02)
-    x01, lo, hi = scale_unit(x)
-    pred01 = (out["prediction"] - lo) / (hi - lo)
     removed = out["mask"].bool()
-    assert out["scores"]["model"]["mse"] == pytest.approx(float(((pred01 - x01)[removed] ** 2).mean()), rel=1e-4)
+    mse = float(((out["prediction"] - x)[removed] ** 2).mean())
+    assert out["scores"]["model"]["mse"] == pytest.approx(mse, rel=1e-4)
+    assert out["scores"]["model"]["psnr"] == pytest.approx(10 * np.log10(1.0 / mse), rel=1e-4)  # peak 1 reflectance
+    gaussian = gaussian_fill(x, out["mask"], 4.0)
+    assert out["scores"]["gaussian_4px"]["mse"] == pytest.approx(float(((gaussian - x)[removed] ** 2).mean()), rel=1e-4)
     again = reconstruct_tiles(mae, x, mask_ratio=0.75, strategy="tube", seed=2)
     assert torch.equal(again["mask"], out["mask"]) and again["scores"] == out["scores"]
 
@@ -284,6 +288,32 @@ def test_cva_on_a_real_pair_finds_change(bercy):
     assert otsu["f1"] > 0
     best = best_threshold(p, bercy.label)
     assert score_change(p, bercy.label, best)["f1"] >= otsu["f1"]
+
+
+def test_blend_scores_by_hand():
+    p, m = np.array([0.2, 0.5, 0.9]), np.array([1.0, 0.0, -2.0])
+    expected = 1 / (1 + np.exp(-(np.log(p / (1 - p)) + 0.5 * m)))
+    np.testing.assert_allclose(blend_scores(p, m, 0.5), expected, rtol=1e-12)
+    np.testing.assert_allclose(blend_scores(p, m, 0.0), p, rtol=1e-9)  # weight 0: the model alone
+
+
+def test_detect_change_follows_what_the_training_cities_chose(detector, crop):
+    before = crop.isel(y=slice(0, 64), x=slice(0, 64))
+    after = before.copy(data=before.values * np.linspace(0.8, 1.2, 64)[None, None, :])  # a brightening to the east
+    alone = change_map(detector, before, after, device="cpu")
+    meta = {"threshold": 0.4, "method": "model", "blend": {"cva_weight": 0.3, "threshold": 0.6}}
+    kept = detect_change(detector, meta, before, after, device="cpu")
+    np.testing.assert_array_equal(kept.probability.values, alone.probability.values)
+    assert kept.threshold == 0.4 and kept.method == "model" and chosen_threshold(meta) == 0.4
+    blended_meta = {**meta, "method": "model + cva"}
+    blended = detect_change(detector, blended_meta, before, after, device="cpu")
+    magnitude = change_vector_analysis(torch.as_tensor(before.values), torch.as_tensor(after.values)).numpy()
+    np.testing.assert_allclose(blended.probability.values, blend_scores(alone.probability.values, magnitude, 0.3),
+                               rtol=1e-5, atol=1e-6)
+    assert blended.method == "model + cva" and blended.threshold == 0.6 == chosen_threshold(blended_meta)
+    assert blended.probability.rio.crs == before.rio.crs and blended.extra["cva_weight"] == 0.3
+    plain = detect_change(detector, blended_meta, before, after, blend=False, device="cpu")
+    np.testing.assert_array_equal(plain.probability.values, alone.probability.values)
 
 
 def test_best_threshold_is_the_f1_maximum():

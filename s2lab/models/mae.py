@@ -3,15 +3,18 @@
 The forward pass reads as a recipe (after facebookresearch/mae):
 
     x (B, C, H, W) reflectance
-      -> scale each image, each band, to [0, 1]                     x01
+      -> scale each band (s2lab.scaling: fixed dataset statistics)   xs
       -> tokens (B, L, P) -> embed (B, L, D) + position              (tokenizer and embedding: the subclass's choice)
       -> keep K tokens (masking strategy)                            forward_encoder -> latent (B, K, D)
       -> mask tokens back in, light decoder                          forward_decoder -> pred (B, L, P)
       -> mean squared error on the removed tokens                    forward_loss
 
 Subclasses choose the tokenizer (3D cubes for S2MAE, band groups for SatMAE) and whether each group has its own
-projection. The reconstruction target is the [0, 1]-scaled image (``unit``, S2MAE's best), each token standardised
-by its own mean and standard deviation (``patch``, MAE's norm_pix_loss), or the reflectance itself (``raw``).
+projection. The input scaling is ``config.scaling`` (``s2lab.scaling``): fixed per-band statistics of the pretraining
+data by default, as SpectralGPT and SatMAE do, per-window min-max (the lab's earlier choice), or none. The
+reconstruction target is the scaled image (``unit``; the S2MAE slides' "Normalization [0, 1]") or each token
+standardised by its own mean and standard deviation (``patch``, MAE's norm_pix_loss). The slides' "without norm"
+row (input and target unscaled) is ``scaling="none"``. Reconstructions come back in reflectance.
 """
 
 from __future__ import annotations
@@ -23,12 +26,12 @@ import torch
 from torch import nn
 
 from s2lab.blocks import Block, init_weights
-from s2lab.data.tiles import scale_unit, unscale_unit
+from s2lab.scaling import SCALINGS, default_band_statistics, scale, unscale
 from s2lab.masking import Mask, draw_mask
 from s2lab.pos_embed import SpatialSpectralEmbedding
 from s2lab.tokenize import CubeTokenizer, GroupTokenizer, TokenEmbed
 
-TARGETS = ("unit", "patch", "raw")
+TARGETS = ("unit", "patch")
 
 
 @dataclass
@@ -46,13 +49,36 @@ class MAEConfig:
     decoder_num_heads: int = 4  # decoder attention heads
     mlp_ratio: float = 4.0  # MLP hidden width / D
     pos_embed: str = "learnable"  # learnable | sincos | wavelength (see s2lab.pos_embed)
-    target: str = "unit"  # unit | patch | raw (see the module docstring)
+    target: str = "unit"  # unit | patch (see the module docstring)
     wavelengths: tuple[float, ...] | None = None  # (C,) band centres in nm; needed by pos_embed="wavelength"
+    scaling: str = "dataset"  # dataset | window | none (s2lab.scaling)
+    band_mean: tuple[float, ...] | None = None  # (C,) reflectance mean per band of the pretraining data (dataset)
+    band_std: tuple[float, ...] | None = None  # (C,) reflectance standard deviation per band, the same data
+
+    def __post_init__(self) -> None:
+        """Without statistics of its own, a dataset-scaled model of the lab's 10 bands takes the embedded scene's."""
+        if self.scaling == "dataset" and self.band_mean is None and self.band_std is None:
+            found = default_band_statistics(self.in_chans)
+            if found is not None:
+                self.band_mean, self.band_std = found
 
     def validate(self) -> None:
         """Raise ValueError naming the first inconsistent field."""
+        if self.target == "raw":
+            raise ValueError("target 'raw' is now scaling='none' with target='unit': the input is then on the "
+                             "target's scale (reflectance), so the model can see what it must predict")
         if self.target not in TARGETS:
             raise ValueError(f"unknown reconstruction target {self.target!r}; expected one of {', '.join(TARGETS)}")
+        if self.scaling not in SCALINGS:
+            raise ValueError(f"unknown scaling {self.scaling!r}; expected one of {', '.join(SCALINGS)}")
+        if self.scaling == "dataset":
+            for name in ("band_mean", "band_std"):
+                value = getattr(self, name)
+                if value is None or len(value) != self.in_chans:
+                    raise ValueError(
+                        f"scaling='dataset' needs {name} with one value per band ({self.in_chans}), got "
+                        f"{None if value is None else len(value)}; s2lab pretrain computes them from its data "
+                        "(s2lab.scaling.band_statistics), or choose scaling='window'")
         if self.img_size % self.patch_size:
             raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
         if self.wavelengths is not None and len(self.wavelengths) != self.in_chans:
@@ -148,6 +174,11 @@ class MaskedAutoencoder(nn.Module):
             raise ValueError(f"image of {x.shape[2]} x {x.shape[3]} pixels is not a multiple of the patch size {p}")
         return x.shape[2] // p, x.shape[3] // p
 
+    def scale(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, C, H, W) reflectance -> the scaled input xs, and lo, hi (B, C, 1, 1) for ``s2lab.scaling.unscale``."""
+        c = self.config
+        return scale(x, c.scaling, mean=c.band_mean, std=c.band_std)
+
     def group_wavelengths(self) -> torch.Tensor | None:
         """(G,) mean wavelength in nm of the bands each group holds, when the config knows the wavelengths."""
         if self.config.wavelengths is None:
@@ -159,13 +190,11 @@ class MaskedAutoencoder(nn.Module):
         """(L, P) bool: which token values are real bands (not padding)."""
         return self.tokenizer.valid.to(device).repeat_interleave(hw[0] * hw[1], dim=0)
 
-    def target_tokens(self, x: torch.Tensor, tokens01: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
-        """The reconstruction target (B, L, P) for the configured ``target``."""
+    def target_tokens(self, tokens01: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+        """The reconstruction target (B, L, P) for the configured ``target``, from the scaled tokens (B, L, P)."""
         if self.config.target == "unit":
             return tokens01
-        if self.config.target == "patch":
-            return standardize_tokens(tokens01, self.valid(hw, x.device))[0]
-        return self.tokenizer.patchify(x)
+        return standardize_tokens(tokens01, self.valid(hw, tokens01.device))[0]
 
     # -- the recipe --------------------------------------------------------------------------------------------
     def forward_encoder(
@@ -213,16 +242,17 @@ class MaskedAutoencoder(nn.Module):
             strategy: a key of ``s2lab.masking.STRATEGIES``.
             generator: a CPU torch.Generator for the mask; a fresh unseeded one when None.
         """
-        return self._forward(x, scale_unit(x)[0], mask_ratio, strategy, generator)
+        self.check_input(x)
+        return self._forward(x, self.scale(x)[0], mask_ratio, strategy, generator)
 
     def _forward(self, x, x01, mask_ratio, strategy, generator) -> MAEOutput:
-        """``forward`` on an image already scaled to [0, 1] (x01, (B, C, H, W)), so callers scale only once."""
+        """``forward`` on an image already scaled (x01, (B, C, H, W), by ``scale``), so callers scale only once."""
         hw = self.check_input(x)
         tokens01 = self.tokenizer.patchify(x01)  # (B, L, P)
         generator = generator if generator is not None else torch.Generator()
         latent, mask = self.forward_encoder(tokens01, hw, mask_ratio, strategy, generator)
         pred = self.forward_decoder(latent, mask.ids_restore, hw)
-        target = self.target_tokens(x, tokens01, hw)
+        target = self.target_tokens(tokens01, hw)
         loss = masked_mse(pred.float(), target, mask.mask, self.valid(hw, x.device))
         return MAEOutput(loss, pred, target, mask.mask)
 
@@ -230,7 +260,7 @@ class MaskedAutoencoder(nn.Module):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """All tokens through the encoder, none removed: (B, C, H, W) -> (B, L, D)."""
         hw = self.check_input(x)
-        tokens01 = self.tokenizer.patchify(scale_unit(x)[0])
+        tokens01 = self.tokenizer.patchify(self.scale(x)[0])
         return self.run_encoder(self.embed(tokens01) + self.pos(hw, self.group_wavelengths()))
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
@@ -251,12 +281,12 @@ class MaskedAutoencoder(nn.Module):
     ) -> Reconstruction:
         """Mask ``x`` (B, C, H, W), predict the removed tokens, and return images in reflectance.
 
-        The [0, 1] scaling is undone with each image's own band minima and maxima; the ``patch`` target is undone
+        The input scaling is undone (``s2lab.scaling.unscale``); the ``patch`` target is undone
         with each token's true mean and standard deviation (as MAE's figures do), so its pictures borrow a little
         information from the removed tokens.
         """
         hw = self.check_input(x)
-        x01, lo, hi = scale_unit(x)
+        x01, lo, hi = self.scale(x)
         out = self._forward(x, x01, mask_ratio, strategy, generator)
         pred = out.pred.float()
         if self.config.target == "patch":
@@ -265,8 +295,7 @@ class MaskedAutoencoder(nn.Module):
             pred = pred * std + mean
         H, W = x.shape[-2:]
         prediction = self.tokenizer.unpatchify(pred, H, W)
-        if self.config.target != "raw":
-            prediction = unscale_unit(prediction, lo, hi)
+        prediction = unscale(prediction, lo, hi)
         removed = out.mask[..., None].expand(-1, -1, self.tokenizer.P)  # (B, L, P)
         mask_image = self.tokenizer.unpatchify(removed.contiguous(), H, W)  # (B, C, H, W)
         pasted = torch.where(mask_image.bool(), prediction, x)

@@ -35,19 +35,34 @@ class S2MAE(MaskedAutoencoder):
         )
         self._build(config, tokenizer, per_group=False)
 
-    def for_bands(self, wavelengths: Sequence[float]) -> S2MAE:
+    def for_bands(
+        self,
+        wavelengths: Sequence[float],
+        *,
+        band_mean: Sequence[float] | None = None,
+        band_std: Sequence[float] | None = None,
+    ) -> S2MAE:
         """The same weights for images of another band set (needs ``pos_embed="wavelength"``).
 
         Args:
             wavelengths: (C',) band centres in nm of the new images, in band order.
+            band_mean, band_std: (C',) statistics of the new bands (``s2lab.scaling.band_statistics``); needed
+                when the model scales its input by dataset statistics, ignored otherwise.
         """
         if self.config.pos_embed != "wavelength":
             raise ValueError(
                 f"a model with {self.config.pos_embed!r} positions is tied to its {self.config.in_chans} bands; "
                 "only pos_embed='wavelength' takes other band sets"
             )
+        stats = {}
+        if self.config.scaling == "dataset":
+            if band_mean is None or band_std is None or not len(band_mean) == len(band_std) == len(wavelengths):
+                raise ValueError(f"this model scales by dataset statistics: give band_mean and band_std of the "
+                                 f"{len(wavelengths)} new bands (s2lab.scaling.band_statistics of their images)")
+            stats = {"band_mean": tuple(map(float, band_mean)), "band_std": tuple(map(float, band_std))}
         view = copy.copy(self)  # shares every parameter; only the config and the tokenizer differ
-        view.config = replace(self.config, in_chans=len(wavelengths), wavelengths=tuple(float(w) for w in wavelengths))
+        view.config = replace(self.config, in_chans=len(wavelengths), wavelengths=tuple(float(w) for w in wavelengths),
+                              **stats)
         view.tokenizer = CubeTokenizer(
             patch_size=self.config.patch_size, bands_per_token=self.config.bands_per_token, in_chans=len(wavelengths)
         )

@@ -3,6 +3,10 @@
 Bands are split into fixed groups (for the 10 Sentinel-2 bands: (B02, B03, B04, B08), (B05, B06, B07, B8A),
 (B11, B12)); each group is cut into 2D patches with a projection of its own, and a group embedding says which group
 a token belongs to. Masking is ``consistent`` (a location removed in every group) or ``independent``.
+
+Deviations from SatMAE's code, for a controlled comparison with the lab's S2MAE: the positional and group
+embeddings follow ``config.pos_embed`` (the shipped model's are learnable, initialised from sine-cosine; SatMAE fixes
+both as sine-cosine), and the input is scaled as ``config.scaling`` says (the same as the S2MAE it is compared with).
 """
 
 from __future__ import annotations

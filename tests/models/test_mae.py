@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from s2lab.data.embedded import open_embedded_scene
-from s2lab.data.tiles import random_tiles, scale_unit, to_tensor
+from s2lab.data.tiles import band_stats, random_tiles, scale_unit, to_tensor
 from s2lab.models import S2MAE, SatMAE, build
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, wavelengths
 
@@ -33,23 +33,46 @@ def test_forward_shapes_and_mask_count(model_cls, L, P, real_tiles):
     assert out.loss.ndim == 0 and out.loss > 0
 
 
-def test_unit_target_is_the_scaled_image(real_tiles):
+def test_unit_target_is_the_image_under_the_models_scaling(real_tiles):
     model = S2MAE(**SMALL)
+    assert model.config.scaling == "dataset"
+    assert torch.allclose(torch.tensor(model.config.band_mean), band_stats(S2_10BANDS)[0])
     out = model(real_tiles, mask_ratio=0.5, generator=_gen())
-    assert out.target.min() >= 0 and out.target.max() <= 1
-    assert torch.allclose(model.tokenizer.unpatchify(out.target, 32, 32), scale_unit(real_tiles)[0])
+    mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in (model.config.band_mean, model.config.band_std))
+    expected = (real_tiles - (mean - 2 * std)) / (4 * std)  # SentinelNormalize, without its clip
+    assert torch.allclose(model.tokenizer.unpatchify(out.target, 32, 32), expected, atol=1e-5)
+    window = S2MAE(**SMALL, scaling="window")(real_tiles, mask_ratio=0.5, generator=_gen()).target
+    assert window.min() >= 0 and window.max() <= 1
+    assert torch.allclose(S2MAE(**SMALL).tokenizer.unpatchify(window, 32, 32), scale_unit(real_tiles)[0])
+    none = S2MAE(**SMALL, scaling="none")(real_tiles, mask_ratio=0.5, generator=_gen()).target
+    assert torch.allclose(S2MAE(**SMALL).tokenizer.unpatchify(none, 32, 32), real_tiles)
 
 
-def test_patch_and_raw_targets(real_tiles):
+def test_dataset_scaling_keeps_the_absolute_level_window_scaling_does_not(real_tiles):
+    """A brighter image gives another input under dataset scaling; under per-window min-max the same one."""
+    brighter = 2.5 * real_tiles + 0.1
+    for scaling, same in (("dataset", False), ("window", True)):
+        model = S2MAE(**SMALL, scaling=scaling)
+        assert torch.allclose(model.scale(real_tiles)[0], model.scale(brighter)[0], atol=1e-5) is same, scaling
+
+
+def test_patch_target_and_the_old_raw_target(real_tiles):
     patch = S2MAE(**SMALL, target="patch")(real_tiles, mask_ratio=0.5, generator=_gen()).target
     assert patch.mean(-1).abs().max() < 1e-4  # each token standardised
-    raw = S2MAE(**SMALL, target="raw")(real_tiles, mask_ratio=0.5, generator=_gen()).target
-    assert torch.allclose(S2MAE(**SMALL).tokenizer.unpatchify(raw, 32, 32), real_tiles)
+    with pytest.raises(ValueError, match="target 'raw' is now scaling='none'"):
+        S2MAE(**SMALL, target="raw")
 
 
-@pytest.mark.parametrize("target", ["unit", "patch", "raw"])
-def test_reconstruction_keeps_visible_pixels(target, real_tiles):
-    model = S2MAE(**SMALL, target=target)
+def test_dataset_scaling_needs_statistics_for_other_band_counts():
+    with pytest.raises(ValueError, match=r"scaling='dataset' needs band_mean with one value per band \(12\)"):
+        S2MAE(**{**SMALL, "in_chans": 12})
+    assert S2MAE(**{**SMALL, "in_chans": 12}, scaling="window").config.band_mean is None
+
+
+@pytest.mark.parametrize("target, scaling", [("unit", "dataset"), ("patch", "dataset"), ("unit", "window"),
+                                             ("unit", "none")])
+def test_reconstruction_keeps_visible_pixels(target, scaling, real_tiles):
+    model = S2MAE(**SMALL, target=target, scaling=scaling)
     rec = model.reconstruct(real_tiles, mask_ratio=0.75, generator=_gen())
     assert rec.pasted.shape == rec.prediction.shape == rec.mask.shape == real_tiles.shape
     visible = rec.mask == 0
@@ -67,7 +90,7 @@ def test_same_generator_same_mask(real_tiles):
 def test_encoder_sees_visible_tokens_only(real_tiles):
     """Changing the removed tokens cannot change what the encoder produces."""
     model = S2MAE(**SMALL).eval()
-    tokens = model.tokenizer.patchify(scale_unit(real_tiles)[0])  # (8, 80, 128)
+    tokens = model.tokenizer.patchify(model.scale(real_tiles)[0])  # (8, 80, 128)
     latent, mask = model.forward_encoder(tokens, (4, 4), 0.75, "random", _gen(9))
     assert latent.shape == (8, 20, 64)
     tampered = torch.where(mask.mask.bool()[..., None], torch.rand_like(tokens), tokens)
@@ -78,7 +101,10 @@ def test_encoder_sees_visible_tokens_only(real_tiles):
 def test_wavelength_model_takes_any_band_count(real_tiles):
     model = S2MAE(**SMALL, pos_embed="wavelength", wavelengths=tuple(wavelengths(S2_10BANDS)))
     out10 = model(real_tiles, mask_ratio=0.5, generator=_gen())
-    twelve = model.for_bands(wavelengths(S2_12BANDS))
+    with pytest.raises(ValueError, match="give band_mean and band_std of the 12 new bands"):
+        model.for_bands(wavelengths(S2_12BANDS))
+    twelve = model.for_bands(wavelengths(S2_12BANDS), band_mean=band_stats(S2_12BANDS)[0].tolist(),
+                             band_std=band_stats(S2_12BANDS)[1].tolist())
     x12 = random_tiles(to_tensor(open_embedded_scene(bands=S2_12BANDS)), 32, 2, _gen())
     out12 = twelve(x12, mask_ratio=0.5, generator=_gen())
     assert out10.pred.shape[1] == 5 * 16 and out12.pred.shape[1] == 6 * 16
