@@ -319,7 +319,7 @@ def load_model(
             state, info = _read_checkpoint(Path(tensors_path), Path(json_path))
     else:
         state, info = load_state(name_or_path)
-    kind, config = info.get("kind"), info.get("config") or {}
+    kind, config = info.get("kind"), _scaling_of_old_checkpoints(info.get("kind"), info.get("config") or {})
     if kind not in builders:
         raise CheckpointError(f"checkpoint kind {kind!r} has no builder; known kinds: {', '.join(builders) or 'none'}")
     try:
@@ -328,6 +328,20 @@ def load_model(
         raise CheckpointError(f"cannot build {kind!r} from the checkpoint's config {config}: {err}") from err
     load_into(model, state)
     return model.eval(), info
+
+
+MAE_KINDS = ("s2mae", "satmae")  # the kinds whose config holds an input scaling (s2lab.scaling)
+
+
+def _scaling_of_old_checkpoints(kind: str | None, config: dict) -> dict:
+    """Checkpoints written before ``s2lab.scaling`` existed were trained on per-window min-max scaling: their
+    config (or their encoder's, for a head) without ``scaling`` means ``"window"``."""
+    if kind in MAE_KINDS and "scaling" not in config:
+        return {**config, "scaling": "window"}
+    encoder = config.get("encoder")
+    if isinstance(encoder, dict) and encoder.get("kind") in MAE_KINDS and "scaling" not in encoder.get("config", {}):
+        return {**config, "encoder": {**encoder, "config": {**encoder["config"], "scaling": "window"}}}
+    return config
 
 
 def _encode(obj: object, prefix: str, tensors: dict[str, torch.Tensor]) -> object:

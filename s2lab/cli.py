@@ -468,7 +468,12 @@ def _encoder(args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[str, ...]
     """The encoder to fine-tune (--init, or a fresh small S2MAE), its bands, and where it came from."""
     if args.init:
         model, info = _load(args.init, MAE_KINDS, "finetune --init")
+        if args.fresh_weights:  # the from-scratch arm of a comparison: the same network, its weights drawn anew
+            model = _seeded(args.seed, lambda: build(info["kind"], model.config_dict()))
+            return model, _model_bands(model, info), f"{args.init} (architecture and scaling only, fresh weights)"
         return model, _model_bands(model, info), args.init
+    if args.fresh_weights:
+        raise ValueError("--fresh-weights takes the architecture of --init; give --init")
     mean, std = (tuple(v.tolist()) for v in band_stats(S2_10BANDS))  # the embedded scene's band statistics
     model = _seeded(args.seed, lambda: build("s2mae", {"img_size": args.img_size, "in_chans": len(S2_10BANDS),
                                                        "band_mean": mean, "band_std": std}))
@@ -735,6 +740,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto (real when present), oscd (change), eurosat (classify) or synthetic")
     _training(p, out="runs/finetune", steps=500, batch_size=8, lr=5e-4)
     p.add_argument("--linear-probe", action="store_true", help="freeze the encoder; train the head only")
+    p.add_argument("--fresh-weights", action="store_true",
+                   help="the --init model's architecture and scaling with fresh weights (from scratch, for comparison)")
     p.add_argument("--normalize", choices=("none", *NORMALIZATIONS), default="none",
                    help="change: per-image radiometric normalisation of the after date, no labels (default none)")
     p.add_argument("--train-cities", nargs="+", help="OSCD cities to train on (default: all not evaluated)")

@@ -8,8 +8,10 @@ Every scaling here is ``x_s = (x - lo) / (hi - lo)`` with ``lo`` and ``hi`` of s
   except that they clip to [0, 1] and s2lab does not, so the map stays invertible for bright pixels. The S2MAE
   slides report "Normalization [0, 1]" as the best target without saying over what it runs; this is how the
   closest public code does it. The statistics are stored in each checkpoint's config.
-- ``"window"``: every band of every window by its own minimum and maximum (the lab's earlier choice). It erases
-  the absolute level and the balance between bands, and depends on the window size and on outliers.
+- ``"window"``: every band of every window by its own minimum and maximum over the values the model sees (the
+  lab's earlier choice, taken over the visible values only so that nothing of a hidden value leaks through the
+  scaling into the reconstruction). It erases the absolute level and the balance between bands, and depends on the
+  window size and on outliers.
 - ``"none"``: reflectance as it is (the slides' "without norm" row: input and target unscaled).
 """
 
@@ -57,20 +59,38 @@ def check_finite(x: torch.Tensor, what: str) -> None:
         raise ValueError(f"{what} holds {nan} NaN values; drop them (tile(..., drop_nan=True)) or fill them first")
 
 
-def scale_unit(x: torch.Tensor, *, eps: float = SCALE_EPS) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Scale every band of every image to [0, 1] by its own min and max (the ``"window"`` scaling).
+def scale_unit(
+    x: torch.Tensor, *, removed: torch.Tensor | None = None, eps: float = SCALE_EPS
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Scale every band of every image by its own min and max (the ``"window"`` scaling).
 
     Args:
         x: (B, C, H, W) images without NaN.
+        removed: (B, C, H, W) bool, True where a value is hidden from the model: the min and max are then taken
+            over the visible values only (hidden values may fall outside [0, 1]); a band with no visible value in
+            an image takes the range of all its visible values, and an image with none the range [0, 1].
         eps: smallest range divided by, so a constant band maps to 0 instead of NaN.
 
     Returns:
-        x01 (B, C, H, W) in [0, 1], lo (B, C, 1, 1) and hi (B, C, 1, 1), the per-band min and max.
+        xs (B, C, H, W), in [0, 1] where visible; lo (B, C, 1, 1) and hi (B, C, 1, 1), the per-band min and max.
     """
     _check_batch(x)
     check_finite(x, "the batch")
-    lo = x.amin(dim=(-2, -1), keepdim=True)  # (B, C, 1, 1)
-    hi = x.amax(dim=(-2, -1), keepdim=True)  # (B, C, 1, 1)
+    if removed is None:
+        lo = x.amin(dim=(-2, -1), keepdim=True)  # (B, C, 1, 1)
+        hi = x.amax(dim=(-2, -1), keepdim=True)  # (B, C, 1, 1)
+    else:
+        if removed.shape != x.shape:
+            raise ValueError(f"removed has shape {tuple(removed.shape)}, the images {tuple(x.shape)}; expected one")
+        inf = torch.tensor(float("inf"), dtype=x.dtype, device=x.device)
+        lo = torch.where(removed, inf, x).amin(dim=(-2, -1), keepdim=True)  # (B, C, 1, 1), inf: no visible value
+        hi = torch.where(removed, -inf, x).amax(dim=(-2, -1), keepdim=True)
+        seen = torch.isfinite(lo)  # (B, C, 1, 1)
+        any_lo = torch.where(seen, lo, inf).amin(dim=1, keepdim=True)  # (B, 1, 1, 1): the image's visible range
+        any_hi = torch.where(seen, hi, -inf).amax(dim=1, keepdim=True)
+        none = ~torch.isfinite(any_lo)  # (B, 1, 1, 1): nothing visible at all
+        any_lo, any_hi = torch.where(none, 0.0, any_lo), torch.where(none, 1.0, any_hi)
+        lo, hi = torch.where(seen, lo, any_lo), torch.where(seen, hi, any_hi)
     return (x - lo) / (hi - lo).clamp_min(eps), lo, hi
 
 
@@ -98,6 +118,7 @@ def scale(
     *,
     mean: Sequence[float] | None = None,
     std: Sequence[float] | None = None,
+    removed: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Scale a batch the way ``scaling`` says.
 
@@ -105,12 +126,14 @@ def scale(
         x: (B, C, H, W) reflectance without NaN.
         scaling: one of ``SCALINGS``.
         mean, std: (C,) per-band statistics of the pretraining data; needed by ``"dataset"`` only.
+        removed: (B, C, H, W) bool, the values hidden from the model; ``"window"`` takes its range from the others
+            (``scale_unit``), the fixed scalings do not depend on it.
 
     Returns:
         xs (B, C, H, W) scaled, and lo, hi (B, C, 1, 1) for ``unscale``.
     """
     if scaling == "window":
-        return scale_unit(x)
+        return scale_unit(x, removed=removed)
     _check_batch(x)
     check_finite(x, "the batch")
     B, C = x.shape[:2]

@@ -1,25 +1,23 @@
 """Every results table of the lab, measured on data the shipped checkpoints never saw.
 
     python scripts/results.py [--sections [reconstruction change classification ablations]] [--quick]
-                              [--change-variants NAME ...]
 
 Writes ``docs/results/<section>.json`` (every figure), rebuilds ``docs/results.md`` from all section files present,
 and replaces the block between ``<!-- results:begin -->`` and ``<!-- results:end -->`` in README.md. Splits, windows
 and seeds are fixed here, so a second run on the same torch build gives the same numbers.
 
-- **reconstruction**: the shipped S2MAE and SatMAE on unseen real images (every whole 64 x 64 window of
-  ``embedded:eval``, the bottom half of the embedded scene; both dates of the held-out OSCD cities where OSCD is
-  found), at mask ratios ``RATIOS``; batch k of windows draws its masks from ``torch.Generator().manual_seed(SEED +
-  k)``. Masked-token MSE, PSNR and spectral angle in each window's [0, 1]-scaled space (the space the models are
-  trained in) over the removed tokens, for the model, the three naive baselines of ``s2lab.baselines`` (the same
-  windows, masks and tokens), and ``flat_floor``: each removed token filled with its own true per-band mean, the
-  best any predictor of flat tokens can do (no learned texture).
-- **change**: OSCD, threshold chosen on the training cities, pooled and per-city scores on ``EVAL_CITIES``
-  (``s2lab.evaluate``); change vector analysis with Otsu and with a tuned threshold; the shipped model; and
-  change models fine-tuned here (``CHANGE_VARIANTS``, not with ``--quick``) with and without radiometric
-  normalisation, from the pretrained S2MAE encoder and from the same network randomly initialised (same steps,
-  same seed); and the shipped model blended with CVA (``s2lab.evaluate.evaluate_blend``, weight and threshold from
-  the training cities).
+- **reconstruction**: the shipped S2MAE and SatMAE on unseen real images (every whole window, of each model's
+  training size, of ``embedded:eval``, the bottom half of the embedded scene; both dates of the held-out OSCD cities
+  where OSCD is found), at mask ratios ``RATIOS``; batch k of windows draws its masks from
+  ``torch.Generator().manual_seed(SEED + k)``. The lab's yardstick, in reflectance: masked MSE over the removed
+  values, PSNR of the pooled MSE with peak 1.0, spectral angle between reflectance spectra; for the model, every
+  naive fill of ``s2lab.baselines.fill_all`` (the same windows and masks), and ``flat_floor``: each removed token
+  filled with its own true per-band mean (the best flat fill with oracle token means).
+- **change**: OSCD, thresholds chosen on the training cities, pooled and per-city scores on ``EVAL_CITIES``
+  (``s2lab.evaluate``); change vector analysis with Otsu and with a tuned threshold; the shipped model alone and
+  blended with CVA (``s2lab.evaluate.evaluate_blend``, weight and threshold from the training cities), and which of
+  the two its training cities chose as the default; and pretrained against from scratch: the shipped encoder and the
+  same network with fresh weights, each fine-tuned ``CHANGE_STEPS`` steps with every seed of ``CHANGE_SEEDS``.
 - **classification**: pretrained vs random encoders on the synthetic EuroSAT-like set (``s2lab.data.synthetic``;
   EuroSAT itself is not on this machine): a ridge probe on frozen mean-pooled encoder features, train split
   images from the scene's top half, eval split from its bottom half. And on real land cover (``land_cover``): the
@@ -32,12 +30,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -58,16 +58,17 @@ from s2lab.spectra import resample
 from s2lab.tasks import pretraining_images
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from train_checkpoints import EVAL_CITIES, WIDTH, stage_state
+from train_checkpoints import EVAL_CITIES, TOKENS, WIDTH, pretraining_data, stage_state
 
 RATIOS = (0.5, 0.75, 0.9, 0.95)  # the app slider's range, as the issue asks
 SEED = 0  # masks, weights of random encoders, fine-tuning runs, synthetic sets
 WINDOW = 64  # window side in pixels, the models' training img_size
 BATCH = 32  # windows per forward pass (fixes which windows share a mask seed)
-CHANGE_STEPS = 600  # fine-tuning steps of every change variant (the shipped model's count)
+CHANGE_STEPS = 300  # fine-tuning steps of each pretrained / from-scratch run (the shipped model has 600)
 PROBE_PER_CLASS = (40, 20)  # synthetic images per class: train split, eval split
 ABLATION_STEPS = 300  # pretraining steps of each ablation run
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+WEIGHTS = Path(__file__).resolve().parents[1] / "s2lab" / "weights"  # the shipped checkpoints
 PAPER = {  # S2MAE (Li et al., CVPR 2024), as /work/shared/DESIGN.md quotes it
     "eurosat_accuracy": 99.16, "bigearthnet_map": 85.59, "oscd_f1": 53.28, "oscd_f1_two_datasets": 54.26,
     "mask_ratio_map": {"0.9": 85.59, "0.75": 84.94, "0.5": 84.32, "0.25": 82.81},
@@ -258,23 +259,21 @@ def reconstruction_markdown(result: dict) -> str:
 
 
 # -- change --------------------------------------------------------------------------------------------------------
-CHANGE_VARIANTS = {  # name -> (init, normalize); "moments" is left out: the model's per-window scaling cancels it
-    "pretrained": ("s2mae-s2-small", "none"),
-    "scratch": (None, "none"),
-    "pretrained + quantiles": ("s2mae-s2-small", "quantiles"),
-    "scratch + quantiles": (None, "quantiles"),
-}
+CHANGE_ARMS = {"pretrained": False, "from scratch": True}  # arm -> --fresh-weights (the same network, new weights)
+CHANGE_SEEDS = (0, 1, 2)  # fine-tuning seeds of each arm
 
 
-def train_change(runs: Path, name: str, init: str | None, normalize: str, train: list[str], steps: int) -> Path:
-    """Fine-tune one change variant with ``s2lab finetune`` (resumed or reused when already run); its folder."""
-    out = runs / re.sub(r"[^a-z0-9]+", "-", name)
+def train_change(runs: Path, name: str, fresh: bool, seed: int, train: list[str], steps: int) -> Path:
+    """Fine-tune one change arm from the shipped S2MAE with ``s2lab finetune`` at the shipped change model's
+    settings (quantile matching, the encoder's window size), resumed or reused when already run; its folder."""
+    out = runs / f"{re.sub(r'[^a-z0-9]+', '-', name)}-seed{seed}"
     state = stage_state(out, steps)
     if state != "done":
-        args = ["finetune", "--task", "change", *(["--init", init] if init else []), "--normalize", normalize,
-                "--train-cities", *train, "--eval-cities", *EVAL_CITIES, "--steps", str(steps),
-                "--seed", str(SEED), "--out", str(out), "--checkpoint-every", "100", "--quiet",
-                *(["--resume"] if state == "resume" else [])]
+        encoder = load_model("s2mae-s2-small", builders=BUILDERS)[0]
+        args = ["finetune", "--task", "change", "--init", "s2mae-s2-small", *(["--fresh-weights"] if fresh else []),
+                "--normalize", "quantiles", "--img-size", str(encoder.config.img_size), "--train-cities", *train,
+                "--eval-cities", *EVAL_CITIES, "--steps", str(steps), "--seed", str(seed), "--out", str(out),
+                "--checkpoint-every", "100", "--quiet", *(["--resume"] if state == "resume" else [])]
         if s2lab(args):
             raise SystemExit(f"s2lab {' '.join(args)} failed")
     return out
@@ -292,35 +291,36 @@ def oscd_pairs(cities: Sequence[str]) -> list[tuple]:
     return [(p.before, p.after, p.label) for p in (load_oscd_city(c, bands=S2_10BANDS) for c in cities)]
 
 
-def change(quick: bool, runs: Path, variants: Sequence[str] = tuple(CHANGE_VARIANTS)) -> dict:
+def _default_f1(meta: dict) -> float:
+    """Pooled F1 on the eval cities of the method a fine-tuned change model chose on its training cities."""
+    return meta["blend"]["f1"] if meta.get("method") == "model + cva" else meta["f1"]
+
+
+def change(quick: bool, runs: Path) -> dict:
     if data_dir("oscd") is None:
         return {"skipped": "OSCD not found (set S2LAB_DATA_DIR or S2LAB_OSCD_DIR)"}
     train = [c for c in oscd_cities(labelled=True) if c not in EVAL_CITIES]
     train_pairs, eval_pairs = oscd_pairs(train), oscd_pairs(EVAL_CITIES)
     cva = evaluate_cva(train_pairs, eval_pairs, eval_names=EVAL_CITIES)
     rows = {"CVA, Otsu per image": _brief(cva["otsu"]), "CVA, threshold tuned on training cities": _brief(cva["tuned"])}
-    scored: dict[str, dict] = {}  # sha256 of the weights -> scores: the same model is scored once
-
-    def score(path: str | Path) -> dict:
-        model, info = load_model(path, builders=BUILDERS)
-        meta = info.get("meta") or {}
-        if info["sha256"] not in scored:  # at the threshold chosen on the training cities when it was trained
-            scored[info["sha256"]] = _brief(evaluate_change(model, train_pairs, eval_pairs, eval_names=EVAL_CITIES,
-                                                            normalize=meta.get("normalize"),
-                                                            threshold=meta.get("threshold")))
-        return scored[info["sha256"]]
-
-    steps = CHANGE_STEPS
-    for name in () if quick else variants:
-        init, norm = CHANGE_VARIANTS[name]
-        rows[f"{name} ({steps} steps)"] = score(train_change(runs, name, init, norm, train, steps)
-                                                / "model.safetensors")
-    rows["shipped change-oscd-small"] = score("change-oscd-small")
     model, info = load_model("change-oscd-small", builders=BUILDERS)
-    blend = evaluate_blend(model, train_pairs, eval_pairs, eval_names=EVAL_CITIES,
-                           normalize=(info.get("meta") or {}).get("normalize"))
-    rows["shipped change-oscd-small + CVA"] = {**_brief(blend), "weight": blend["weight"]}
-    return {"train_cities": train, "eval_cities": list(EVAL_CITIES), "rows": rows, "steps": steps, "seed": SEED,
+    meta = info.get("meta") or {}
+    rows["change-oscd-small alone"] = _brief(evaluate_change(model, train_pairs, eval_pairs, eval_names=EVAL_CITIES,
+                                                             normalize=meta.get("normalize"),
+                                                             threshold=meta.get("threshold")))
+    blend = evaluate_blend(model, train_pairs, eval_pairs, eval_names=EVAL_CITIES, normalize=meta.get("normalize"))
+    rows["change-oscd-small + CVA"] = {**_brief(blend), "weight": blend["weight"]}
+    default = "change-oscd-small + CVA" if meta.get("method") == "model + cva" else "change-oscd-small alone"
+    arms = {}
+    steps = 10 if quick else CHANGE_STEPS
+    for arm, fresh in CHANGE_ARMS.items():
+        f1s = []
+        for seed in CHANGE_SEEDS[:1] if quick else CHANGE_SEEDS:
+            run_meta = json.loads((train_change(runs, arm, fresh, seed, train, steps) / "model.json").read_text())["meta"]
+            f1s.append(_default_f1(run_meta))
+        arms[arm] = {"f1": f1s, "mean": float(np.mean(f1s)), "sd": float(np.std(f1s, ddof=1)) if len(f1s) > 1 else 0.0}
+    return {"train_cities": train, "eval_cities": list(EVAL_CITIES), "rows": rows, "default": default,
+            "default_method": meta.get("method", "model"), "arms": arms, "arm_steps": steps, "seeds": list(CHANGE_SEEDS),
             "paper_f1": PAPER["oscd_f1"]}
 
 
@@ -341,11 +341,31 @@ def change_markdown(result: dict) -> str:
                      + " | ".join(f"{r['per_city'][c]['f1']:.3f}" for c in cities) + f" | {ceiling} |")
     blend = next((r for r in result["rows"].values() if "weight" in r), None)
     if blend:
-        lines += ["", (f"The + CVA row: the model's logit plus {blend['weight']:g} x the CVA magnitude (each date's bands "
-                  "standardised over the whole image, which the model's 64 px windows never see). The weight, like the "
-                  "threshold, is the F1-best on the training cities (`s2lab.evaluate.evaluate_blend`); no held-out "
-                  "label is used. The model was fitted on those cities, so its own scores there look better than "
-                  "they are, and the weight chosen there can err on the small side.")]
+        lines += ["", (f"The + CVA row: sigmoid(the model's logit + {blend['weight']:g} x the CVA magnitude), each "
+                  "date's bands standardised over the whole image, which the model's windows never see. The weight, "
+                  "like the threshold, is the F1-best on the training cities (`s2lab.evaluate.evaluate_blend`); no "
+                  "held-out label is used. The model was fitted on those cities, so its own scores there look "
+                  "better than they are, and the weight chosen there can err.")]
+    if "default" in result:
+        tuned = result["rows"]["CVA, threshold tuned on training cities"]["pooled"]["f1"]
+        mine = result["rows"][result["default"]]["pooled"]["f1"]
+        lines += ["", (f"**The default of `s2lab detect-change`** (and of the app and notebook 08) is what the training "
+                  f"cities chose: {result['default_method']} (the row {result['default']}), pooled F1 {mine:.3f}, "
+                  f"against {tuned:.3f} for CVA with a threshold tuned on the same cities: "
+                  f"{mine - tuned:+.3f}.")]
+    arms = result.get("arms")
+    if arms:
+        lines += ["", (f"Pretrained against from scratch: the shipped S2MAE encoder, and the same network with fresh "
+                  f"weights, each fine-tuned {result['arm_steps']} steps with seeds {result['seeds']} at the shipped "
+                  "settings; pooled F1 of each run's default method on the held-out cities, mean ± sd over seeds."),
+                  "", "| encoder | pooled F1 per seed | mean ± sd |", "| --- | --- | --- |"]
+        for arm, a in arms.items():
+            lines.append(f"| {arm} | {', '.join(f'{f:.3f}' for f in a['f1'])} | {a['mean']:.3f} ± {a['sd']:.3f} |")
+        if {"pretrained", "from scratch"} <= set(arms):
+            gap = arms["pretrained"]["mean"] - arms["from scratch"]["mean"]
+            spread = max(arms["pretrained"]["sd"], arms["from scratch"]["sd"])
+            lines += ["", (f"Pretrained minus from scratch: {gap:+.3f}, against a seed spread (largest sd) of "
+                      f"{spread:.3f}: " + ("more than the spread." if gap > spread else "not more than the spread."))]
     lines += ["", ("Ceiling F1: the best pooled F1 any threshold would give, found with the held-out cities' own "
               "labels. It is a diagnosis, not a result: it measures how well a method ranks the pixels, apart from "
               "how well its threshold carries over from the training cities. Where a model's ceiling is below the "
@@ -587,20 +607,100 @@ def ablations_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# -- scaling -------------------------------------------------------------------------------------------------------
+SCALING_STEPS = 600  # pretraining steps of each scaling run
+SCALING_RATIOS = (0.5, 0.9)
+
+
+def scaling(quick: bool, runs: Path) -> dict:
+    """The input scaling that ships, measured: the shipped S2MAE's recipe (data, tokens, width, mask-ratio range)
+    pretrained ``SCALING_STEPS`` steps once per scaling (same seed, same batches), scored on the yardstick."""
+    steps = 10 if quick else SCALING_STEPS
+    data, _ = pretraining_data()
+    rows = []
+    for choice in ("dataset", "window"):
+        out = runs / f"scaling-{choice}"
+        state = stage_state(out, steps)
+        if state != "done":
+            args = ["pretrain", "--data", *data, "--steps", str(steps), "--batch-size", "32", "--lr", "1e-3",
+                    "--mask-ratio", "0.5:0.95", "--seed", str(SEED), "--out", str(out), "--checkpoint-every", "100",
+                    "--quiet", *WIDTH, *TOKENS, "--scaling", choice, *(["--resume"] if state == "resume" else [])]
+            if s2lab(args):
+                raise SystemExit(f"s2lab {' '.join(args)} failed")
+        model = load_model(out / "model.safetensors", builders=BUILDERS)[0].eval()
+        for name, x in image_sets(quick, model.config.img_size).items():
+            x = x[: BATCH * (1 if quick else 4)]
+            for ratio in SCALING_RATIOS:
+                scores = score_windows(model, x, ratio=ratio, strategy="random")
+                rows.append({"scaling": choice, "images": name, "windows": len(x), "ratio": ratio,
+                             "mse": scores["model"]["mse"], **summarise(scores)})
+    shipped = json.loads((WEIGHTS / "s2mae-s2-small.json").read_text())["config"].get("scaling", "window")
+    return {"steps": steps, "seed": SEED, "rows": rows, "shipped": shipped}
+
+
+def scaling_markdown(result: dict) -> str:
+    lines = [(f"The shipped S2MAE's recipe (data, 4 px tokens on 32 px tiles, width, mask ratios 0.5 to 0.95) "
+              f"pretrained {result['steps']} steps once per input scaling, seed {result['seed']}, the same batches; "
+              "scored on the yardstick (masked MSE in reflectance) against the best fill. `dataset`: fixed per-band "
+              "statistics of the pretraining data (SpectralGPT's and SatMAE's way, the default of `s2lab pretrain`); "
+              "`window`: each window's band range over its visible values."), "",
+             "| scaling | images | mask ratio | model MSE (1e-4) | model / best fill |", "| --- | --- | --- | --- | --- |"]
+    for r in result["rows"]:
+        lines.append(f"| {r['scaling']} | {r['images']} ({r['windows']} windows) | {r['ratio']:.2f} | "
+                     f"{r['mse'] * 1e4:.2f} | **{r['model_to_best']:.2f}** |")
+    by = {}
+    for r in result["rows"]:
+        by.setdefault(r["scaling"], []).append(r["model_to_best"])
+    if {"dataset", "window"} <= set(by):
+        better = min(by, key=lambda k: sum(by[k]))
+        lines += ["", (f"Summed over these rows, `{better}` is ahead ({sum(by['window']):.2f} against "
+                       f"{sum(by['dataset']):.2f} for window and dataset), one seed of a short run. Per-window "
+                       "scaling shows every window at full contrast, so dark, flat scenes (the marsh and the sea of "
+                       "embedded:eval) weigh as much in the loss as bright cities; fixed statistics leave them "
+                       f"a sliver of the range. The shipped S2MAE uses `{result['shipped']}`.")]
+    return "\n".join(lines) + "\n"
+
+
 # -- output --------------------------------------------------------------------------------------------------------
 SECTIONS = {"reconstruction": ("Reconstruction of unseen real images", reconstruction_markdown),
             "change": ("Change detection on OSCD", change_markdown),
             "classification": ("Pretrained vs from scratch: classification probe", classification_markdown),
-            "ablations": ("Mask-ratio and patch-size ablations at lab scale", ablations_markdown)}
+            "ablations": ("Mask-ratio and patch-size ablations at lab scale", ablations_markdown),
+            "scaling": ("Input scaling: fixed dataset statistics against each window's range", scaling_markdown)}
+
+
+FIDELITY = """\
+### The fidelity review, point by point
+
+`../shared/reviews/fidelity.md` audited the lab against the papers and the anchors' code. Its points on models,
+targets, metrics and results, and where each stands:
+
+| point | status |
+| --- | --- |
+| E1 "has not learnt to use the bands of one pixel" | The sentence is gone. The flat floor is described as what it is, the best flat fill with oracle token means, not a bound. The review's controlled test (hide the other groups at covered places) is not yet in `coverage()`. |
+| E2 `raw` target confounded | Fixed. `target="raw"` is gone (it raises and says why); the slides' "without norm" row is `scaling="none"`: input and target both in reflectance. |
+| E3 per-window min-max attributed to the paper | Fixed. Fixed per-band statistics of the pretraining data (SentinelNormalize, without its clip) are `scaling="dataset"`, the default of `s2lab pretrain`, stored in each checkpoint. Per-window min-max is "the lab's choice", now over the visible values only: before, unscaling a reconstruction used the removed values' own minimum and maximum, a leak. The shipped S2MAE uses the scaling that measured better (the scaling table). |
+| E4 spectral angle in the stretched space | Fixed. Every score (CLI, app, notebooks, these tables) is in reflectance: masked MSE, PSNR with peak 1.0, the angle between reflectance spectra. |
+| E5 progressive pretraining | `s2lab pretrain --init CHECKPOINT --data ...` continues a model on other data. Notebook 05's equal-steps comparison is still open. |
+| E6 change model compared with the weakest floor only | Fixed here and in notebook 08: CVA with a threshold tuned on the training cities is a row, and the default of `detect-change` is what the training cities chose (the model alone or blended with CVA). |
+| E7 pretrained against scratch on one seed | Change detection: three fine-tuning seeds per arm, mean and spread. The classification probes are still one seed. |
+| E8 SatMAE "independent" masking | Open: the lab's variant keeps an equal share per group; SatMAE's code draws over all G x L tokens. |
+| E9 SatMAE's learnable embeddings | Stated in `models/satmae.py` and the README. |
+| E10 "learnable is S2MAE's best" | Fixed in `pos_embed.py` and notebook 11 ("S2MAE's choice"; all three variants within 0.05 mAP), with the slides' numbers filled in. |
+| E12 spatial-only baselines | Gaussian fills of each band's visible pixels (2 and 4 px) joined the fills; the review's cross-band fill is not yet one. |
+| E13 FUS-MAE wording and the silent wavelength swap | `pos_embed="wavelength"` now raises for FUS-MAE. The notebook 09 wording is open. |
+| E16 PSNR | Labelled as the PSNR of the pooled MSE. |
+| E17 S2MAE and SatMAE unpaired | Open: each is still scored on its own token grid and masks. |
+"""
 
 
 def render(results: dict[str, dict]) -> str:
-    """The markdown of every section present, in ``SECTIONS`` order."""
+    """The markdown of every section present, in ``SECTIONS`` order, and where the fidelity review stands."""
     parts = []
     for key, (title, make) in SECTIONS.items():
         if key in results:
             parts += [f"### {title}", "", make(results[key])]
-    return "\n".join(parts)
+    return "\n".join(parts) + "\n" + FIDELITY
 
 
 def replace_block(text: str, block: str) -> str:
@@ -615,52 +715,93 @@ def replace_block(text: str, block: str) -> str:
     return f"{head}{BEGIN}\n{block.strip()}\n{rest[rest.index(END):]}"
 
 
+def _data_summary(meta: dict) -> str:
+    """What a checkpoint saw, in a few words, from its meta."""
+    if meta.get("task") == "change":
+        return f"OSCD labels of {', '.join(meta.get('train_cities', []))}; init {meta.get('init')}"
+    data = meta.get("data", [])
+    cities = sorted({d.split("/")[1] for d in data if d.startswith("oscd/")})
+    parts = [d for d in data if not d.startswith("oscd/")] + ([f"both dates of {len(cities)} OSCD cities"]
+                                                              if cities else [])
+    return ", ".join(parts)
+
+
+def checkpoints_table(folder: Path = WEIGHTS) -> list[str]:
+    """The README's table of the shipped checkpoints, read from their JSON files and sizes."""
+    lines = ["| name | kind | parameters | file | data | steps | device | wall | CPU time |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for path in sorted(folder.glob("*.json")):
+        info = json.loads(path.read_text())
+        meta = info.get("meta") or {}
+        params = sum(math.prod(shape) for shape, _ in info["tensors"].values())
+        size = path.with_suffix(".safetensors").stat().st_size / 1e6
+        spent = meta.get("training") or {}
+        wall = f"{spent['wall_s'] / 60:.0f} min" if "wall_s" in spent else "-"
+        cpu = f"{spent['cpu_s'] / 60:.0f} min" if "cpu_s" in spent else "-"
+        device = f"{spent.get('device', '-')}" + (f", {spent['threads']} threads" if spent.get("threads") else "")
+        lines.append(f"| `{path.stem}` | {info['kind']} | {params / 1e6:.2f} M | {size:.1f} MB | {_data_summary(meta)} | "
+                     f"{meta.get('steps', '-')} | {device} | {wall} | {cpu} |")
+    return lines
+
+
 def readme_block(results: dict[str, dict]) -> str:
     """The README's short version: the headline of each section present, and a pointer to docs/results.md."""
     lines = [("Measured by `python scripts/results.py` on data the checkpoints never saw (CPU, float32); the full "
-             "tables, with PSNR, spectral angle and per-city scores, are in [docs/results.md](docs/results.md)."), ""]
+             "tables, with PSNR, spectral angle and per-city scores, are in [docs/results.md](docs/results.md)."), "",
+             "The shipped checkpoints (`s2lab/weights/`, written by `scripts/train_checkpoints.py`):", "",
+             *checkpoints_table(), ""]
     rec = results.get("reconstruction")
     if rec:
-        rows = [r for r in rec["rows"] if r["images"] == "embedded:eval"]
-        lines += [("Masked-token MSE on all embedded:eval windows, model against the best naive baseline "
-                  "(flat floor: each removed token filled with its own true mean, the best a texture-free guess can do):"),
-                  "", ("| mask ratio | S2MAE MSE | best baseline MSE | S2MAE / baseline | SatMAE / its baseline | "
-                  "flat floor / baseline |"), "| --- | --- | --- | --- | --- | --- |"]
-        for ratio in RATIOS:
-            s2, sat = (next((r for r in rows if r["model"] == m and r["ratio"] == ratio), None)
-                       for m in ("s2mae-s2-small", "satmae-s2-small"))
-            if s2 is None:
-                continue
-            best = s2["scores"][s2["best_baseline"]]["mse"]
-            lines.append(f"| {ratio:.2f} | {s2['scores']['model']['mse']:.4f} | {best:.4f} | "
-                         f"**{s2['model_to_best']:.2f}** | {sat['model_to_best']:.2f} | {s2['floor_to_best']:.2f} |"
-                         if sat else f"| {ratio:.2f} | {s2['scores']['model']['mse']:.4f} | {best:.4f} | "
-                         f"**{s2['model_to_best']:.2f}** | - | {s2['floor_to_best']:.2f} |")
-        at90 = next((r for r in rows if r["model"] == "s2mae-s2-small" and r["ratio"] == 0.9), None)
+        lines += [("Reconstruction on the lab's one yardstick: masked MSE in reflectance over the removed values, "
+                   "model against the best naive fill of the same visible pixels (band mean, nearest, 3 x 3 mean, "
+                   "Gaussian 2 px and 4 px), random masking for S2MAE and independent for SatMAE:"), "",
+                  "| images | mask ratio | S2MAE MSE (1e-4) | best fill MSE (1e-4) | S2MAE / best fill | "
+                  "SatMAE / its best fill |", "| --- | --- | --- | --- | --- | --- |"]
+        for images in dict.fromkeys(r["images"] for r in rec["rows"]):
+            rows = [r for r in rec["rows"] if r["images"] == images]
+            for ratio in RATIOS:
+                s2, sat = (next((r for r in rows if r["model"] == m and r["ratio"] == ratio), None)
+                           for m in ("s2mae-s2-small", "satmae-s2-small"))
+                if s2 is None:
+                    continue
+                best = s2["scores"][s2["best_baseline"]]["mse"]
+                theirs = f"{sat['model_to_best']:.2f}" if sat else "-"
+                lines.append(f"| {images} | {ratio:.2f} | {s2['scores']['model']['mse'] * 1e4:.2f} | {best * 1e4:.2f} | "
+                             f"**{s2['model_to_best']:.2f}** | {theirs} |")
+        s2rows = [r for r in rec["rows"] if r["model"] == "s2mae-s2-small"]
+        at90 = [r for r in s2rows if r["ratio"] == 0.9]
         if at90:
-            beaten = all(r["model_to_best"] < 1 for r in rows)
-            lines += ["", (f"Goals: S2MAE at 0.9 at most 0.3 x the best baseline: {at90['model_to_best']:.2f}, "
-                      f"{'met' if at90['model_to_best'] <= 0.3 else 'not met'}; below the best baseline at every "
-                      f"ratio: {'met' if beaten else 'not met'}. The flat floor ({at90['floor_to_best']:.2f} x at "
-                      "0.9) is the texture inside the 8 x 8 px tokens, which no texture-free guess recovers. "
-                      "docs/results.md shows where the error is (pixels that lost every band group) and how a "
-                      "ratio near 0.3 arises when the removed tokens' own means are borrowed (the patch-target "
-                      "ablation).")]
+            worst90 = max(r["model_to_best"] for r in at90)
+            beaten = all(r["model_to_best"] < 1 for r in s2rows)
+            lines += ["", (f"Goals (on every held-out set): S2MAE at 0.9 at most 0.5 x the best fill: worst "
+                      f"{worst90:.2f}, {'met' if worst90 <= 0.5 else 'not met'}; below the best fill at every ratio "
+                      f"from 0.5 to 0.95: {'met' if beaten else 'not met'}.")]
         lines.append("")
     ch = results.get("change")
     if ch and "skipped" not in ch:
         cities = ch["eval_cities"]
-        lines += [f"Change detection, OSCD {' + '.join(cities)} pooled (threshold fixed on the training cities):", "",
+        lines += [f"Change detection, OSCD {' + '.join(cities)} pooled (thresholds and weights fixed on the training "
+                  "cities):", "",
                   "| method | precision | recall | F1 | " + " | ".join(f"{c} F1" for c in cities) + " |",
                   "| --- | --- | --- | --- | " + " | ".join("---" for _ in cities) + " |"]
         for name, r in ch["rows"].items():
             q = r["pooled"]
             lines.append(f"| {name} | {q['precision']:.3f} | {q['recall']:.3f} | **{q['f1']:.3f}** | "
                          + " | ".join(f"{r['per_city'][c]['f1']:.3f}" for c in cities) + " |")
-        best = max(ch["rows"].items(), key=lambda kv: kv[1]["pooled"]["f1"])
-        lines += ["", (f"Goal: pooled F1 at least 0.35: best here {best[1]['pooled']['f1']:.3f} ({best[0]}), "
-                  f"{'met' if best[1]['pooled']['f1'] >= 0.35 else 'not met'}. The paper: F1 {ch['paper_f1']} on "
-                  "OSCD's official test cities with far more data and compute."), ""]
+        if "default" in ch:
+            tuned = ch["rows"]["CVA, threshold tuned on training cities"]["pooled"]["f1"]
+            mine = ch["rows"][ch["default"]]["pooled"]["f1"]
+            lines += ["", (f"Goal: the default of `s2lab detect-change` ({ch['default']}) beats CVA with a tuned "
+                      f"threshold by at least 0.05 pooled F1: {mine - tuned:+.3f}, "
+                      f"{'met' if mine - tuned >= 0.05 else 'not met'}.")]
+            arms = ch.get("arms") or {}
+            if {"pretrained", "from scratch"} <= set(arms):
+                gap = arms["pretrained"]["mean"] - arms["from scratch"]["mean"]
+                spread = max(arms["pretrained"]["sd"], arms["from scratch"]["sd"])
+                lines[-1] += (f" Pretrained beats from scratch by more than the {len(ch['seeds'])}-seed spread: "
+                              f"{gap:+.3f} against {spread:.3f}, {'met' if gap > spread else 'not met'}.")
+        lines += ["", (f"The paper: F1 {ch['paper_f1']} on OSCD's official test cities with far more data and "
+                  "compute."), ""]
     cl = results.get("classification")
     if cl:
         lines += ["Classification probe (**synthetic** EuroSAT-like set, ridge on frozen features): "
@@ -682,14 +823,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--markdown", type=Path, default=Path("docs/results.md"))
     parser.add_argument("--readme", type=Path, default=Path("README.md"))
     parser.add_argument("--runs", type=Path, default=Path("runs/results"), help="working folder of training runs")
-    parser.add_argument("--change-variants", nargs="+", choices=tuple(CHANGE_VARIANTS), default=list(CHANGE_VARIANTS),
-                        help="the change models to fine-tune and score (default all)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     make = {"reconstruction": lambda: reconstruction(args.quick),
-            "change": lambda: change(args.quick, args.runs, args.change_variants),
+            "change": lambda: change(args.quick, args.runs),
             "classification": lambda: classification(args.quick),
-            "ablations": lambda: ablations(args.quick, args.runs)}
+            "ablations": lambda: ablations(args.quick, args.runs),
+            "scaling": lambda: scaling(args.quick, args.runs)}
     for section in args.sections:
         (args.out / f"{section}.json").write_text(json.dumps(make[section](), indent=2))
     results = {p.stem: json.loads(p.read_text()) for p in sorted(args.out.glob("*.json")) if p.stem in SECTIONS}

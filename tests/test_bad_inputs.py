@@ -120,7 +120,8 @@ def lab(tmp_path_factory) -> Path:
 
     save_model(models / "tiny", _tiny(), kind="s2mae", config={**TINY, "in_chans": 10},
                meta={"bands": list(S2_10BANDS)})
-    save_model(models / "twelve", _tiny(in_chans=12), kind="s2mae", config={**TINY, "in_chans": 12},
+    save_model(models / "twelve", _tiny(in_chans=12, scaling="window"), kind="s2mae",
+               config={**TINY, "in_chans": 12, "scaling": "window"},
                meta={"bands": list(S2_12BANDS)})
     detector = ChangeDetector(encoder=_tiny())
     save_model(models / "change", detector, kind="change", config=head_config(detector),

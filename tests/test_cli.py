@@ -174,10 +174,17 @@ def test_pretrain_finetune_change_then_detect_change_on_a_real_city(work, pretra
     _, info = load_model(model, builders=BUILDERS)
     assert info["kind"] == "change" and info["meta"]["threshold"] == tuned["threshold"]
     assert info["meta"]["train_cities"] == [TRAIN_CITY] and info["meta"]["init"] == str(pretrained[0])
+    blend = info["meta"]["blend"]  # the CVA blend, weight and threshold chosen on the training city
+    assert 0 <= blend["cva_weight"] and 0 < blend["threshold"] < 1 and set(blend["train_f1"]) >= {"0.0"}
+    chose_blend = blend["train_f1"][str(blend["cva_weight"])] > blend["train_f1"]["0.0"]
+    assert info["meta"]["method"] == ("model + cva" if chose_blend else "model") == tuned["method"]
 
     found = report("detect-change", before, after, "-o", "change.tif", "--model", model, "--labels", labels,
-                   "--probability", "prob.tif", cwd=work)
+                   "--probability", "prob.tif", "--no-cva", cwd=work)
     assert found["method"] == "model" and found["threshold"] == tuned["threshold"]
+    default = report("detect-change", before, after, "-o", "default.tif", "--model", model, cwd=work)
+    assert default["method"] == info["meta"]["method"]
+    assert default["threshold"] == (blend["threshold"] if chose_blend else tuned["threshold"])
     assert all(0 <= found[k] <= 1 for k in ("precision", "recall", "f1", "iou"))
     assert found["labels"]["encoding"] in ("1/2", "0/1")
     with rasterio.open(next(before.glob("*_B02.tif"))) as src, rasterio.open(work / "change.tif") as cm:
@@ -209,7 +216,7 @@ def test_detect_change_applies_the_radiometric_normalisation_the_model_was_train
     model, info = load_model(work / "matched" / "model.safetensors", builders=BUILDERS)
     assert info["meta"]["normalize"] == "quantiles"
     found = report("detect-change", before, after, "-o", "change.tif", "--model",
-                   work / "matched" / "model.safetensors", "--probability", "prob.tif", cwd=work)
+                   work / "matched" / "model.safetensors", "--probability", "prob.tif", "--no-cva", cwd=work)
     assert found["normalize"] == "quantiles"
     b, a = (open_raster(p, bands=S2_10BANDS) for p in (before, after))
     with rasterio.open(work / "prob.tif") as prob:

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from s2lab.baselines import FILL_NAMES, gaussian_fill
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.tiles import scale_unit
+from s2lab.inference import reconstruct_tiles
 from s2lab.models import S2MAE
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "results.py"
@@ -57,17 +59,24 @@ def test_score_windows_scores_model_baselines_and_floor_on_the_same_masks(crop):
                   decoder_depth=1).eval()
     x = results.windows(crop, 64)
     scores = results.score_windows(model, x, ratio=0.75, strategy="random", batch_size=4)
-    assert set(scores) == {"model", *results.BASELINE_NAMES, "flat_floor"}
+    assert set(scores) == {"model", *FILL_NAMES, "flat_floor"} and results.fill_names(scores) == list(FILL_NAMES)
     counts = {(s["values"], s["pixels"]) for s in scores.values()}
     assert len(counts) == 1  # every method scored on the same removed values
     values, _ = counts.pop()
     assert values == pytest.approx(0.75 * x.numel(), rel=0.02)
-    # the floor (true cell means) beats every flat baseline, which only sees the visible tokens
-    assert all(scores["flat_floor"]["mse"] < scores[b]["mse"] for b in results.BASELINE_NAMES)
+    # the floor (true cell means) beats every flat token fill, which only sees the visible tokens
+    assert all(scores["flat_floor"]["mse"] < scores[b]["mse"] for b in ("band_mean", "nearest", "neighbourhood"))
+    squared, removed = 0.0, 0
+    for k, start in enumerate(range(0, len(x), 4)):  # by hand, in reflectance: batch k masked with seed SEED + k
+        batch = x[start:start + 4]
+        mask = reconstruct_tiles(model, batch, mask_ratio=0.75, seed=results.SEED + k)["mask"]
+        squared += float(((gaussian_fill(batch, mask, 4.0) - batch)[mask.bool()] ** 2).sum())
+        removed += int(mask.sum())
+    assert scores["gaussian_4px"]["mse"] == pytest.approx(squared / removed, rel=1e-4)
     again = results.score_windows(model, x, ratio=0.75, strategy="random", batch_size=4)
     assert again["model"]["mse"] == scores["model"]["mse"]  # fixed seeds
     summary = results.summarise(scores)
-    best = min(scores[b]["mse"] for b in results.BASELINE_NAMES)
+    best = min(scores[b]["mse"] for b in FILL_NAMES)
     assert summary["model_to_best"] == pytest.approx(scores["model"]["mse"] / best)
 
 
@@ -81,7 +90,7 @@ def test_coverage_splits_the_same_removed_values_that_score_windows_scores(crop)
         whole = results.score_windows(model, x, ratio=ratio, strategy="random", batch_size=4)
         covered, uncovered = split["covered"], split["uncovered"]
         assert covered["share"] + uncovered["share"] == pytest.approx(1.0)
-        for method, name in (("model", "model"), ("neighbourhood", "neighbourhood"), ("flat_floor", "flat_floor")):
+        for method, name in (("model", "model"), ("gaussian", "gaussian_4px"), ("flat_floor", "flat_floor")):
             pooled = covered["share"] * covered[method] + uncovered["share"] * uncovered[method]
             assert pooled == pytest.approx(whole[name]["mse"], rel=1e-4)  # the two parts make up the whole
     # with 5 band groups, a pixel keeps some group at 0.5 far more often than at 0.9 (1 - r^4 of the time)
@@ -111,20 +120,29 @@ def test_replace_block_touches_only_the_block():
 
 def test_render_and_readme_block_show_the_measured_numbers():
     scores = {m: {"mse": v, "psnr": 20.0, "sam_deg": 5.0, "values": 1, "pixels": 1}
-              for m, v in {"model": 0.01, "band_mean": 0.05, "nearest": 0.04, "neighbourhood": 0.03,
-                           "flat_floor": 0.006}.items()}
-    rows = [{"images": "embedded:eval", "windows": 2, "model": m, "strategy": "random", "ratio": 0.9,
-             "scores": scores, **results.summarise(scores)} for m in ("s2mae-s2-small", "satmae-s2-small")]
-    change = {"train_cities": ["a"], "eval_cities": ["b", "c"], "steps": 1, "seed": 0, "paper_f1": 53.28,
-              "rows": {"cva": {"threshold": 0.5, "pooled": {"precision": 0.1, "recall": 0.2, "f1": 0.123, "iou": 0.1},
-                               "per_city": {"b": {"f1": 0.456}, "c": {"f1": 0.789}}}}}
-    data = {"reconstruction": {"rows": rows, "window": 64}, "change": change}
+              for m, v in {"model": 0.001, "band_mean": 0.005, "nearest": 0.004, "neighbourhood": 0.003,
+                           "gaussian_2px": 0.0031, "gaussian_4px": 0.0032, "flat_floor": 0.0006}.items()}
+    rows = [{"images": images, "windows": 2, "window": 32, "model": m, "strategy": "random", "ratio": 0.9,
+             "scores": scores, **results.summarise(scores)}
+            for images in ("embedded:eval", "oscd:b+c") for m in ("s2mae-s2-small", "satmae-s2-small")]
+    pooled = {"precision": 0.1, "recall": 0.2, "f1": 0.123, "iou": 0.1}
+    change = {"train_cities": ["a"], "eval_cities": ["b", "c"], "paper_f1": 53.28, "seeds": [0, 1, 2],
+              "rows": {"CVA, threshold tuned on training cities": {"threshold": 0.5, "pooled": pooled,
+                                                                   "per_city": {"b": {"f1": 0.456}, "c": {"f1": 0.789}}},
+                       "change-oscd-small + CVA": {"threshold": 0.5, "pooled": {**pooled, "f1": 0.2}, "weight": 0.1,
+                                                   "per_city": {"b": {"f1": 0.3}, "c": {"f1": 0.1}}}},
+              "default": "change-oscd-small + CVA", "default_method": "model + cva", "arm_steps": 300,
+              "arms": {"pretrained": {"f1": [0.2, 0.22, 0.21], "mean": 0.21, "sd": 0.01},
+                       "from scratch": {"f1": [0.15, 0.16, 0.17], "mean": 0.16, "sd": 0.01}}}
+    data = {"reconstruction": {"rows": rows}, "change": change}
     text = results.render(json.loads(json.dumps(data)))
-    assert "**0.33**" in text and "0.20" in text  # 0.01 / 0.03 and 0.006 / 0.03
+    assert "**0.33**" in text and "0.20" in text  # 0.001 / 0.003 and 0.0006 / 0.003
+    assert "| s2mae-s2-small | 0.90 | 10.00 | 50.00 | 40.00 | 30.00 | 31.00 | 32.00 | **0.33** |" in text
     assert "**0.123**" in text and "0.789" in text and "53.28" in text
+    assert "+0.077" in text and "0.210 ± 0.010" in text and "more than the spread" in text
     block = results.readme_block(data)
-    assert "| 0.90 | 0.0100 | 0.0300 | **0.33** | 0.33 | 0.20 |" in block and "docs/results.md" in block
-    assert "0.33, not met" in block and "0.123 (cva), not met" in block
+    assert "| oscd:b+c | 0.90 | 10.00 | 30.00 | **0.33** | 0.33 |" in block and "docs/results.md" in block
+    assert "worst 0.33, met" in block and "+0.077, met" in block and "+0.050 against 0.010, met" in block
 
 
 def test_cell_features_average_every_window_that_holds_a_square():

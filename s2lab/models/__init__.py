@@ -21,22 +21,16 @@ def _tuple_fields(config: dict) -> dict:
             for k, v in config.items()}
 
 
-def _mae_fields(config: dict) -> dict:
-    """An S2MAE / SatMAE config from JSON. Checkpoints written before ``scaling`` existed were trained on
-    per-window min-max scaling, so a config without it means ``"window"``."""
-    return {"scaling": "window", **_tuple_fields(config)}
-
-
 def _encoder(encoder: dict) -> MaskedAutoencoder:
     kind = encoder.get("kind")
     if kind not in ENCODERS:
         raise ValueError(f"unknown encoder kind {kind!r}; expected one of {', '.join(ENCODERS)}")
-    return ENCODERS[kind](**_mae_fields(encoder["config"]))
+    return ENCODERS[kind](**_tuple_fields(encoder["config"]))
 
 
 BUILDERS = {
-    "s2mae": lambda **config: S2MAE(**_mae_fields(config)),
-    "satmae": lambda **config: SatMAE(**_mae_fields(config)),
+    "s2mae": lambda **config: S2MAE(**_tuple_fields(config)),
+    "satmae": lambda **config: SatMAE(**_tuple_fields(config)),
     "fusmae": lambda **config: FUSMAE(**_tuple_fields(config)),
     "classifier": lambda *, encoder, **config: SceneClassifier(encoder=_encoder(encoder), **config),
     "change": lambda *, encoder, **config: ChangeDetector(encoder=_encoder(encoder), **config),

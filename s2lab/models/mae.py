@@ -19,6 +19,7 @@ row (input and target unscaled) is ``scaling="none"``. Reconstructions come back
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 
 from s2lab.blocks import Block, init_weights
-from s2lab.scaling import SCALINGS, default_band_statistics, scale, unscale
+from s2lab.scaling import SCALE_EPS, SCALINGS, default_band_statistics, scale, unscale
 from s2lab.masking import Mask, draw_mask
 from s2lab.pos_embed import SpatialSpectralEmbedding
 from s2lab.tokenize import CubeTokenizer, GroupTokenizer, TokenEmbed
@@ -174,10 +175,15 @@ class MaskedAutoencoder(nn.Module):
             raise ValueError(f"image of {x.shape[2]} x {x.shape[3]} pixels is not a multiple of the patch size {p}")
         return x.shape[2] // p, x.shape[3] // p
 
-    def scale(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, C, H, W) reflectance -> the scaled input xs, and lo, hi (B, C, 1, 1) for ``s2lab.scaling.unscale``."""
+    def scale(self, x: torch.Tensor, *, removed: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, C, H, W) reflectance -> the scaled input xs, and lo, hi (B, C, 1, 1) for ``s2lab.scaling.unscale``.
+
+        ``removed`` (B, C, H, W) bool marks the values the model will not see: a ``"window"`` scaling takes its
+        range from the others only, so that nothing of a removed value reaches the model or its reconstruction.
+        """
         c = self.config
-        return scale(x, c.scaling, mean=c.band_mean, std=c.band_std)
+        return scale(x, c.scaling, mean=c.band_mean, std=c.band_std, removed=removed)
 
     def group_wavelengths(self) -> torch.Tensor | None:
         """(G,) mean wavelength in nm of the bands each group holds, when the config knows the wavelengths."""
@@ -197,14 +203,25 @@ class MaskedAutoencoder(nn.Module):
         return standardize_tokens(tokens01, self.valid(hw, tokens01.device))[0]
 
     # -- the recipe --------------------------------------------------------------------------------------------
+    def draw(self, B: int, hw: tuple[int, int], mask_ratio: float, strategy: str, generator, device) -> Mask:
+        """A mask over the B x L tokens of an (h, w) token grid, drawn from ``generator``, on ``device``."""
+        mask = draw_mask(strategy, B, self.tokenizer.G, hw[0] * hw[1], mask_ratio, generator=generator)
+        return Mask(*(t.to(device) for t in mask))
+
+    def mask_image(self, mask: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        """The token mask (B, L), 1 = removed, as a per-value mask of the image: (B, C, H, W)."""
+        removed = mask[..., None].expand(-1, -1, self.tokenizer.P)  # (B, L, P)
+        return self.tokenizer.unpatchify(removed.contiguous(), H, W)
+
     def forward_encoder(
-        self, tokens01: torch.Tensor, hw: tuple[int, int], mask_ratio: float, strategy: str, generator
+        self, tokens01: torch.Tensor, hw: tuple[int, int], mask_ratio: float, strategy: str, generator,
+        *, mask: Mask | None = None,
     ) -> tuple[torch.Tensor, Mask]:
-        """tokens01 (B, L, P) -> latent (B, K, D) of the kept tokens, and the mask drawn."""
+        """tokens01 (B, L, P) -> latent (B, K, D) of the kept tokens, and the mask (``mask``, or one drawn)."""
         B, L, _ = tokens01.shape
         x = self.embed(tokens01) + self.pos(hw, self.group_wavelengths())  # (B, L, D)
-        mask = draw_mask(strategy, B, self.tokenizer.G, L // self.tokenizer.G, mask_ratio, generator=generator)
-        mask = Mask(*(t.to(x.device) for t in mask))
+        if mask is None:
+            mask = self.draw(B, hw, mask_ratio, strategy, generator, x.device)
         x = torch.gather(x, 1, mask.ids_keep[..., None].expand(-1, -1, x.shape[-1]))  # (B, K, D)
         return self.run_encoder(x), mask
 
@@ -242,19 +259,23 @@ class MaskedAutoencoder(nn.Module):
             strategy: a key of ``s2lab.masking.STRATEGIES``.
             generator: a CPU torch.Generator for the mask; a fresh unseeded one when None.
         """
-        self.check_input(x)
-        return self._forward(x, self.scale(x)[0], mask_ratio, strategy, generator)
+        return self._forward(x, mask_ratio, strategy, generator)[0]
 
-    def _forward(self, x, x01, mask_ratio, strategy, generator) -> MAEOutput:
-        """``forward`` on an image already scaled (x01, (B, C, H, W), by ``scale``), so callers scale only once."""
+    def _forward(self, x, mask_ratio, strategy, generator) -> tuple[MAEOutput, torch.Tensor, torch.Tensor]:
+        """``forward``, and the lo, hi (B, C, 1, 1) of the scaling, so that ``reconstruct`` can undo it.
+
+        The mask is drawn first, so that a scaling by each window's own range sees the visible values only.
+        """
         hw = self.check_input(x)
-        tokens01 = self.tokenizer.patchify(x01)  # (B, L, P)
         generator = generator if generator is not None else torch.Generator()
-        latent, mask = self.forward_encoder(tokens01, hw, mask_ratio, strategy, generator)
+        mask = self.draw(x.shape[0], hw, mask_ratio, strategy, generator, x.device)
+        x01, lo, hi = self.scale(x, removed=self.mask_image(mask.mask, *x.shape[-2:]).bool())
+        tokens01 = self.tokenizer.patchify(x01)  # (B, L, P)
+        latent, mask = self.forward_encoder(tokens01, hw, mask_ratio, strategy, generator, mask=mask)
         pred = self.forward_decoder(latent, mask.ids_restore, hw)
         target = self.target_tokens(tokens01, hw)
         loss = masked_mse(pred.float(), target, mask.mask, self.valid(hw, x.device))
-        return MAEOutput(loss, pred, target, mask.mask)
+        return MAEOutput(loss, pred, target, mask.mask), lo, hi
 
     # -- using a trained model ---------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -286,21 +307,18 @@ class MaskedAutoencoder(nn.Module):
         information from the removed tokens.
         """
         hw = self.check_input(x)
-        x01, lo, hi = self.scale(x)
-        out = self._forward(x, x01, mask_ratio, strategy, generator)
+        out, lo, hi = self._forward(x, mask_ratio, strategy, generator)
         pred = out.pred.float()
+        H, W = x.shape[-2:]
+        mask_image = self.mask_image(out.mask, H, W)  # (B, C, H, W)
         if self.config.target == "patch":
-            tokens01 = self.tokenizer.patchify(x01)
+            tokens01 = self.tokenizer.patchify((x - lo) / (hi - lo).clamp_min(SCALE_EPS))  # the true tokens, scaled
             _, mean, std = standardize_tokens(tokens01, self.valid(hw, x.device))
             pred = pred * std + mean
-        H, W = x.shape[-2:]
-        prediction = self.tokenizer.unpatchify(pred, H, W)
-        prediction = unscale(prediction, lo, hi)
-        removed = out.mask[..., None].expand(-1, -1, self.tokenizer.P)  # (B, L, P)
-        mask_image = self.tokenizer.unpatchify(removed.contiguous(), H, W)  # (B, C, H, W)
+        prediction = unscale(self.tokenizer.unpatchify(pred, H, W), lo, hi)
         pasted = torch.where(mask_image.bool(), prediction, x)
         return Reconstruction(prediction, pasted, mask_image)
 
     def config_dict(self) -> dict:
-        """The config as plain JSON-able values."""
-        return asdict(self.config)
+        """The config as plain JSON data (tuples as lists), as a checkpoint's JSON stores it."""
+        return json.loads(json.dumps(asdict(self.config)))

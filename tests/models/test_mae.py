@@ -41,9 +41,14 @@ def test_unit_target_is_the_image_under_the_models_scaling(real_tiles):
     mean, std = (torch.tensor(v).view(1, -1, 1, 1) for v in (model.config.band_mean, model.config.band_std))
     expected = (real_tiles - (mean - 2 * std)) / (4 * std)  # SentinelNormalize, without its clip
     assert torch.allclose(model.tokenizer.unpatchify(out.target, 32, 32), expected, atol=1e-5)
-    window = S2MAE(**SMALL, scaling="window")(real_tiles, mask_ratio=0.5, generator=_gen()).target
-    assert window.min() >= 0 and window.max() <= 1
-    assert torch.allclose(S2MAE(**SMALL).tokenizer.unpatchify(window, 32, 32), scale_unit(real_tiles)[0])
+    windowed = S2MAE(**SMALL, scaling="window")
+    out = windowed(real_tiles, mask_ratio=0.5, generator=_gen())
+    visible = out.target[out.mask == 0]  # (K, P): the range comes from these values only
+    assert visible.min() >= 0 and visible.max() <= 1 and out.target[out.mask == 1].min() < 0  # hidden ones may not
+    removed = windowed.mask_image(out.mask, 32, 32).bool()
+    assert torch.allclose(windowed.tokenizer.unpatchify(out.target, 32, 32),
+                          scale_unit(real_tiles, removed=removed)[0])
+    assert not torch.allclose(windowed.tokenizer.unpatchify(out.target, 32, 32), scale_unit(real_tiles)[0])
     none = S2MAE(**SMALL, scaling="none")(real_tiles, mask_ratio=0.5, generator=_gen()).target
     assert torch.allclose(S2MAE(**SMALL).tokenizer.unpatchify(none, 32, 32), real_tiles)
 
@@ -67,6 +72,24 @@ def test_dataset_scaling_needs_statistics_for_other_band_counts():
     with pytest.raises(ValueError, match=r"scaling='dataset' needs band_mean with one value per band \(12\)"):
         S2MAE(**{**SMALL, "in_chans": 12})
     assert S2MAE(**{**SMALL, "in_chans": 12}, scaling="window").config.band_mean is None
+
+
+def test_window_scaling_leaks_nothing_of_the_removed_values(real_tiles):
+    """Changing the removed values changes neither the reconstruction of a window-scaled model nor its range."""
+    model = S2MAE(**SMALL, scaling="window").eval()
+    rec = model.reconstruct(real_tiles, mask_ratio=0.75, generator=_gen(4))
+    tampered = torch.where(rec.mask.bool(), real_tiles * 3 + 0.5, real_tiles)  # new values where removed only
+    again = model.reconstruct(tampered, mask_ratio=0.75, generator=_gen(4))
+    assert torch.equal(again.mask, rec.mask) and torch.allclose(again.prediction, rec.prediction, atol=1e-6)
+
+
+def test_scale_unit_falls_back_where_a_band_has_no_visible_value():
+    x = torch.tensor([[[[0.1, 0.3]], [[0.5, 0.9]]]])  # (1, 2, 1, 2)
+    removed = torch.tensor([[[[False, False]], [[True, True]]]])  # band 1 wholly hidden
+    _, lo, hi = scale_unit(x, removed=removed)
+    assert lo.flatten().tolist() == pytest.approx([0.1, 0.1]) and hi.flatten().tolist() == pytest.approx([0.3, 0.3])
+    _, lo, hi = scale_unit(x, removed=torch.ones_like(removed))
+    assert lo.flatten().tolist() == [0.0, 0.0] and hi.flatten().tolist() == [1.0, 1.0]
 
 
 @pytest.mark.parametrize("target, scaling", [("unit", "dataset"), ("patch", "dataset"), ("unit", "window"),
