@@ -7,8 +7,11 @@ Each keeps exactly K = round(L * (1 - ratio)) tokens; they differ only in how th
 - ``random``: S2MAE's random 3D masking, every token on its own.
 - ``tube``: a spatial position is kept or removed in all groups at once (the tube masking of video MAEs).
   SatMAE calls this **consistent** masking; ``consistent`` is the same function.
-- ``independent``: SatMAE's independent masking, each group draws its own spatial positions, all groups
-  keeping the same share (to within one token).
+- ``independent``: SatMAE's independent masking as its code draws it (``random_masking`` over all G * N group
+  tokens at once): each group's positions are its own, and its share varies from image to image. With group tokens
+  it is exactly S2MAE's ``random``; the two differ only in what a token is.
+- ``balanced``: independent positions per group, every group keeping the same share (to within one token): the
+  lab's earlier reading of "independent".
 - ``spectral``: whole groups are kept or removed at once, at every spatial position.
 
 When K is not a multiple of the structure (a whole tube or a whole group), the last one is split at random, so the
@@ -77,7 +80,12 @@ consistent_masking = tube_masking
 
 
 def independent_masking(batch: int, groups: int, spatial: int, ratio: float, *, generator: torch.Generator) -> Mask:
-    """SatMAE independent masking: each group keeps its own random positions, all groups the same share."""
+    """SatMAE independent masking, as ``models_mae_group_channels.py`` draws it: uniform over all G * N tokens."""
+    return random_masking(batch, groups, spatial, ratio, generator=generator)
+
+
+def balanced_masking(batch: int, groups: int, spatial: int, ratio: float, *, generator: torch.Generator) -> Mask:
+    """Balanced independent masking: each group keeps its own random positions, all groups the same share."""
     kept = num_kept(groups * spatial, ratio)
     within = random_ranks((batch, groups, spatial), generator)  # (B, G, N): each group's own order
     turn = torch.rand(batch, groups, 1, generator=generator)  # (B, G, 1): which group goes first in each round
@@ -99,6 +107,7 @@ STRATEGIES: dict[str, Strategy] = {
     "tube": tube_masking,
     "consistent": consistent_masking,
     "independent": independent_masking,
+    "balanced": balanced_masking,
     "spectral": spectral_masking,
 }
 

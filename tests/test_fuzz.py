@@ -137,7 +137,7 @@ def test_each_strategy_keeps_its_structure_at_any_size(strategy, B, G, N, ratio,
         assert (((per_column > 0) & (per_column < G)).sum(1) <= 1).all()
     if strategy == "spectral":  # a group is removed at all positions or none, but for one split
         assert (((per_group > 0) & (per_group < N)).sum(1) <= 1).all()
-    if strategy == "independent":  # every group keeps the same share, to within one token
+    if strategy == "balanced":  # every group keeps the same share, to within one token
         assert ((per_group.max(1).values - per_group.min(1).values) <= 1).all()
 
 

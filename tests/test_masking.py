@@ -50,9 +50,18 @@ def test_spectral_removes_whole_groups():
     assert ((per_group == 0) | (per_group == 30)).sum(1).ge(4).all()  # all groups whole but at most one
 
 
-def test_independent_gives_every_group_the_same_share():
+def test_independent_is_satmaes_uniform_draw_over_every_group_token():
+    """SatMAE's code draws independent masks over all G * L tokens at once: S2MAE's random on group tokens."""
+    a = draw_mask("independent", 4, 3, 64, 0.75, generator=_gen(3))
+    b = draw_mask("random", 4, 3, 64, 0.75, generator=_gen(3))
+    assert torch.equal(a.mask, b.mask) and torch.equal(a.ids_keep, b.ids_keep)
+    kept_per_group = 64 - a.mask.view(4, 3, 64).sum(2)
+    assert (kept_per_group.max(1).values - kept_per_group.min(1).values > 1).any()  # shares differ between groups
+
+
+def test_balanced_gives_every_group_the_same_share():
     G, N, ratio = 3, 64, 0.75
-    m = draw_mask("independent", 4, G, N, ratio, generator=_gen(3)).mask.view(4, G, N)
+    m = draw_mask("balanced", 4, G, N, ratio, generator=_gen(3)).mask.view(4, G, N)
     kept_per_group = N - m.sum(2)
     assert (kept_per_group.max(1).values - kept_per_group.min(1).values <= 1).all()
     same_positions = (m[:, 0] == m[:, 1]).float().mean()
@@ -75,5 +84,5 @@ def test_ratio_outside_unit_interval_is_refused(ratio):
 
 
 def test_unknown_strategy_lists_the_known_ones():
-    with pytest.raises(ValueError, match="expected one of random, tube, consistent, independent, spectral"):
+    with pytest.raises(ValueError, match="expected one of random, tube, consistent, independent, balanced, spectral"):
         draw_mask("checkerboard", 1, 2, 4, 0.5, generator=_gen(0))
