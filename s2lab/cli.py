@@ -278,7 +278,8 @@ def run_info(args: argparse.Namespace) -> dict:
     scene = embedded_scene_path()
     data = {
         "embedded": {"found": scene.is_dir(), "path": str(scene), "description": DESCRIPTION},
-        "oscd": _folder("oscd", lambda p: {"cities": oscd_cities(images_dir(p))}),
+        "oscd": _folder("oscd", lambda p: {"cities": oscd_cities(images_dir(p)),
+                                           "labelled": oscd_cities(images_dir(p), labelled=True)}),
         "eurosat": _folder("eurosat", _eurosat_entry),
         "bigearthnet": _folder("bigearthnet", lambda p: {"patches": len(bigearthnet_patches(p))}),
         "hyperspectral": _folder("hyperspectral", lambda p: {"files": sorted(f.name for f in p.iterdir())}),

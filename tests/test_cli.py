@@ -90,6 +90,7 @@ def test_info_lists_versions_device_and_data(work):
     oscd = info["data"]["oscd"]
     assert oscd["found"] == (data_dir("oscd") is not None)
     assert ("cities" in oscd) if oscd["found"] else ("S2LAB_OSCD_DIR" in oscd["hint"])
+    assert not oscd["found"] or set(oscd["labelled"]) <= set(oscd["cities"])
     assert isinstance(info["models"], list)
 
 
