@@ -417,7 +417,7 @@ class Explorer(param.Parameterized):
         params.setdefault("threshold", chosen_threshold(meta))
         super().__init__(**params)
         self._limits: dict[tuple, np.ndarray] = {}  # (source key, bands) -> (2, 3) stretch limits of the crop
-        self._crop_tiles: tuple[torch.Tensor, torch.Tensor] | None = None  # windows and origins of the crop
+        self._crop_tiles: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # role -> the crop's windows, origins
         self._error_max = 0.0
         self._change_future: Future | None = None  # the change pair computing, started by refresh_change
         self._pair: ChangePair | None = None
@@ -446,8 +446,8 @@ class Explorer(param.Parameterized):
         self._set_source(embedded_source())
 
     def _set_source(self, source: Source) -> None:
-        crop_windows = tile(source.crop, model("s2mae")[0].config.img_size)  # (B, C, w, w), (B, 2)
-        self._crop_tiles = crop_windows
+        self._crop_tiles = {role: tile(source.crop, model(role)[0].config.img_size)  # (B, C, w, w), (B, 2)
+                            for role in ("s2mae", "satmae")}  # each model sees windows of its training size
         mean = source.crop.mean(dim=(1, 2), keepdim=True).expand_as(source.crop)
         self._error_max = float(np.percentile(viz.error_map(mean, source.crop), 98))  # the band-mean guess's error
         row, col = source.crop_origin
@@ -537,12 +537,12 @@ class Explorer(param.Parameterized):
     def _update_reconstruction(self) -> None:
         start = time.perf_counter()
         crop = self.source.crop
-        windows, origins = self._crop_tiles
         limits = self._crop_limits()
         idx = [BANDS.index(b) for b in self.bands()]
         original = self._picture(crop, limits)
         pictures, scores, removed = {"original": original}, {}, {}
         for role in ("s2mae", "satmae"):
+            windows, origins = self._crop_tiles[role]
             with torch.inference_mode():
                 out = reconstruct_tiles(model(role)[0], windows, mask_ratio=self.mask_ratio, strategy=self.strategy,
                                         seed=self.seed, baselines=False)
