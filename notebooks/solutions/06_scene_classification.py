@@ -41,7 +41,7 @@ def train_and_score(model: nn.Module, lr: float, x: torch.Tensor = train_x, y: t
         return accuracy(model.eval()(test_x), test_y)
 
 
-s2mae, info = load_model("s2mae-s2-small", builders=BUILDERS)
+s2mae, _ = load_model("s2mae-s2-small", builders=BUILDERS)
 satmae, _ = load_model("satmae-s2-small", builders=BUILDERS)
 
 # 1. Linear probes of the two shipped encoders, same images, steps and learning rate.
@@ -58,7 +58,7 @@ for per_class in (2, 5, 20):
                             train_x[keep], train_y[keep])
     with torch.random.fork_rng():
         torch.manual_seed(0)
-        scratch_model = SceneClassifier(encoder=S2MAE(**info["config"]), num_classes=K)
+        scratch_model = SceneClassifier(encoder=S2MAE(**s2mae.config_dict()), num_classes=K)  # same scaling
     scratch = train_and_score(scratch_model, 1e-3, train_x[keep], train_y[keep])
     print(f"   {per_class:2d} per class: probe {probe:.0%}, from scratch {scratch:.0%}")
 
