@@ -450,21 +450,23 @@ def jasper_ridge_s2() -> tuple[torch.Tensor, torch.Tensor, list[str]]:
 
 
 @torch.no_grad()
-def cell_features(encoder, image: torch.Tensor, window: int = WINDOW) -> dict[tuple[int, int], torch.Tensor]:
-    """Each CELL-px square's encoder token feature, averaged over every ``window`` that holds it as a token.
+def cell_features(encoder, image: torch.Tensor, window: int | None = None) -> dict[tuple[int, int], torch.Tensor]:
+    """Each CELL-px square's encoder feature, averaged over every ``window`` that holds it whole.
 
-    The windows are ``s2lab.data.tiles.tile``'s, every STRIDE px (and one flush with the bottom and right edges
-    when the image calls for it), so squares lie on a STRIDE-px lattice; ``encoder`` has patch size CELL.
+    The windows are ``s2lab.data.tiles.tile``'s (default the encoder's ``img_size``), every STRIDE px (and one
+    flush with the bottom and right edges when the image calls for it). A square is the mean of the (CELL / p)^2
+    tokens of patch size p that tile it (one token when p = CELL), so squares lie on the windows' p-px lattice.
     Returns ``{(row, col) of the square's top-left pixel: (D,) feature}``.
     """
-    tiles, origins = tile(image, window, stride=STRIDE, drop_nan=False)  # (N, C, window, window), (N, 2)
-    maps = encoder.eval().feature_map(tiles)  # (N, D, window / CELL, window / CELL)
+    p = encoder.config.patch_size
+    tiles, origins = tile(image, window or encoder.config.img_size, stride=STRIDE, drop_nan=False)
+    maps = F.avg_pool2d(encoder.eval().feature_map(tiles), CELL // p, stride=1)  # (N, D, squares, squares)
     sums: dict[tuple[int, int], torch.Tensor] = {}
     counts: dict[tuple[int, int], int] = {}
     for (r, c), fmap in zip(origins.tolist(), maps):
         for i in range(fmap.shape[1]):
             for j in range(fmap.shape[2]):
-                key = (r + CELL * i, c + CELL * j)
+                key = (r + p * i, c + p * j)
                 sums[key] = sums.get(key, 0) + fmap[:, i, j]
                 counts[key] = counts.get(key, 0) + 1
     return {key: sums[key] / counts[key] for key in sorted(sums)}
@@ -479,7 +481,7 @@ def land_cover() -> dict:
         return {"skipped": "the Jasper Ridge cube not found (set S2LAB_DATA_DIR or S2LAB_HYPERSPECTRAL_DIR)"}
     image, abundances, names = jasper_ridge_s2()
     features = {f"{name} {kind}": cell_features(encoder, image) for name, kind, encoder in _encoders()}
-    keys = list(next(iter(features.values())))  # the same squares for every encoder: the windows depend on the image
+    keys = sorted(set.intersection(*(set(cells) for cells in features.values())))  # squares every encoder saw
     label = torch.stack([abundances[:, r:r + CELL, c:c + CELL].mean((1, 2)).argmax() for r, c in keys])  # (N,)
     train = torch.tensor([r + CELL <= SPLIT_ROW for r, _ in keys])
     test = torch.tensor([r >= SPLIT_ROW for r, _ in keys])

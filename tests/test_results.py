@@ -161,6 +161,12 @@ def test_cell_features_average_every_window_that_holds_a_square():
                               for r in (0, 8) for c in (0, 8)]).mean(0)  # (8, 8) is in the windows at 0 and 8
     assert torch.allclose(cells[(0, 0)], corner, atol=1e-6)
     assert torch.allclose(cells[(8, 8)], middle, atol=1e-6)
+    small = S2MAE(img_size=16, in_chans=10, patch_size=4, embed_dim=32, depth=1, num_heads=2, decoder_embed_dim=16,
+                  decoder_depth=1).eval()  # 4 px tokens: a square is the mean of the 2 x 2 tokens tiling it
+    fine = results.cell_features(small, image, window=16)
+    with torch.no_grad():
+        tokens = small.feature_map(image[None, :, :16, :16])[0, :, :2, :2]  # (D, 2, 2): the top-left square's
+    assert torch.allclose(fine[(0, 0)], tokens.mean((1, 2)), atol=1e-6) and set(cells) <= set(fine)
 
 
 def test_land_cover_probe_scores_real_jasper_ridge_squares():
