@@ -44,10 +44,11 @@ import torch
 
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.raster import select_bands
-from s2lab.data.tiles import band_stats, random_tiles, to_tensor
+from s2lab.data.tiles import random_tiles, to_tensor
 from s2lab.device import autocast, describe_device, pick_device
 from s2lab.inference import change_map, reconstruct_image
 from s2lab.models import ChangeDetector, build
+from s2lab.scaling import reference_statistics
 from s2lab.sensors import S2_10BANDS, S2_12BANDS
 
 PARTS = ("scene", "train", "app", "scaling", "notebooks", "gpu")
@@ -345,7 +346,7 @@ def scaling(
         if count not in models:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
-                mean, std = (tuple(v.tolist()) for v in band_stats(BAND_SETS[count]))
+                mean, std = reference_statistics(BAND_SETS[count])
                 models[count] = build("s2mae", {**(config or {}), "in_chans": count, "band_mean": mean,
                                                 "band_std": std}).eval()
         model = models[count]

@@ -30,6 +30,7 @@ import xarray as xr
 
 from s2lab import __version__, bench, settings
 from s2lab.checkpoints import (
+    MAE_KINDS,
     CheckpointError,
     load_model,
     load_state,
@@ -47,9 +48,9 @@ from s2lab.data.synthetic import (
     synthetic_multilabel,
     synthetic_scene_classification,
 )
-from s2lab.data.tiles import band_stats, to_tensor
+from s2lab.data.tiles import to_tensor
 from s2lab.device import CHOICES, available_devices, describe_device, pick_device
-from s2lab.evaluate import evaluate_blend, evaluate_change
+from s2lab.evaluate import evaluate_blend
 from s2lab.inference import (
     NORMALIZATIONS,
     change_map,
@@ -76,7 +77,6 @@ from s2lab.train import TrainConfig, TrainingError, check_out_dir, fit
 # The library's own errors: a bad input, a missing dataset, a broken checkpoint, a failed run or download.
 # OSError covers files that cannot be read or written (permissions, a full disk).
 EXPECTED_ERRORS = (ValueError, OSError, CheckpointError, TrainingError, DownloadError)
-MAE_KINDS = ("s2mae", "satmae")
 BANDS_BY_COUNT = {10: S2_10BANDS, 12: S2_12BANDS, 13: S2_13BANDS}
 DATA_ENV = {name: f"S2LAB_{name.upper()}_DIR" for name in settings.DATASETS}
 SLIDER_RANGE = "0.5:0.95"  # the app's mask-ratio slider: pretraining covers all of it by default
@@ -475,9 +475,7 @@ def _encoder(args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[str, ...]
         return model, _model_bands(model, info), args.init
     if args.fresh_weights:
         raise ValueError("--fresh-weights takes the architecture of --init; give --init")
-    mean, std = (tuple(v.tolist()) for v in band_stats(S2_10BANDS))  # the embedded scene's band statistics
-    model = _seeded(args.seed, lambda: build("s2mae", {"img_size": args.img_size, "in_chans": len(S2_10BANDS),
-                                                       "band_mean": mean, "band_std": std}))
+    model = _seeded(args.seed, lambda: build("s2mae", {"img_size": args.img_size, "in_chans": len(S2_10BANDS)}))
     return model, S2_10BANDS, None
 
 
@@ -538,18 +536,15 @@ def _finetune_change(args: argparse.Namespace, encoder: torch.nn.Module, bands: 
                                     pos_weight=pos_weight, normalize=normalize)
 
     def evaluate(model: torch.nn.Module) -> dict:
-        names = about.get("eval_cities")
-        scores = evaluate_change(model, train_pairs, eval_pairs, eval_names=names, normalize=normalize,
-                                 device=args.device)  # threshold chosen on training data only
-        # The default method of detect-change: the model alone, or blended with CVA where that scores better on
-        # the training cities (weight and threshold chosen there too; the eval cities are only scored).
-        blend = evaluate_blend(model, train_pairs, eval_pairs, eval_names=names, normalize=normalize,
-                               device=args.device)
-        blended = blend["train_f1"][str(blend["weight"])] > blend["train_f1"][str(0.0)]
+        # The model alone (weight 0) and its default for detect-change: alone, or blended with CVA where that
+        # scores better on the training cities (weights and thresholds chosen there; the eval cities only scored).
+        blend = evaluate_blend(model, train_pairs, eval_pairs, eval_names=about.get("eval_cities"),
+                               normalize=normalize, device=args.device)
+        scores = blend["alone"]
         return {"threshold": scores["threshold"], "pos_weight": pos_weight,
                 "scored_on": "eval cities" if not about["synthetic"] else "eval-split synthetic tiles",
                 **scores["pooled"], "per_city": scores["per_pair"] if not about["synthetic"] else None,
-                "method": "model + cva" if blended else "model",
+                "method": "model + cva" if blend["weight"] > 0 else "model",
                 "blend": {"cva_weight": blend["weight"], "threshold": blend["threshold"],
                           "train_f1": blend["train_f1"], **blend["pooled"]}}
 

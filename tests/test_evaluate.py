@@ -125,6 +125,8 @@ def test_evaluate_blend_chooses_weight_and_threshold_on_training_pairs(pairs):
     assert zero["weight"] == 0.0 and zero["pooled"]["f1"] == pytest.approx(alone["pooled"]["f1"])  # logit: same order
     blend = evaluate_blend(model, pairs[:2], pairs[2:], eval_names=["third"], device="cpu")
     assert blend["weight"] > 0 and blend["threshold_from"] == "training pairs"
+    assert blend["alone"]["threshold"] == pytest.approx(alone["threshold"], abs=1e-6)  # weight 0 is the model alone
+    assert blend["alone"]["pooled"] == pytest.approx(alone["pooled"]) and "0.0" in blend["train_f1"]
     assert blend["train_f1"][str(blend["weight"])] == max(blend["train_f1"].values())
     assert blend["pooled"]["f1"] > max(alone["pooled"]["f1"], 0.9)  # the CVA evidence finds the planted change
     for bad in ((), (-0.1,), (float("nan"),)):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from s2lab.scaling import S2_BAND_STATS, check_finite, scale_unit, unscale_unit
+from s2lab.scaling import S2_BAND_STATS, band_stats, check_finite, scale_unit, unscale_unit
 from s2lab.sensors import S2_10BANDS, band_names
 
 __all__ = ["S2_BAND_STATS", "band_stats", "random_tiles", "scale_unit", "standardize", "tile", "to_tensor",
@@ -170,14 +170,6 @@ def random_tiles(x: torch.Tensor, size: int, count: int, generator: torch.Genera
     rows = torch.randint(0, H - size + 1, (count,), generator=generator, device=generator.device)  # (B,)
     cols = torch.randint(0, W - size + 1, (count,), generator=generator, device=generator.device)  # (B,)
     return _gather(x, rows, cols, size)
-
-
-def band_stats(bands: Sequence[str] = S2_10BANDS) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and standard deviation of ``bands`` from ``S2_BAND_STATS``, each (C,) float32."""
-    names = band_names(bands)
-    mean = torch.tensor([S2_BAND_STATS[n][0] for n in names], dtype=torch.float32)
-    std = torch.tensor([S2_BAND_STATS[n][1] for n in names], dtype=torch.float32)
-    return mean, std
 
 
 def _stats(

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from s2lab.blocks import Block, init_weights
-from s2lab.scaling import SCALE_EPS, SCALINGS, default_band_statistics, scale, unscale
+from s2lab.scaling import SCALINGS, default_band_statistics, scale, unscale
 from s2lab.masking import Mask, draw_mask
 from s2lab.pos_embed import SpatialSpectralEmbedding
 from s2lab.tokenize import CubeTokenizer, GroupTokenizer, TokenEmbed
@@ -261,8 +261,10 @@ class MaskedAutoencoder(nn.Module):
         """
         return self._forward(x, mask_ratio, strategy, generator)[0]
 
-    def _forward(self, x, mask_ratio, strategy, generator) -> tuple[MAEOutput, torch.Tensor, torch.Tensor]:
-        """``forward``, and the lo, hi (B, C, 1, 1) of the scaling, so that ``reconstruct`` can undo it.
+    def _forward(self, x, mask_ratio, strategy, generator) -> tuple[MAEOutput, torch.Tensor, torch.Tensor,
+                                                                     torch.Tensor]:
+        """``forward``, the scaled tokens (B, L, P) and the lo, hi (B, C, 1, 1) of the scaling, so that
+        ``reconstruct`` can undo it.
 
         The mask is drawn first, so that a scaling by each window's own range sees the visible values only.
         """
@@ -275,7 +277,7 @@ class MaskedAutoencoder(nn.Module):
         pred = self.forward_decoder(latent, mask.ids_restore, hw)
         target = self.target_tokens(tokens01, hw)
         loss = masked_mse(pred.float(), target, mask.mask, self.valid(hw, x.device))
-        return MAEOutput(loss, pred, target, mask.mask), lo, hi
+        return MAEOutput(loss, pred, target, mask.mask), tokens01, lo, hi
 
     # -- using a trained model ---------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -307,12 +309,11 @@ class MaskedAutoencoder(nn.Module):
         information from the removed tokens.
         """
         hw = self.check_input(x)
-        out, lo, hi = self._forward(x, mask_ratio, strategy, generator)
+        out, tokens01, lo, hi = self._forward(x, mask_ratio, strategy, generator)
         pred = out.pred.float()
         H, W = x.shape[-2:]
         mask_image = self.mask_image(out.mask, H, W)  # (B, C, H, W)
         if self.config.target == "patch":
-            tokens01 = self.tokenizer.patchify((x - lo) / (hi - lo).clamp_min(SCALE_EPS))  # the true tokens, scaled
             _, mean, std = standardize_tokens(tokens01, self.valid(hw, x.device))
             pred = pred * std + mean
         prediction = unscale(self.tokenizer.unpatchify(pred, H, W), lo, hi)
