@@ -62,7 +62,7 @@ from s2lab.inference import (
 from s2lab.masking import STRATEGIES
 from s2lab.metrics import accuracy, mean_average_precision
 from s2lab.models import BUILDERS, ChangeDetector, SceneClassifier, build, head_config
-from s2lab.models.mae import TARGETS
+from s2lab.models.mae import LOSSES, TARGETS, MAEConfig
 from s2lab.scaling import SCALINGS, band_statistics
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, S2_13BANDS
 from s2lab.tasks import (
@@ -405,7 +405,7 @@ SIZE_FLAGS = ("embed_dim", "depth", "heads", "decoder_depth", "decoder_dim", "pa
 
 def _mae_config(args: argparse.Namespace, bands: Sequence[str]) -> dict:
     """The MAE constructor arguments: the defaults with the command line's size overrides."""
-    config = {"img_size": args.img_size, "in_chans": len(bands)}
+    config = {"img_size": args.img_size or MAEConfig.img_size, "in_chans": len(bands)}
     overrides = {"embed_dim": args.embed_dim, "depth": args.depth, "num_heads": args.heads,
                  "decoder_depth": args.decoder_depth, "decoder_embed_dim": args.decoder_dim}
     config.update({k: v for k, v in overrides.items() if v is not None})
@@ -415,6 +415,8 @@ def _mae_config(args: argparse.Namespace, bands: Sequence[str]) -> dict:
         config["target"] = args.target
     if args.scaling is not None:
         config["scaling"] = args.scaling
+    if args.loss is not None:
+        config["loss"] = args.loss
     if args.bands_per_token is not None:
         if args.kind != "s2mae":
             raise ValueError(f"--bands-per-token sets S2MAE's 3D tokens; {args.kind} groups its bands itself")
@@ -432,6 +434,9 @@ def run_pretrain(args: argparse.Namespace) -> dict:
         if given:
             raise ValueError(f"--init continues a model as it is; drop {', '.join(given)}")
         model, info = _load(args.init, (args.kind,), "pretrain --init")
+        if args.loss is not None:  # the loss is a training choice, not part of the model's shape
+            model.config.loss = args.loss
+            model.config.validate()
         bands = _model_bands(model, info)
         images = pretraining_images(args.data, bands)
     else:
@@ -441,6 +446,7 @@ def run_pretrain(args: argparse.Namespace) -> dict:
         if config.get("scaling", "dataset") == "dataset":  # statistics of exactly the data it trains on
             config["band_mean"], config["band_std"] = band_statistics(images)
         model = _seeded(args.seed, lambda: build(args.kind, config))
+    args.img_size = args.img_size or model.config.img_size  # a continued model keeps the tiles it learned on
     batch_fn, loss_fn = pretrain_task(model, images, batch_size=args.batch_size, img_size=args.img_size,
                                       mask_ratio=ratio, strategy=strategy, augment=not args.no_augment)
     meta = {"task": "pretrain", "data": [str(d) for d in args.data], "bands": list(bands), "synthetic": False,
@@ -475,7 +481,8 @@ def _encoder(args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[str, ...]
         return model, _model_bands(model, info), args.init
     if args.fresh_weights:
         raise ValueError("--fresh-weights takes the architecture of --init; give --init")
-    model = _seeded(args.seed, lambda: build("s2mae", {"img_size": args.img_size, "in_chans": len(S2_10BANDS)}))
+    model = _seeded(args.seed, lambda: build("s2mae", {"img_size": args.img_size or MAEConfig.img_size,
+                                                       "in_chans": len(S2_10BANDS)}))
     return model, S2_10BANDS, None
 
 
@@ -619,6 +626,7 @@ def run_finetune(args: argparse.Namespace) -> dict:
     train_config = _train_config(args)
     check_out_dir(args.out, resume=args.resume)  # before the encoder and the data are read
     encoder, bands, init = _encoder(args)
+    args.img_size = args.img_size or encoder.config.img_size  # the encoder's own tiles unless told otherwise
     model, batch_fn, loss_fn, about, evaluate = FINETUNE_TASKS[args.task](args, encoder, bands)
     meta = {"task": args.task, "init": init, "bands": list(bands), **about, "steps": args.steps, "seed": args.seed,
             "batch_size": args.batch_size, "linear_probe": args.linear_probe}
@@ -656,7 +664,8 @@ def _common(parser: argparse.ArgumentParser, *, computes: bool = True) -> None:
 def _training(parser: argparse.ArgumentParser, *, out: str, steps: int, batch_size: int, lr: float) -> None:
     parser.add_argument("--steps", type=int, default=steps, help="optimizer steps (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=batch_size, help="B per step (default %(default)s)")
-    parser.add_argument("--img-size", type=int, default=64, help="tile side in pixels (default %(default)s)")
+    parser.add_argument("--img-size", type=int,
+                        help="tile side in pixels (default: the --init model's own, else 64)")
     parser.add_argument("--lr", type=float, default=lr, help="peak learning rate (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the weights and every step (default 0)")
     parser.add_argument("--out", default=out, help="folder for checkpoints and model.* (default %(default)s)")
@@ -723,6 +732,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scaling", choices=SCALINGS,
                    help="input and target scaling: dataset (fixed per-band statistics of --data, default), window "
                         "(each window's band min-max) or none (reflectance)")
+    p.add_argument("--loss", choices=LOSSES,
+                   help="where the masked MSE is taken: scaled (the target space, as the papers; default) or "
+                        "reflectance (each band weighted by its squared scaling range: the error the lab scores); "
+                        "may change with --init")
     p.add_argument("--init", help="continue this checkpoint (a shipped name or a path) on --data: progressive "
                                   "pretraining; its size and scaling are kept")
     p.add_argument("--no-augment", action="store_true", help="no random flips and 90-degree turns of the tiles")

@@ -115,7 +115,7 @@ def test_pretrain_stores_the_band_statistics_of_its_own_data(pretrained):
 
 
 def test_pretrain_scaling_and_init_continue_a_model_on_other_data(work, pretrained):
-    report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "64", *TINY, "--scaling", "window",
+    report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "32", *TINY, "--scaling", "window",
            "--out", "window", "--quiet", cwd=work)
     window, info = load_model(work / "window" / "model.safetensors", builders=BUILDERS)
     assert window.config.scaling == "window" and info["config"]["band_mean"] is None
@@ -126,6 +126,12 @@ def test_pretrain_scaling_and_init_continue_a_model_on_other_data(work, pretrain
     assert out["init"] == str(pretrained[0]) and info["meta"]["data"] == ["bigearthnet"]
     assert stage2.config == first.config  # the size and the band statistics of stage 1 are kept
     assert not torch.equal(stage2.embed.weight, first.embed.weight)  # and it trained on
+    out = report("pretrain", "--init", work / "window" / "model.safetensors", "--steps", "1", "--batch-size", "2",
+                 "--loss", "reflectance", "--out", "stage3", "--quiet", cwd=work)
+    stage3, info = load_model(work / "stage3" / "model.safetensors", builders=BUILDERS)
+    assert stage3.config.loss == "reflectance" and window.config.loss == "scaled"  # the loss may change, nothing else
+    assert {**info["config"], "loss": "scaled"} == window.config_dict()
+    assert out["img_size"] == 32  # without --img-size, the tiles the model learned on (not the default 64)
     code, _, err = s2lab("pretrain", "--init", str(pretrained[0]), "--embed-dim", "64", "--out", "bad", cwd=work)
     assert code == 1 and "--init continues a model as it is; drop --embed-dim" in err and not (work / "bad").exists()
 

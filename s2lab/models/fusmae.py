@@ -139,6 +139,12 @@ class FUSMAE(nn.Module):
             raise ValueError(f"image of {s2.shape[2]} x {s2.shape[3]} pixels is not a multiple of the patch size {p}")
         return s2.shape[2] // p, s2.shape[3] // p
 
+    def removed_image(self, mask: torch.Tensor, modality: int, like: torch.Tensor) -> torch.Tensor:
+        """A modality's token mask (B, L), 1 = removed, as a bool mask of its image ``like`` (B, C, H, W)."""
+        tokenizer = self.s2_tokenizer if modality == 2 else self.s1_tokenizer
+        removed = mask[..., None].expand(-1, -1, tokenizer.P).contiguous()  # (B, L, P)
+        return tokenizer.unpatchify(removed, *like.shape[-2:]).bool()
+
     @staticmethod
     def _keep(x: torch.Tensor, mask: Mask) -> torch.Tensor:
         return torch.gather(x, 1, mask.ids_keep[..., None].expand(-1, -1, x.shape[-1]))  # (B, K, D)
@@ -171,14 +177,15 @@ class FUSMAE(nn.Module):
         """
         hw = self._check(s2, s1)
         generator = generator if generator is not None else torch.Generator()
-        s2_tokens = self.s2_tokenizer.patchify(scale_unit(s2)[0])  # (B, L2, P2)
-        s1_tokens = self.s1_tokenizer.patchify(scale_unit(s1)[0])  # (B, N, P1)
         B, N = s2.shape[0], hw[0] * hw[1]
         m2, m1 = modality_masks(
             B, self.s2_tokenizer.G, N, mask_ratio,
             consistent=self.config.modality_masking == "consistent", generator=generator,
         )
         m2, m1 = (Mask(*(t.to(s2.device) for t in m)) for m in (m2, m1))
+        # each window's band range from its visible values only, so that nothing of a removed value leaks in
+        s2_tokens = self.s2_tokenizer.patchify(scale_unit(s2, removed=self.removed_image(m2.mask, 2, s2))[0])  # (B, L2, P2)
+        s1_tokens = self.s1_tokenizer.patchify(scale_unit(s1, removed=self.removed_image(m1.mask, 1, s1))[0])  # (B, N, P1)
         x2 = self._keep(self.s2_embed(s2_tokens) + self.s2_pos(hw) + self.modality[0], m2)  # (B, K2, D)
         x1 = self._keep(self.s1_embed(s1_tokens) + self.s1_pos(hw) + self.modality[1], m1)  # (B, K1, D)
         if self.s2_from_s1 is not None:

@@ -15,6 +15,11 @@ data by default, as SpectralGPT and SatMAE do, per-window min-max (the lab's ear
 reconstruction target is the scaled image (``unit``; the S2MAE slides' "Normalization [0, 1]") or each token
 standardised by its own mean and standard deviation (``patch``, MAE's norm_pix_loss). The slides' "without norm"
 row (input and target unscaled) is ``scaling="none"``. Reconstructions come back in reflectance.
+
+The loss is the MSE in the target space (``loss="scaled"``, as the papers train), or that error carried back to
+reflectance (``loss="reflectance"``): each band of each window weighted by the square of its scaling range. Under the
+per-window scaling the first spends as much effort on a flat water window, stretched to [0, 1], as on a city; the
+second optimises the reflectance MSE that the lab scores.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from s2lab.pos_embed import SpatialSpectralEmbedding
 from s2lab.tokenize import CubeTokenizer, GroupTokenizer, TokenEmbed
 
 TARGETS = ("unit", "patch")
+LOSSES = ("scaled", "reflectance")  # where the masked MSE is taken (see masked_mse and MAEConfig.loss)
 
 
 @dataclass
@@ -55,6 +61,8 @@ class MAEConfig:
     scaling: str = "dataset"  # dataset | window | none (s2lab.scaling)
     band_mean: tuple[float, ...] | None = None  # (C,) reflectance mean per band of the pretraining data (dataset)
     band_std: tuple[float, ...] | None = None  # (C,) reflectance standard deviation per band, the same data
+    loss: str = "scaled"  # scaled: MSE in the target space (the papers) | reflectance: each band of each window
+    #                       weighted by its squared scaling range, so the loss is the reflectance MSE the lab scores
 
     def __post_init__(self) -> None:
         """Without statistics of its own, a dataset-scaled model of the lab's 10 bands takes the embedded scene's."""
@@ -70,6 +78,11 @@ class MAEConfig:
                              "target's scale (reflectance), so the model can see what it must predict")
         if self.target not in TARGETS:
             raise ValueError(f"unknown reconstruction target {self.target!r}; expected one of {', '.join(TARGETS)}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
+        if self.loss == "reflectance" and self.target != "unit":
+            raise ValueError("loss='reflectance' undoes the scaling of a 'unit' target; the 'patch' target is "
+                             "standardised per token, so take loss='scaled' with it")
         if self.scaling not in SCALINGS:
             raise ValueError(f"unknown scaling {self.scaling!r}; expected one of {', '.join(SCALINGS)}")
         if self.scaling == "dataset":
@@ -120,15 +133,26 @@ def standardize_tokens(tokens: torch.Tensor, valid: torch.Tensor, eps: float = 1
     return (tokens - mean) / std * weight, mean, std
 
 
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor,
+               value_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error over the removed tokens' valid values.
 
     Args:
         pred, target: (B, L, P). mask: (B, L), 1 = removed. valid: (L, P) bool, False on padding.
+        value_weight: (B, L, P) weight of each value's squared error, or None for 1 (see ``reflectance_weight``).
     """
     weight = valid.to(pred.dtype)  # (L, P)
-    per_token = ((pred - target) ** 2 * weight).sum(-1) / weight.sum(-1)  # (B, L)
+    error = (pred - target) ** 2 if value_weight is None else (pred - target) ** 2 * value_weight  # (B, L, P)
+    per_token = (error * weight).sum(-1) / weight.sum(-1)  # (B, L)
     return (per_token * mask).sum() / mask.sum().clamp(min=1)
+
+
+def reflectance_weight(lo: torch.Tensor, hi: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """(B, C, H, W) weight image that turns a squared error in the scaled space into one in reflectance: each band of
+    each image weighted by its squared range ``(hi - lo)**2`` (lo, hi (B, C, 1, 1) of ``s2lab.scaling``), divided by
+    the batch's mean so that the loss keeps its usual size. Constant, not differentiated."""
+    weight = ((hi - lo) ** 2).detach().float()  # (B, C, 1, 1)
+    return (weight / weight.mean().clamp_min(1e-12)).expand(shape)
 
 
 class MaskedAutoencoder(nn.Module):
@@ -276,7 +300,10 @@ class MaskedAutoencoder(nn.Module):
         latent, mask = self.forward_encoder(tokens01, hw, mask_ratio, strategy, generator, mask=mask)
         pred = self.forward_decoder(latent, mask.ids_restore, hw)
         target = self.target_tokens(tokens01, hw)
-        loss = masked_mse(pred.float(), target, mask.mask, self.valid(hw, x.device))
+        value_weight = None
+        if self.config.loss == "reflectance":  # the error the lab scores: in reflectance, not in the scaled space
+            value_weight = self.tokenizer.patchify(reflectance_weight(lo, hi, x.shape))  # (B, L, P)
+        loss = masked_mse(pred.float(), target, mask.mask, self.valid(hw, x.device), value_weight)
         return MAEOutput(loss, pred, target, mask.mask), tokens01, lo, hi
 
     # -- using a trained model ---------------------------------------------------------------------------------

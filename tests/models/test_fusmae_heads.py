@@ -36,6 +36,19 @@ def test_fusmae_masks_and_shapes(fusion, masking, real_pair):
     assert early_grad == (fusion in ("early", "both"))
 
 
+def test_fusmae_scaling_leaks_nothing_of_the_removed_values(real_pair):
+    """New values where S2 or S1 tokens are removed change no prediction: each window's range is taken from what the
+    model sees."""
+    s2, s1 = real_pair
+    model = FUSMAE(**SMALL, modality_masking="independent").eval()
+    out = model(s2, s1, mask_ratio=0.75, generator=torch.Generator().manual_seed(2))
+    gone2, gone1 = model.removed_image(out.s2_mask, 2, s2), model.removed_image(out.s1_mask, 1, s1)
+    again = model(torch.where(gone2, s2 * 3 + 0.5, s2), torch.where(gone1, s1 - 20, s1), mask_ratio=0.75,
+                  generator=torch.Generator().manual_seed(2))
+    assert torch.equal(again.s2_mask, out.s2_mask) and torch.equal(again.s1_mask, out.s1_mask)
+    assert torch.allclose(again.s2_pred, out.s2_pred, atol=1e-5) and torch.allclose(again.s1_pred, out.s1_pred, atol=1e-5)
+
+
 def test_fusmae_refuses_mismatched_modalities(real_pair):
     s2, s1 = real_pair
     with pytest.raises(ValueError, match="must share batch and grid"):

@@ -68,6 +68,27 @@ def test_patch_target_and_the_old_raw_target(real_tiles):
         S2MAE(**SMALL, target="raw")
 
 
+@pytest.mark.parametrize("scaling", ["window", "dataset"])
+def test_reflectance_loss_is_the_reflectance_mse_of_the_removed_values(scaling, real_tiles):
+    """loss='reflectance' = the masked MSE after undoing the scaling, over the batch's mean squared band range."""
+    model = S2MAE(**SMALL, scaling=scaling, loss="reflectance")
+    out, _, lo, hi = model._forward(real_tiles, 0.75, "random", _gen(3))
+    unscaled = model.tokenizer.unpatchify((out.pred.float() - out.target) * 1.0, 32, 32) * (hi - lo)  # reflectance
+    removed = model.mask_image(out.mask, 32, 32).bool()  # (B, C, H, W)
+    expected = (unscaled[removed] ** 2).mean() / ((hi - lo) ** 2).mean()
+    assert torch.allclose(out.loss, expected, rtol=1e-4)
+    scaled = S2MAE(**SMALL, scaling=scaling)
+    scaled.load_state_dict(model.state_dict())
+    assert not torch.allclose(scaled(real_tiles, mask_ratio=0.75, generator=_gen(3)).loss, out.loss, rtol=1e-3)
+
+
+def test_bad_loss_names_the_choices():
+    with pytest.raises(ValueError, match="unknown loss 'l1'; expected one of scaled, reflectance"):
+        S2MAE(**SMALL, loss="l1")
+    with pytest.raises(ValueError, match="take loss='scaled' with it"):
+        S2MAE(**SMALL, loss="reflectance", target="patch")
+
+
 def test_dataset_scaling_needs_statistics_for_other_band_counts():
     with pytest.raises(ValueError, match=r"scaling='dataset' needs band_mean with one value per band \(12\)"):
         S2MAE(**{**SMALL, "in_chans": 12})
