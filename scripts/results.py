@@ -22,6 +22,7 @@ and seeds are fixed here, so a second run on the same torch build gives the same
   EuroSAT itself is not on this machine): a ridge probe on frozen mean-pooled encoder features, train split
   images from the scene's top half, eval split from its bottom half. And on real land cover (``land_cover``): the
   Jasper Ridge cube seen through Sentinel-2's bands, a ridge probe of each 8 px square's dominant class.
+- **loss**: the first S2MAE stage continued with the loss in the scaled space or in reflectance (``LOSS_STEPS``).
 - **ablations**: short pretraining runs (``ABLATION_STEPS``) at fixed mask ratios and at two patch sizes, each
   scored by the same probe and by reconstruction on ``embedded:eval`` windows, beside the paper's numbers.
 """
@@ -666,12 +667,70 @@ def scaling_markdown(result: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+# -- loss ----------------------------------------------------------------------------------------------------------
+LOSS_STEPS = 800  # steps of each continuation arm
+LOSS_RATIOS = (0.5, 0.9)
+STAGE_ONE = Path("runs/shipped/s2mae/model.safetensors")  # scripts/train_checkpoints.py's first S2MAE stage
+
+
+def loss(quick: bool, runs: Path, init: Path = STAGE_ONE) -> dict:
+    """Where the loss is taken, measured: the first S2MAE stage of ``scripts/train_checkpoints.py`` continued
+    ``LOSS_STEPS`` steps on the same data and settings (``REFINE``'s learning rate and seed), once with the papers'
+    loss (MSE in the scaled space) and once with the loss in reflectance; both scored on every unseen window."""
+    if not init.exists():
+        return {"skipped": f"{init} not found: run scripts/train_checkpoints.py --only s2mae first"}
+    steps = 10 if quick else LOSS_STEPS
+    data, _ = pretraining_data()
+    rows = []
+    for choice in ("scaled", "reflectance"):
+        out = runs / f"loss-{choice}"
+        state = stage_state(out, steps)
+        if state != "done":
+            args = ["pretrain", "--init", str(init), "--data", *data, "--steps", str(steps), "--batch-size", "32",
+                    "--lr", "5e-4", "--seed", "1", "--mask-ratio", "0.5:0.95", "--loss", choice, "--out", str(out),
+                    "--checkpoint-every", "100", "--quiet", *(["--resume"] if state == "resume" else [])]
+            if s2lab(args):
+                raise SystemExit(f"s2lab {' '.join(args)} failed")
+        model = load_model(out / "model.safetensors", builders=BUILDERS)[0].eval()
+        for name, x in image_sets(quick, model.config.img_size).items():
+            for ratio in LOSS_RATIOS:
+                scores = score_windows(model, x, ratio=ratio, strategy="random")
+                rows.append({"loss": choice, "images": name, "windows": len(x), "ratio": ratio,
+                             "mse": scores["model"]["mse"], **summarise(scores)})
+    return {"steps": steps, "init": str(init), "rows": rows}
+
+
+def loss_markdown(result: dict) -> str:
+    if "skipped" in result:
+        return f"Skipped: {result['skipped']}.\n"
+    lines = [(f"The first S2MAE stage (4500 steps, the papers' loss) continued {result['steps']} more steps on the same "
+              "data, learning rate 5e-4, seed 1, the same batches, once per loss; scored on every unseen window. "
+              "`scaled`: the MSE in the scaled space, as the papers train. `reflectance`: the same error with each "
+              "band of each window weighted by its squared scaling range (the window's band range), so the loss is "
+              "the reflectance MSE the yardstick measures (`MAEConfig.loss`)."), "",
+             "| loss | images | mask ratio | model MSE (1e-4) | model / best fill |", "| --- | --- | --- | --- | --- |"]
+    for r in result["rows"]:
+        lines.append(f"| {r['loss']} | {r['images']} ({r['windows']} windows) | {r['ratio']:.2f} | "
+                     f"{r['mse'] * 1e4:.2f} | **{r['model_to_best']:.2f}** |")
+    by = {}
+    for r in result["rows"]:
+        by.setdefault(r["loss"], []).append(r["model_to_best"])
+    if {"scaled", "reflectance"} <= set(by):
+        wins = sum(a < b for a, b in zip(by["reflectance"], by["scaled"]))
+        lines += ["", (f"The reflectance loss is ahead in {wins} of {len(by['scaled'])} rows. Under per-window "
+                       "scaling, the papers' loss counts a flat field or a calm sea, stretched to [0, 1], as much as a "
+                       "city; the yardstick, in reflectance, barely sees their errors. The shipped S2MAE's second "
+                       "stage uses the reflectance loss (`scripts/train_checkpoints.py`, `REFINE`).")]
+    return "\n".join(lines) + "\n"
+
+
 # -- output --------------------------------------------------------------------------------------------------------
 SECTIONS = {"reconstruction": ("Reconstruction of unseen real images", reconstruction_markdown),
             "change": ("Change detection on OSCD", change_markdown),
             "classification": ("Pretrained vs from scratch: classification probe", classification_markdown),
             "ablations": ("Mask-ratio and patch-size ablations at lab scale", ablations_markdown),
-            "scaling": ("Input scaling: fixed dataset statistics against each window's range", scaling_markdown)}
+            "scaling": ("Input scaling: fixed dataset statistics against each window's range", scaling_markdown),
+            "loss": ("Where the loss is taken: the scaled space or reflectance", loss_markdown)}
 
 
 FIDELITY = """\
@@ -731,6 +790,13 @@ def _data_summary(meta: dict) -> str:
     return ", ".join(parts)
 
 
+def _steps(meta: dict) -> str:
+    """The steps a checkpoint trained, its stages shown when it had two (the first on the papers' loss)."""
+    if "steps_total" in meta:
+        return f"{meta['steps_total']} ({meta['steps_total'] - meta['steps']} + {meta['steps']} on the reflectance loss)"
+    return str(meta.get("steps", "-"))
+
+
 def checkpoints_table(folder: Path = WEIGHTS) -> list[str]:
     """The README's table of the shipped checkpoints, read from their JSON files and sizes."""
     lines = ["| name | kind | parameters | file | data | steps | device | wall | CPU time |",
@@ -745,7 +811,7 @@ def checkpoints_table(folder: Path = WEIGHTS) -> list[str]:
         cpu = f"{spent['cpu_s'] / 60:.0f} min" if "cpu_s" in spent else "-"
         device = f"{spent.get('device', '-')}" + (f", {spent['threads']} threads" if spent.get("threads") else "")
         lines.append(f"| `{path.stem}` | {info['kind']} | {params / 1e6:.2f} M | {size:.1f} MB | {_data_summary(meta)} | "
-                     f"{meta.get('steps', '-')} | {device} | {wall} | {cpu} |")
+                     f"{_steps(meta)} | {device} | {wall} | {cpu} |")
     return lines
 
 
@@ -834,7 +900,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "change": lambda: change(args.quick, args.runs),
             "classification": lambda: classification(args.quick),
             "ablations": lambda: ablations(args.quick, args.runs),
-            "scaling": lambda: scaling(args.quick, args.runs)}
+            "scaling": lambda: scaling(args.quick, args.runs),
+            "loss": lambda: loss(args.quick, args.runs)}
     for section in args.sections:
         (args.out / f"{section}.json").write_text(json.dumps(make[section](), indent=2))
     results = {p.stem: json.loads(p.read_text()) for p in sorted(args.out.glob("*.json")) if p.stem in SECTIONS}

@@ -184,8 +184,10 @@ class FUSMAE(nn.Module):
         )
         m2, m1 = (Mask(*(t.to(s2.device) for t in m)) for m in (m2, m1))
         # each window's band range from its visible values only, so that nothing of a removed value leaks in
-        s2_tokens = self.s2_tokenizer.patchify(scale_unit(s2, removed=self.removed_image(m2.mask, 2, s2))[0])  # (B, L2, P2)
-        s1_tokens = self.s1_tokenizer.patchify(scale_unit(s1, removed=self.removed_image(m1.mask, 1, s1))[0])  # (B, N, P1)
+        s2_scaled = scale_unit(s2, removed=self.removed_image(m2.mask, 2, s2))[0]
+        s1_scaled = scale_unit(s1, removed=self.removed_image(m1.mask, 1, s1))[0]
+        s2_tokens = self.s2_tokenizer.patchify(s2_scaled)  # (B, L2, P2)
+        s1_tokens = self.s1_tokenizer.patchify(s1_scaled)  # (B, N, P1)
         x2 = self._keep(self.s2_embed(s2_tokens) + self.s2_pos(hw) + self.modality[0], m2)  # (B, K2, D)
         x1 = self._keep(self.s1_embed(s1_tokens) + self.s1_pos(hw) + self.modality[1], m1)  # (B, K1, D)
         if self.s2_from_s1 is not None:

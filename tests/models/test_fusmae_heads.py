@@ -46,7 +46,8 @@ def test_fusmae_scaling_leaks_nothing_of_the_removed_values(real_pair):
     again = model(torch.where(gone2, s2 * 3 + 0.5, s2), torch.where(gone1, s1 - 20, s1), mask_ratio=0.75,
                   generator=torch.Generator().manual_seed(2))
     assert torch.equal(again.s2_mask, out.s2_mask) and torch.equal(again.s1_mask, out.s1_mask)
-    assert torch.allclose(again.s2_pred, out.s2_pred, atol=1e-5) and torch.allclose(again.s1_pred, out.s1_pred, atol=1e-5)
+    assert torch.allclose(again.s2_pred, out.s2_pred, atol=1e-5)
+    assert torch.allclose(again.s1_pred, out.s1_pred, atol=1e-5)
 
 
 def test_fusmae_refuses_mismatched_modalities(real_pair):
