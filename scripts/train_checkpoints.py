@@ -34,11 +34,17 @@ import argparse
 import json
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from s2lab.cli import main as s2lab
+from s2lab.data.bigearthnet import bigearthnet_patches, load_bigearthnet_patch
+from s2lab.models import FUSMAE
+from s2lab.sensors import S2_10BANDS
+from s2lab.tasks import fusion_task
+from s2lab.train import TrainConfig, fit
 from s2lab.data.oscd import images_dir, oscd_cities
 from s2lab.device import pick_device
 from s2lab.inference import NORMALIZATIONS
@@ -46,7 +52,9 @@ from s2lab.settings import data_dir
 
 EVAL_CITIES = ("nantes", "abudhabi")
 CHECKPOINT_EVERY = 100  # steps between resumable states
-STAGES = ("s2mae", "s2mae-refine", "satmae", "change")
+STAGES = ("s2mae", "s2mae-refine", "satmae", "change", "fusmae")
+FUSION_HELD_OUT = 2  # the last patches of bigearthnet-common (sorted by name): FUS-MAE never sees them
+FUSION_STEPS = 1200
 WIDTH = ["--embed-dim", "128", "--depth", "4", "--heads", "4", "--decoder-depth", "2", "--decoder-dim", "96"]
 TOKENS = ["--patch-size", "4", "--img-size", "32"]  # p = 4 on 32 px tiles: the token count of p = 8 on 64 px
 # Each window's own band range (over its visible values): measured better on the reflectance yardstick than the fixed
@@ -67,7 +75,7 @@ def run(args: list[str]) -> None:
         raise SystemExit(f"s2lab {' '.join(args)} failed with exit code {code}")
 
 
-def publish(run_dir: Path, name: str, out: Path, stages: tuple[str, ...] = ()) -> None:
+def publish(run_dir: Path, name: str, out: Path, stages: tuple[str, ...] = (), held_out: dict | None = None) -> None:
     """Copy a run's final model into the package folder under ``name``, saying what it never saw.
 
     Paths of this machine in the record are replaced by the dataset-relative names (``oscd/<city>/imgs_1``).
@@ -77,11 +85,12 @@ def publish(run_dir: Path, name: str, out: Path, stages: tuple[str, ...] = ()) -
     record = json.loads((run_dir / "model.json").read_text())
     meta = record.setdefault("meta", {})
     if isinstance(meta.get("data"), list):
-        meta["data"] = [d if d.startswith("embedded") or d == "bigearthnet" else "oscd/" + "/".join(Path(d).parts[-2:])
+        meta["data"] = [d if d.startswith(("embedded", "bigearthnet")) else "oscd/" + "/".join(Path(d).parts[-2:])
                         for d in meta["data"]]
     if isinstance(meta.get("init"), str) and Path(meta["init"]).parent.name in ("s2mae", "satmae"):
         meta["init"] = f"{Path(meta['init']).parent.name}-s2-small"
-    meta["held_out"] = {"embedded": "embedded:eval (bottom half of the rows)", "oscd_cities": list(EVAL_CITIES)}
+    meta["held_out"] = held_out or {"embedded": "embedded:eval (bottom half of the rows)",
+                                    "oscd_cities": list(EVAL_CITIES)}
     timings = run_dir.parent / "timings.json"
     known = json.loads(timings.read_text()) if timings.exists() else {}
     spent = [known[s] for s in (*stages, run_dir.name) if s in known]
@@ -127,16 +136,57 @@ def timed(stage: str, runs: Path, args: list[str], steps: int, device: str = "cp
     cpu, wall = time.process_time(), time.perf_counter()
     run([*args, "--device", device, "--out", str(runs / stage), "--checkpoint-every", str(CHECKPOINT_EVERY),
          *(["--resume"] if state == "resume" else [])])
+    record_time(runs, stage, steps, device, cpu, wall, fresh=state == "fresh")
+
+
+def record_time(runs: Path, stage: str, steps: int, device: str, cpu: float, wall: float, fresh: bool) -> None:
+    """Add the CPU and wall seconds since ``cpu`` and ``wall`` to ``stage`` in ``runs/timings.json``."""
     path = runs / "timings.json"
     timings = json.loads(path.read_text()) if path.exists() else {}
     before = timings.get(stage)
-    if not isinstance(before, dict) or before.get("steps") != steps or state == "fresh":
+    if not isinstance(before, dict) or before.get("steps") != steps or fresh:
         before = {"cpu_s": 0.0, "wall_s": 0.0, "sessions": 0}
     timings[stage] = {"cpu_s": round(before["cpu_s"] + time.process_time() - cpu, 1),
                       "wall_s": round(before["wall_s"] + time.perf_counter() - wall, 1),
                       "sessions": before["sessions"] + 1, "steps": steps, "device": str(pick_device(device)),
                       "threads": torch.get_num_threads()}
     path.write_text(json.dumps(timings, indent=2))
+
+
+def fusion_patches() -> tuple[list, list]:
+    """(training, held-out) BigEarthNet S2 + S1 patches of ``bigearthnet-common``: all but the last
+    ``FUSION_HELD_OUT``, and those."""
+    patches = [load_bigearthnet_patch(name) for name in bigearthnet_patches()]
+    return patches[:-FUSION_HELD_OUT], patches[-FUSION_HELD_OUT:]
+
+
+def train_fusmae(runs: Path, steps: int, device: str) -> None:
+    """FUS-MAE at the shipped size (4 px tokens on 32 px windows, both fusions, independent masks across the two
+    sensors, so that the radar can show where the optical image is hidden) on the training patches; ``timed`` by
+    hand, as there is no ``s2lab pretrain --kind fusmae``."""
+    out = runs / "fusmae"
+    state = stage_state(out, steps)
+    if state == "done":
+        return
+    train, held = fusion_patches()
+    size = dict(zip(WIDTH[::2], WIDTH[1::2]))
+    model_config = {"img_size": 32, "patch_size": 4, "embed_dim": int(size["--embed-dim"]),
+                    "depth": int(size["--depth"]), "num_heads": int(size["--heads"]),
+                    "decoder_embed_dim": int(size["--decoder-dim"]), "decoder_depth": int(size["--decoder-depth"]),
+                    "fusion": "both", "modality_masking": "independent"}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = FUSMAE(**model_config)
+    batch_fn, loss_fn = fusion_task(model, train, batch_size=32, img_size=32, mask_ratio=(0.5, 0.95))
+    config = TrainConfig(steps=steps, lr=1e-3, warmup_steps=steps // 20, seed=0, device=device,
+                         checkpoint_every=CHECKPOINT_EVERY, progress=False)
+    meta = {"task": "pretrain", "data": [f"bigearthnet:{p.name}" for p in train], "bands": list(S2_10BANDS),
+            "synthetic": False, "steps": steps, "seed": 0, "batch_size": 32, "img_size": 32, "mask_ratio": [0.5, 0.95],
+            "augment": "flips and 90-degree turns, the same for both sensors", "init": None}
+    cpu, wall = time.process_time(), time.perf_counter()
+    fit(model, loss_fn=loss_fn, batch_fn=batch_fn, config=config, out_dir=out, resume=state == "resume",
+        model_config=json.loads(json.dumps(asdict(model.config))), kind="fusmae", meta=meta)
+    record_time(runs, "fusmae", steps, device, cpu, wall, fresh=state == "fresh")
 
 
 def pretraining_data() -> tuple[list[str], list[str]]:
@@ -157,6 +207,7 @@ def main() -> None:
                         help="pretraining steps of S2MAE's first stage and of SatMAE")
     parser.add_argument("--refine-steps", type=int, default=4000,
                         help="S2MAE's second stage, on the reflectance loss")
+    parser.add_argument("--fusion-steps", type=int, default=FUSION_STEPS, help="FUS-MAE pretraining steps")
     parser.add_argument("--finetune-steps", type=int, default=600, help="change-detection fine-tuning steps")
     parser.add_argument("--normalize", choices=("none", *NORMALIZATIONS), default="quantiles",
                         help="change: per-image radiometric normalisation of the after date (no labels)")
@@ -193,6 +244,11 @@ def main() -> None:
                                     "--normalize", args.normalize, "--quiet"], args.finetune_steps,
               device=args.device, normalize=None if args.normalize == "none" else args.normalize)
         publish(args.runs / "change", "change-oscd-small", args.out)
+    if "fusmae" in args.only:
+        train_fusmae(args.runs, args.fusion_steps, args.device)
+        _, held = fusion_patches()
+        publish(args.runs / "fusmae", "fusmae-ben-small", args.out,
+                held_out={"bigearthnet_patches": [p.name for p in held]})
     print((args.runs / "timings.json").read_text() if (args.runs / "timings.json").exists() else "{}")
 
 

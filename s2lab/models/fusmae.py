@@ -13,6 +13,7 @@ or **independent** (each modality draws its own). The loss is the masked-token M
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -21,8 +22,9 @@ from torch import nn
 
 from s2lab.blocks import Block, CrossAttention, init_weights
 from s2lab.data.tiles import scale_unit
+from s2lab.scaling import SCALE_EPS
 from s2lab.masking import Mask, draw_mask, mask_from_order, num_kept, random_ranks
-from s2lab.models.mae import masked_mse
+from s2lab.models.mae import Reconstruction, masked_mse
 from s2lab.models.s2mae import S2MAEConfig
 from s2lab.pos_embed import SpatialSpectralEmbedding
 from s2lab.tokenize import CubeTokenizer, TokenEmbed
@@ -201,3 +203,55 @@ class FUSMAE(nn.Module):
         v1 = self.s1_tokenizer.valid.to(s2.device).repeat_interleave(N, dim=0)  # (N, P1)
         loss = masked_mse(p2.float(), s2_tokens, m2.mask, v2) + masked_mse(p1.float(), s1_tokens, m1.mask, v1)
         return FUSMAEOutput(loss, p2, s2_tokens, m2.mask, p1, s1_tokens, m1.mask)
+
+    @torch.no_grad()
+    def reconstruct(
+        self, s2: torch.Tensor, s1: torch.Tensor, *, mask_ratio: float = 0.75, generator: torch.Generator | None = None
+    ) -> Reconstruction:
+        """Mask both modalities, predict, and return the Sentinel-2 side in reflectance (``Reconstruction``: the
+        prediction, the visible values with the prediction pasted into the removed tokens, the mask, each
+        (B, C, H, W)). The window scaling is undone with each band's range over its visible values, the one the model
+        saw. The masks depend on ``generator`` and the shapes only, never on the values: the same seed removes the
+        same tokens whatever S1 holds."""
+        out = self(s2, s1, mask_ratio=mask_ratio, generator=generator)
+        H, W = s2.shape[-2:]
+        removed = self.removed_image(out.s2_mask, 2, s2)  # (B, C, H, W)
+        _, lo, hi = scale_unit(s2, removed=removed)
+        prediction = self.s2_tokenizer.unpatchify(out.s2_pred.float(), H, W) * (hi - lo).clamp_min(SCALE_EPS) + lo
+        return Reconstruction(prediction, torch.where(removed, prediction, s2), removed.to(s2.dtype))
+
+
+RADAR_CASES = ("own", "another patch's", "constant")
+
+
+def radar_use(model: FUSMAE, s2: torch.Tensor, s1: torch.Tensor, *, mask_ratio: float = 0.75,
+              seeds: Sequence[int] = range(10)) -> dict:
+    """Does the model use the radar? Its S2 reconstruction with each window's own S1, with another window's S1 (the
+    batch rolled by half its length: with windows of two patches in order, the other patch's), and with S1 constant
+    (each window's band means), under the same masks.
+
+    Args:
+        model: a trained ``FUSMAE``.
+        s2: (B, C, H, W) reflectance windows; s1: (B, 2, H, W) their S1, B >= 2.
+        mask_ratio: share of tokens removed in each modality.
+        seeds: one mask draw per seed, ``torch.Generator().manual_seed(seed)``, shared by the three cases.
+
+    Returns:
+        ``{"mse": {case: [per-seed S2 masked MSE in reflectance]}, "mean": {case: mean}, "minus_own":
+        {case: {"mean", "sd"}}}``: the paired difference from the own-radar case over the seeds.
+    """
+    if s2.shape[0] < 2:
+        raise ValueError(f"the radar test swaps S1 between windows; it needs at least 2, got {s2.shape[0]}")
+    cases = {"own": s1, "another patch's": s1.roll(s2.shape[0] // 2, dims=0),
+             "constant": s1.mean(dim=(-2, -1), keepdim=True).expand_as(s1)}
+    mse: dict[str, list[float]] = {case: [] for case in RADAR_CASES}
+    model = model.eval()
+    for seed in seeds:
+        for case, radar in cases.items():
+            rec = model.reconstruct(s2, radar, mask_ratio=mask_ratio, generator=torch.Generator().manual_seed(seed))
+            mse[case].append(float(((rec.prediction - s2)[rec.mask.bool()] ** 2).mean()))
+    diffs = {case: torch.tensor(mse[case]) - torch.tensor(mse["own"]) for case in RADAR_CASES[1:]}
+    return {"mse": mse, "mean": {case: sum(v) / len(v) for case, v in mse.items()},
+            "minus_own": {case: {"mean": float(d.mean()), "sd": float(d.std()) if len(d) > 1 else 0.0}
+                          for case, d in diffs.items()},
+            "mask_ratio": mask_ratio, "seeds": list(seeds), "windows": s2.shape[0]}

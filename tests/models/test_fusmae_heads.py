@@ -5,6 +5,7 @@ import torch
 
 from s2lab.data.bigearthnet import bigearthnet_patches, load_bigearthnet_patch
 from s2lab.models import FUSMAE, S2MAE, ChangeDetector, SceneClassifier, build, head_config
+from s2lab.models.fusmae import RADAR_CASES, radar_use
 
 SMALL = {"img_size": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "decoder_embed_dim": 64, "decoder_depth": 1}
 
@@ -48,6 +49,23 @@ def test_fusmae_scaling_leaks_nothing_of_the_removed_values(real_pair):
     assert torch.equal(again.s2_mask, out.s2_mask) and torch.equal(again.s1_mask, out.s1_mask)
     assert torch.allclose(again.s2_pred, out.s2_pred, atol=1e-5)
     assert torch.allclose(again.s1_pred, out.s1_pred, atol=1e-5)
+
+
+def test_fusmae_reconstruct_gives_s2_reflectance_and_radar_use_pairs_the_cases(real_pair):
+    s2, s1 = real_pair
+    model = FUSMAE(**SMALL, modality_masking="independent").eval()
+    rec = model.reconstruct(s2, s1, mask_ratio=0.75, generator=torch.Generator().manual_seed(5))
+    assert rec.prediction.shape == rec.pasted.shape == rec.mask.shape == s2.shape
+    assert rec.mask.mean().item() == pytest.approx(0.75)
+    assert torch.equal(rec.pasted[rec.mask == 0], s2[rec.mask == 0])  # the visible values are the image's own
+    use = radar_use(model, s2, s1, mask_ratio=0.75, seeds=[5, 6])
+    own = float(((rec.prediction - s2)[rec.mask.bool()] ** 2).mean())
+    assert use["mse"]["own"][0] == pytest.approx(own)  # the same masks in every case
+    assert set(use["mean"]) == set(RADAR_CASES) and len(use["mse"]["constant"]) == 2
+    assert use["minus_own"]["constant"]["mean"] == pytest.approx(use["mean"]["constant"] - use["mean"]["own"])
+    assert use["mean"]["constant"] != use["mean"]["own"]  # the radar reaches the S2 reconstruction
+    with pytest.raises(ValueError, match="needs at least 2"):
+        radar_use(model, s2[:1], s1[:1])
 
 
 def test_fusmae_refuses_mismatched_modalities(real_pair):
