@@ -730,6 +730,7 @@ def loss_markdown(result: dict) -> str:
 
 # -- fusion --------------------------------------------------------------------------------------------------------
 FUSION_RATIOS = (0.75, 0.9)
+RADAR_OTHER = "another patch's"  # the swapped-radar case of radar_use
 FUSION_SEEDS = tuple(range(10))  # mask draws, shared by the three radar cases
 
 
@@ -940,6 +941,14 @@ def readme_block(results: dict[str, dict]) -> str:
                               f"{gap:+.3f} against {spread:.3f}, {'met' if gap > spread else 'not met'}.")
         lines += ["", (f"The paper: F1 {ch['paper_f1']} on OSCD's official test cities with far more data and "
                   "compute."), ""]
+    fu = results.get("fusion")
+    if fu and "skipped" not in fu:
+        parts = [f"at {r['mask_ratio']:.2f} {r['mean']['own'] * 1e4:.1f} with its own S1, "
+                 f"{r['mean'][RADAR_OTHER] * 1e4:.1f} with another patch's, {r['mean']['constant'] * 1e4:.1f} "
+                 f"with a constant (best fill {r['best_fill_mse'] * 1e4:.1f})" for r in fu["rows"]]
+        lines += [(f"FUS-MAE radar test (`fusmae-ben-small`, S2 masked MSE in reflectance x 1e-4 on the "
+                   f"{len(fu['patches'])} held-out BigEarthNet patches, {len(fu['rows'][0]['seeds'])} mask draws): "
+                   + "; ".join(parts) + ". Section 'FUS-MAE' of docs/results.md says what that shows."), ""]
     cl = results.get("classification")
     if cl:
         lines += ["Classification probe (**synthetic** EuroSAT-like set, ridge on frozen features): "
