@@ -57,6 +57,19 @@ def mask_from_order(order: torch.Tensor, kept: int) -> Mask:
     return Mask(ids_shuffle[:, :kept], ids_restore, mask)
 
 
+def mask_from_removed(removed: torch.Tensor) -> Mask:
+    """The ``Mask`` that removes exactly the tokens marked in ``removed`` (B, L) bool, True = removed; every row must
+    remove as many tokens and keep at least one (the encoder takes K tokens from every image)."""
+    removed = removed.bool()
+    counts = (~removed).sum(dim=1)
+    if removed.ndim != 2 or not torch.all(counts == counts[0]) or int(counts[0]) < 1:
+        raise ValueError(f"every row of the mask must keep the same number of tokens, at least one; kept "
+                         f"{counts.tolist()}")
+    L = removed.shape[1]
+    order = removed.float() + torch.arange(L, device=removed.device) / (2 * L)  # kept first, in token order
+    return mask_from_order(order, int(counts[0]))
+
+
 def random_ranks(shape: tuple[int, ...], generator: torch.Generator) -> torch.Tensor:
     """A random permutation 0..n-1 along the last axis, independently for every leading index."""
     return torch.argsort(torch.rand(shape, generator=generator), dim=-1).argsort(dim=-1).float()

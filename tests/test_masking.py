@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from s2lab.masking import STRATEGIES, draw_mask, num_kept
+from s2lab.masking import STRATEGIES, draw_mask, mask_from_removed, num_kept
 
 
 def _gen(seed):
@@ -86,3 +86,14 @@ def test_ratio_outside_unit_interval_is_refused(ratio):
 def test_unknown_strategy_lists_the_known_ones():
     with pytest.raises(ValueError, match="expected one of random, tube, consistent, independent, balanced, spectral"):
         draw_mask("checkerboard", 1, 2, 4, 0.5, generator=_gen(0))
+
+
+def test_mask_from_removed_removes_exactly_the_marked_tokens():
+    removed = torch.tensor([[True, False, True, False], [False, True, True, False]])
+    mask = mask_from_removed(removed)
+    assert torch.equal(mask.mask.bool(), removed) and mask.ids_keep.shape == (2, 2)
+    assert torch.equal(mask.ids_keep.sort(dim=1).values, torch.tensor([[1, 3], [0, 3]]))
+    with pytest.raises(ValueError, match=r"same number of tokens, at least one; kept \[2, 1\]"):
+        mask_from_removed(torch.tensor([[True, False, True, False], [True, True, True, False]]))
+    with pytest.raises(ValueError, match="at least one"):
+        mask_from_removed(torch.ones(1, 4, dtype=torch.bool))

@@ -285,16 +285,22 @@ class MaskedAutoencoder(nn.Module):
         """
         return self._forward(x, mask_ratio, strategy, generator)[0]
 
-    def _forward(self, x, mask_ratio, strategy, generator) -> tuple[MAEOutput, torch.Tensor, torch.Tensor,
-                                                                     torch.Tensor]:
+    def _forward(self, x, mask_ratio, strategy, generator, mask: Mask | None = None
+                 ) -> tuple[MAEOutput, torch.Tensor, torch.Tensor, torch.Tensor]:
         """``forward``, the scaled tokens (B, L, P) and the lo, hi (B, C, 1, 1) of the scaling, so that
-        ``reconstruct`` can undo it.
+        ``reconstruct`` can undo it; ``mask`` given, it is used instead of one drawn.
 
         The mask is drawn first, so that a scaling by each window's own range sees the visible values only.
         """
         hw = self.check_input(x)
         generator = generator if generator is not None else torch.Generator()
-        mask = self.draw(x.shape[0], hw, mask_ratio, strategy, generator, x.device)
+        if mask is None:
+            mask = self.draw(x.shape[0], hw, mask_ratio, strategy, generator, x.device)
+        elif mask.mask.shape != (x.shape[0], self.tokenizer.G * hw[0] * hw[1]):
+            raise ValueError(f"the mask covers {tuple(mask.mask.shape)} tokens; this batch has "
+                             f"{(x.shape[0], self.tokenizer.G * hw[0] * hw[1])} (B, L)")
+        else:
+            mask = Mask(*(t.to(x.device) for t in mask))
         x01, lo, hi = self.scale(x, removed=self.mask_image(mask.mask, *x.shape[-2:]).bool())
         tokens01 = self.tokenizer.patchify(x01)  # (B, L, P)
         latent, mask = self.forward_encoder(tokens01, hw, mask_ratio, strategy, generator, mask=mask)
@@ -328,15 +334,18 @@ class MaskedAutoencoder(nn.Module):
         mask_ratio: float = 0.75,
         strategy: str = "random",
         generator: torch.Generator | None = None,
+        mask: Mask | None = None,
     ) -> Reconstruction:
         """Mask ``x`` (B, C, H, W), predict the removed tokens, and return images in reflectance.
+
+        ``mask`` (for example ``s2lab.masking.mask_from_removed``) chooses the removed tokens instead of a drawn one.
 
         The input scaling is undone (``s2lab.scaling.unscale``); the ``patch`` target is undone
         with each token's true mean and standard deviation (as MAE's figures do), so its pictures borrow a little
         information from the removed tokens.
         """
         hw = self.check_input(x)
-        out, tokens01, lo, hi = self._forward(x, mask_ratio, strategy, generator)
+        out, tokens01, lo, hi = self._forward(x, mask_ratio, strategy, generator, mask)
         pred = out.pred.float()
         H, W = x.shape[-2:]
         mask_image = self.mask_image(out.mask, H, W)  # (B, C, H, W)

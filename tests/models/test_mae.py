@@ -7,6 +7,7 @@ import torch
 
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.tiles import band_stats, random_tiles, scale_unit, to_tensor
+from s2lab.masking import mask_from_removed
 from s2lab.models import S2MAE, SatMAE, build
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, wavelengths
 
@@ -80,6 +81,16 @@ def test_reflectance_loss_is_the_reflectance_mse_of_the_removed_values(scaling, 
     scaled = S2MAE(**SMALL, scaling=scaling)
     scaled.load_state_dict(model.state_dict())
     assert not torch.allclose(scaled(real_tiles, mask_ratio=0.75, generator=_gen(3)).loss, out.loss, rtol=1e-3)
+
+
+def test_reconstruct_with_a_given_mask_removes_those_tokens(real_tiles):
+    model = S2MAE(**SMALL).eval()
+    drawn = model.reconstruct(real_tiles, mask_ratio=0.75, generator=_gen(1))
+    removed = model.tokenizer.patchify(drawn.mask).amax(dim=-1).bool()  # (B, L)
+    given = model.reconstruct(real_tiles, mask=mask_from_removed(removed))
+    assert torch.equal(given.mask, drawn.mask) and torch.allclose(given.prediction, drawn.prediction, atol=1e-5)
+    with pytest.raises(ValueError, match=r"the mask covers \(8, 80\) tokens; this batch has \(2, 80\)"):
+        model.reconstruct(real_tiles[:2], mask=mask_from_removed(removed))
 
 
 def test_bad_loss_names_the_choices():
