@@ -878,14 +878,14 @@ targets, metrics and results, and where each stands:
 | E2 `raw` target confounded | Fixed. `target="raw"` is gone (it raises and says why); the slides' "without norm" row is `scaling="none"`: input and target both in reflectance. |
 | E3 per-window min-max attributed to the paper | Fixed. Fixed per-band statistics of the pretraining data (SentinelNormalize, without its clip) are `scaling="dataset"`, the default of `s2lab pretrain`, stored in each checkpoint. Per-window min-max is "the lab's choice", now over the visible values only: before, unscaling a reconstruction used the removed values' own minimum and maximum, a leak. The shipped S2MAE uses the scaling that measured better (the scaling table). |
 | E4 spectral angle in the stretched space | Fixed. Every score (CLI, app, notebooks, these tables) is in reflectance: masked MSE, PSNR with peak 1.0, the angle between reflectance spectra. |
-| E5 progressive pretraining | `s2lab pretrain --init CHECKPOINT --data ...` continues a model on other data. Notebook 05's equal-steps comparison is still open. |
+| E5 progressive pretraining | Fixed. `s2lab pretrain --init CHECKPOINT --data ...` continues a model on other data (the shipped S2MAE's second stage uses it), and notebook 05 gives its from-scratch arm the same tokens as both progressive stages together, and says what the paper means (a schedule over datasets). |
 | E6 change model compared with the weakest floor only | Fixed here and in notebook 08: CVA with a threshold tuned on the training cities is a row, and the default of `detect-change` is what the training cities chose (the model alone or blended with CVA). |
 | E7 pretrained against scratch on one seed | Change detection: three fine-tuning seeds per arm, mean and spread. The classification probes are still one seed. |
 | E8 SatMAE "independent" masking | Fixed: `independent` is now SatMAE's uniform draw over all G x L tokens; the lab's earlier variant, an equal share per group, is `balanced` (the shipped SatMAE was trained with it, and is scored with it). |
 | E9 SatMAE's learnable embeddings | Stated in `models/satmae.py` and the README. |
 | E10 "learnable is S2MAE's best" | Fixed in `pos_embed.py` and notebook 11 ("S2MAE's choice"; all three variants within 0.05 mAP), with the slides' numbers filled in. |
 | E12 spatial-only baselines | Gaussian fills of each band's visible pixels (2 and 4 px) joined the fills; the review's cross-band fill is not yet one. |
-| E13 FUS-MAE wording and the silent wavelength swap | `pos_embed="wavelength"` now raises for FUS-MAE. The notebook 09 wording is open. |
+| E13 FUS-MAE wording and the silent wavelength swap | Fixed. `pos_embed="wavelength"` raises for FUS-MAE; notebook 09 calls the layer "the lab's early fusion" and describes the paper's heavier block. FUS-MAE's window scaling, too, now takes each band's range from the visible values only. |
 | E16 PSNR | Labelled as the PSNR of the pooled MSE. |
 | E17 S2MAE and SatMAE unpaired | Open: each is still scored on its own token grid and masks. |
 """
