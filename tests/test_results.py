@@ -198,3 +198,25 @@ def test_ablations_markdown_shows_coverage_and_no_paper_figure_for_settings_the_
     assert "| 1 band per token, ratio 0.9 | 0.80 | 0.61 | 0.50 | 0.500 | - |" in text
     assert "61% of the removed values" in text and "against 34%" in text
     assert "learnt late" not in text  # the 1-band model does borrow here (0.50 on covered against 0.80 overall)
+
+
+def test_loss_fusion_and_cross_band_sections_state_what_was_measured():
+    loss = {"steps": 800, "init": "x", "rows": [
+        {"loss": name, "images": "embedded:eval", "windows": 5, "ratio": 0.9, "mse": mse, "model_to_best": ratio}
+        for name, mse, ratio in (("scaled", 2e-4, 0.57), ("reflectance", 1.8e-4, 0.54))]}
+    text = results.loss_markdown(loss)
+    assert "| reflectance | embedded:eval (5 windows) | 0.90 | 1.80 | **0.54** |" in text
+    assert "ahead in 1 of 1 rows" in text
+    row = {"mask_ratio": 0.9, "seeds": [0, 1], "mean": {"own": 1e-4, "another patch's": 1.5e-4, "constant": 2e-4},
+           "minus_own": {"another patch's": {"mean": 0.5e-4, "sd": 0.1e-4}, "constant": {"mean": 1e-4, "sd": 2e-4}},
+           "best_fill": "gaussian_2px", "best_fill_mse": 3e-4}
+    fusion = {"patches": ["p", "q"], "trained_on": ["a", "b"], "steps": 9, "modality_masking": "independent",
+              "rows": [row]}
+    text = results.fusion_markdown(fusion)
+    assert "| 0.90 | 1.00 | 1.50 | 2.00 | +0.50 ± 0.10 | +1.00 ± 2.00 | gaussian_2px 3.00 |" in text
+    assert "not better with its own radar by more than the spread" in text  # the constant case is within its spread
+    assert "with its own S1" in results.readme_block({"fusion": fusion})
+    borrow = {"0.75": {"as drawn": 1e-4, "same pixel hidden": 2e-4, "elsewhere hidden": 1.2e-4, "windows": 3,
+                       "hidden_per_window": 4.0, "ratio": 0.75}}
+    text = results.reconstruction_markdown({"rows": [], "cross_band": borrow})
+    assert "+100% against +20% for the control: the bands of the same pixel matter more" in text
