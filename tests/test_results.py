@@ -218,5 +218,9 @@ def test_loss_fusion_and_cross_band_sections_state_what_was_measured():
     assert "with its own S1" in results.readme_block({"fusion": fusion})
     borrow = {"0.75": {"as drawn": 1e-4, "same pixel hidden": 2e-4, "elsewhere hidden": 1.2e-4, "windows": 3,
                        "hidden_per_window": 4.0, "ratio": 0.75}}
-    text = results.reconstruction_markdown({"rows": [], "cross_band": borrow})
+    pair = {"models": ["a", "b"], "rows": {"embedded:eval": [
+        {"ratio": 0.9, "mse": {"a": 1e-4, "b": 3e-4, "band_mean": 4e-4, "gaussian_2px": 2e-4}, "best_fill": "gaussian_2px",
+         "windows": 3}]}}
+    text = results.reconstruction_markdown({"rows": [], "cross_band": borrow, "paired": pair})
     assert "+100% against +20% for the control: the bands of the same pixel matter more" in text
+    assert "| embedded:eval | 0.90 | 1.00 | 3.00 | Gaussian 2 px 2.00 | **0.50** | **1.50** |" in text
