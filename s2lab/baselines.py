@@ -375,3 +375,55 @@ def fill_all(image: torch.Tensor, mask_img: torch.Tensor, tokenizer) -> dict[str
     for name, sigma in zip(FILL_NAMES[len(BASELINES):], GAUSSIAN_SIGMAS):
         fills[name] = gaussian_fill(image, mask_img, sigma)
     return fills
+
+
+CROSS_BAND_MIN_PIXELS = 16  # co-visible pixels a band pair needs in a window before its slope is trusted
+
+
+def cross_band_fill(image: torch.Tensor, mask_img: torch.Tensor, level: torch.Tensor, patch_size: int) -> torch.Tensor:
+    """The naive fill that borrows across bands (the fidelity review's): a spatial fill's level, plus the texture of
+    the best-correlated band still visible at the same pixel.
+
+    For every band c and window, each other band d gets its correlation with c and the slope of c on d, both over
+    the pixels where the two are visible (at least ``CROSS_BAND_MIN_PIXELS``). A removed value of c at a pixel where
+    some band is visible becomes ``level + slope * (x_d - mean of x_d over its p x p cell)``, d the visible band
+    with the strongest correlation there; elsewhere it stays ``level``. No learning, and only visible values used.
+
+    Args:
+        image: (B, C, H, W) reflectance. mask_img: (B, C, H, W), 1 = removed.
+        level: (B, C, H, W), a spatial fill of the same image and mask (e.g. ``neighbourhood`` from ``fill_all``).
+        patch_size: p, the cell over which a visible band's texture is taken (the token side).
+
+    Returns:
+        (B, C, H, W): visible values unchanged, removed ones filled.
+    """
+    if not image.shape == mask_img.shape == level.shape or image.ndim != 4:
+        raise ValueError(f"expected image, mask and level of one shape (B, C, H, W), got {tuple(image.shape)}, "
+                         f"{tuple(mask_img.shape)} and {tuple(level.shape)}")
+    x = image.float()
+    v = 1.0 - mask_img.float()  # (B, C, H, W) 1 = visible
+    vx = v * x
+    n = torch.einsum("bchw,bdhw->bcd", v, v)  # (B, C, D) co-visible pixels
+    sx = torch.einsum("bchw,bdhw->bcd", vx, v)  # sum of x_c where both are visible
+    sy = sx.transpose(1, 2)  # sum of x_d there
+    sxx = torch.einsum("bchw,bdhw->bcd", vx * x, v)
+    syy = sxx.transpose(1, 2)
+    sxy = torch.einsum("bchw,bdhw->bcd", vx, vx)
+    m = n.clamp_min(1)
+    cov = sxy / m - sx * sy / m**2
+    var_c, var_d = (sxx / m - (sx / m) ** 2).clamp_min(0), (syy / m - (sy / m) ** 2).clamp_min(0)
+    corr = cov / (var_c * var_d).sqrt().clamp_min(1e-12)  # (B, C, D)
+    slope = cov / var_d.clamp_min(1e-12)
+    eye = torch.eye(x.shape[1], dtype=torch.bool, device=x.device)
+    trusted = (n >= CROSS_BAND_MIN_PIXELS) & ~eye  # (B, C, D)
+    strength = torch.where(trusted, corr.abs(), torch.full_like(corr, -1.0))
+    cells = F.avg_pool2d(vx, patch_size) / F.avg_pool2d(v, patch_size).clamp_min(1e-12)  # (B, D, h, w) cell means
+    texture = x - F.interpolate(cells, scale_factor=patch_size, mode="nearest")  # (B, D, H, W)
+    # for each (c, pixel): the visible band d with the strongest trusted correlation
+    score = strength[..., None, None] + 2.0 * v[:, None]  # (B, C, D, H, W): visible bands first, then correlation
+    best = score.argmax(dim=2, keepdim=True)  # (B, C, 1, H, W)
+    usable = torch.gather(score, 2, best)[:, :, 0] >= 2.0  # (B, C, H, W) a visible, trusted band exists
+    gain = torch.gather(slope[..., None, None].expand(score.shape), 2, best)[:, :, 0]  # (B, C, H, W)
+    borrowed = torch.gather(texture[:, None].expand(score.shape), 2, best)[:, :, 0]
+    filled = torch.where(usable, level.float() + gain * borrowed, level.float())
+    return torch.where(mask_img.bool(), filled, x).to(image.dtype)

@@ -2,10 +2,12 @@
 
 import pytest
 import torch
+from torch.nn import functional as F
 
 from s2lab.baselines import (
     BASELINES,
     FILL_NAMES,
+    cross_band_fill,
     fill_all,
     gaussian_fill,
     mean_of_visible,
@@ -219,3 +221,21 @@ def test_fill_all_commutes_with_a_per_band_affine_scaling():
     assert set(plain) == set(FILL_NAMES)
     for name in FILL_NAMES:
         assert torch.allclose(scaled[name], a * plain[name] + b, atol=1e-5), name
+
+
+def test_cross_band_fill_borrows_the_texture_of_a_correlated_visible_band():
+    """Band 0 = 2 x band 1 + 0.1: with each cell's true mean as the level, the fill recovers band 0's pixels exactly
+    where band 1 is visible, and keeps the level where no band is."""
+    torch.manual_seed(0)
+    base = torch.rand(1, 1, 16, 16) * 0.3
+    x = torch.cat([2 * base + 0.1, base, torch.rand(1, 1, 16, 16)], dim=1)  # (1, 3, 16, 16)
+    mask = torch.zeros_like(x)
+    mask[:, 0, :4, :4] = 1  # band 0 removed in one 4 x 4 cell, band 1 visible there
+    mask[:, :, 8:12, 8:12] = 1  # every band removed in another cell
+    level = F.interpolate(F.avg_pool2d(x, 4), scale_factor=4, mode="nearest")  # the true cell means
+    filled = cross_band_fill(x, mask, level, patch_size=4)
+    assert torch.allclose(filled[:, 0, :4, :4], x[:, 0, :4, :4], atol=1e-5)  # texture borrowed from band 1
+    assert torch.equal(filled[:, :, 8:12, 8:12], level[:, :, 8:12, 8:12])  # nothing visible there: the level
+    assert torch.equal(filled[mask == 0], x[mask == 0])
+    with pytest.raises(ValueError, match="one shape"):
+        cross_band_fill(x, mask[:, :2], level, patch_size=4)
