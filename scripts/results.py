@@ -808,7 +808,7 @@ STAGE_ONE = Path("runs/shipped/s2mae/model.safetensors")  # scripts/train_checkp
 
 def loss(quick: bool, runs: Path, init: Path = STAGE_ONE) -> dict:
     """Where the loss is taken, measured: the first S2MAE stage of ``scripts/train_checkpoints.py`` continued
-    ``LOSS_STEPS`` steps on the same data and settings (``REFINE``'s learning rate and seed), once with the papers'
+    ``LOSS_STEPS`` steps on the same data and settings (the first refining stage's learning rate and seed), once with the papers'
     loss (MSE in the scaled space) and once with the loss in reflectance; both scored on every unseen window."""
     if not init.exists():
         return {"skipped": f"{init} not found: run scripts/train_checkpoints.py --only s2mae first"}
@@ -852,8 +852,8 @@ def loss_markdown(result: dict) -> str:
         wins = sum(a < b for a, b in zip(by["reflectance"], by["scaled"]))
         lines += ["", (f"The reflectance loss is ahead in {wins} of {len(by['scaled'])} rows. Under per-window "
                        "scaling, the papers' loss counts a flat field or a calm sea, stretched to [0, 1], as much as a "
-                       "city; the yardstick, in reflectance, barely sees their errors. The shipped S2MAE's second "
-                       "stage uses the reflectance loss (`scripts/train_checkpoints.py`, `REFINE`).")]
+                       "city; the yardstick, in reflectance, barely sees their errors. The shipped S2MAE's later "
+                       "stages use the reflectance loss (`scripts/train_checkpoints.py`, `REFINE_STAGES`).")]
     return "\n".join(lines) + "\n"
 
 
@@ -989,8 +989,9 @@ def _data_summary(meta: dict) -> str:
 
 def _steps(meta: dict) -> str:
     """The steps a checkpoint trained, its stages shown when it had two (the first on the papers' loss)."""
-    if "steps_total" in meta:
-        return f"{meta['steps_total']} ({meta['steps_total'] - meta['steps']} + {meta['steps']} on the reflectance loss)"
+    if "stage_steps" in meta:
+        first, *rest = meta["stage_steps"]
+        return f"{meta['steps_total']} ({first} + {' + '.join(map(str, rest))} on the reflectance loss)"
     return str(meta.get("steps", "-"))
 
 
