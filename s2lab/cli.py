@@ -733,9 +733,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input and target scaling: dataset (fixed per-band statistics of --data, default), window "
                         "(each window's band min-max) or none (reflectance)")
     p.add_argument("--loss", choices=LOSSES,
-                   help="where the masked MSE is taken: scaled (the target space, as the papers; default) or "
-                        "reflectance (each band weighted by its squared scaling range: the error the lab scores); "
-                        "may change with --init")
+                   help="where the masked MSE is taken: scaled (the target space, as the papers; default), "
+                        "reflectance (each band weighted by its squared scaling range: the error the lab scores) or "
+                        "balanced (those weights divided by each band's batch mean); may change with --init")
     p.add_argument("--init", help="continue this checkpoint (a shipped name or a path) on --data: progressive "
                                   "pretraining; its size and scaling are kept")
     p.add_argument("--no-augment", action="store_true", help="no random flips and 90-degree turns of the tiles")

@@ -627,7 +627,7 @@ class Explorer(param.Parameterized):
         for role, name in MODELS.items():
             meta = model(role)[1].get("meta") or {}
             models[role] = {"name": name, "kind": model(role)[1].get("kind"), "task": meta.get("task"),
-                            "steps": meta.get("steps"), "synthetic": meta.get("synthetic")}
+                            "steps": meta.get("steps_total", meta.get("steps")), "synthetic": meta.get("synthetic")}
         return {"device": describe_device(device()), "models": models}
 
 

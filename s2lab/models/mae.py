@@ -38,7 +38,7 @@ from s2lab.pos_embed import SpatialSpectralEmbedding
 from s2lab.tokenize import CubeTokenizer, GroupTokenizer, TokenEmbed
 
 TARGETS = ("unit", "patch")
-LOSSES = ("scaled", "reflectance")  # where the masked MSE is taken (see masked_mse and MAEConfig.loss)
+LOSSES = ("scaled", "reflectance", "balanced")  # where the masked MSE is taken (see reflectance_weight)
 
 
 @dataclass
@@ -62,7 +62,8 @@ class MAEConfig:
     band_mean: tuple[float, ...] | None = None  # (C,) reflectance mean per band of the pretraining data (dataset)
     band_std: tuple[float, ...] | None = None  # (C,) reflectance standard deviation per band, the same data
     loss: str = "scaled"  # scaled: MSE in the target space (the papers) | reflectance: each band of each window
-    #                       weighted by its squared scaling range, so the loss is the reflectance MSE the lab scores
+    #                       weighted by its squared scaling range, so the loss is the reflectance MSE the lab scores |
+    #                       balanced: the same weights divided by each band's batch mean, so bands weigh alike
 
     def __post_init__(self) -> None:
         """Without statistics of its own, a dataset-scaled model of the lab's 10 bands takes the embedded scene's."""
@@ -80,8 +81,8 @@ class MAEConfig:
             raise ValueError(f"unknown reconstruction target {self.target!r}; expected one of {', '.join(TARGETS)}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
-        if self.loss == "reflectance" and self.target != "unit":
-            raise ValueError("loss='reflectance' undoes the scaling of a 'unit' target; the 'patch' target is "
+        if self.loss != "scaled" and self.target != "unit":
+            raise ValueError(f"loss={self.loss!r} undoes the scaling of a 'unit' target; the 'patch' target is "
                              "standardised per token, so take loss='scaled' with it")
         if self.scaling not in SCALINGS:
             raise ValueError(f"unknown scaling {self.scaling!r}; expected one of {', '.join(SCALINGS)}")
@@ -147,12 +148,15 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, val
     return (per_token * mask).sum() / mask.sum().clamp(min=1)
 
 
-def reflectance_weight(lo: torch.Tensor, hi: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+def reflectance_weight(lo: torch.Tensor, hi: torch.Tensor, shape: torch.Size, balanced: bool = False) -> torch.Tensor:
     """(B, C, H, W) weight image that turns a squared error in the scaled space into one in reflectance: each band of
     each image weighted by its squared range ``(hi - lo)**2`` (lo, hi (B, C, 1, 1) of ``s2lab.scaling``), divided by
-    the batch's mean so that the loss keeps its usual size. Constant, not differentiated."""
+    the batch's mean so that the loss keeps its usual size; ``balanced``: divided by each band's own batch mean
+    instead, so that a window's contrast counts but the bright near-infrared bands do not outweigh the visible ones.
+    Constant, not differentiated."""
     weight = ((hi - lo) ** 2).detach().float()  # (B, C, 1, 1)
-    return (weight / weight.mean().clamp_min(1e-12)).expand(shape)
+    mean = weight.mean(dim=0, keepdim=True) if balanced else weight.mean()
+    return (weight / mean.clamp_min(1e-12)).expand(shape)
 
 
 class MaskedAutoencoder(nn.Module):
@@ -307,8 +311,9 @@ class MaskedAutoencoder(nn.Module):
         pred = self.forward_decoder(latent, mask.ids_restore, hw)
         target = self.target_tokens(tokens01, hw)
         value_weight = None
-        if self.config.loss == "reflectance":  # the error the lab scores: in reflectance, not in the scaled space
-            value_weight = self.tokenizer.patchify(reflectance_weight(lo, hi, x.shape))  # (B, L, P)
+        if self.config.loss != "scaled":  # the error the lab scores: in reflectance, not in the scaled space
+            weight = reflectance_weight(lo, hi, x.shape, balanced=self.config.loss == "balanced")
+            value_weight = self.tokenizer.patchify(weight)  # (B, L, P)
         loss = masked_mse(pred.float(), target, mask.mask, self.valid(hw, x.device), value_weight)
         return MAEOutput(loss, pred, target, mask.mask), tokens01, lo, hi
 

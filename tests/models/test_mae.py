@@ -9,6 +9,7 @@ from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.tiles import band_stats, random_tiles, scale_unit, to_tensor
 from s2lab.masking import mask_from_removed
 from s2lab.models import S2MAE, SatMAE, build
+from s2lab.models.mae import reflectance_weight
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, wavelengths
 
 SMALL = {"img_size": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "decoder_embed_dim": 64, "decoder_depth": 1}
@@ -93,8 +94,17 @@ def test_reconstruct_with_a_given_mask_removes_those_tokens(real_tiles):
         model.reconstruct(real_tiles[:2], mask=mask_from_removed(removed))
 
 
+def test_balanced_loss_weighs_every_band_alike_on_average():
+    lo = torch.rand(6, 10, 1, 1) * 0.1
+    hi = lo + torch.rand(6, 10, 1, 1) * torch.linspace(0.01, 0.5, 10).view(1, 10, 1, 1)  # bright bands: wide ranges
+    plain, balanced = (reflectance_weight(lo, hi, torch.Size((6, 10, 4, 4)), balanced=b) for b in (False, True))
+    assert torch.allclose(balanced.mean(dim=(0, 2, 3)), torch.ones(10), atol=1e-5)  # every band's mean weight 1
+    assert plain.mean(dim=(0, 2, 3))[-1] > 10 * plain.mean(dim=(0, 2, 3))[0]  # reflectance: wide bands dominate
+    assert torch.allclose(plain.mean(), torch.tensor(1.0), atol=1e-5)
+
+
 def test_bad_loss_names_the_choices():
-    with pytest.raises(ValueError, match="unknown loss 'l1'; expected one of scaled, reflectance"):
+    with pytest.raises(ValueError, match="unknown loss 'l1'; expected one of scaled, reflectance, balanced"):
         S2MAE(**SMALL, loss="l1")
     with pytest.raises(ValueError, match="take loss='scaled' with it"):
         S2MAE(**SMALL, loss="reflectance", target="patch")
