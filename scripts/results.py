@@ -982,8 +982,10 @@ def _data_summary(meta: dict) -> str:
         return f"OSCD labels of {', '.join(meta.get('train_cities', []))}; init {meta.get('init')}"
     data = meta.get("data", [])
     cities = sorted({d.split("/")[1] for d in data if d.startswith("oscd/")})
-    parts = [d for d in data if not d.startswith("oscd/")] + ([f"both dates of {len(cities)} OSCD cities"]
-                                                              if cities else [])
+    pairs = [d for d in data if d.startswith("bigearthnet:")]
+    parts = ([d for d in data if not d.startswith(("oscd/", "bigearthnet:"))]
+             + ([f"both dates of {len(cities)} OSCD cities"] if cities else [])
+             + ([f"{len(pairs)} BigEarthNet S1 + S2 pairs"] if pairs else []))
     return ", ".join(parts)
 
 

@@ -89,8 +89,8 @@ def publish(run_dir: Path, name: str, out: Path, stages: tuple[str, ...] = (), h
     if isinstance(meta.get("data"), list):
         meta["data"] = [d if d.startswith(("embedded", "bigearthnet")) else "oscd/" + "/".join(Path(d).parts[-2:])
                         for d in meta["data"]]
-    if isinstance(meta.get("init"), str) and Path(meta["init"]).parent.name in ("s2mae", "satmae"):
-        meta["init"] = f"{Path(meta['init']).parent.name}-s2-small"
+    if isinstance(meta.get("init"), str) and Path(meta["init"]).parent.name in ("s2mae", *REFINE_STAGES):
+        meta["init"] = "s2mae-s2-small"  # a stage of this script: the shipped S2MAE it became
     meta["held_out"] = held_out or {"embedded": "embedded:eval (bottom half of the rows)",
                                     "oscd_cities": list(EVAL_CITIES)}
     timings = run_dir.parent / "timings.json"
