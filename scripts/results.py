@@ -914,9 +914,17 @@ def fusion_markdown(result: dict) -> str:
         verdicts.append(f"at {r['mask_ratio']:.2f} " + ("better with its own radar than with either other, by more "
                                                         "than the spread over masks" if uses else
                                                         "not better with its own radar by more than the spread"))
-    lines += ["", "The reconstruction is " + "; ".join(verdicts) + ". Six real pairs (four to train on) are far "
-              "from the data FUS-MAE was made for; read the figures as what this lab's model does, not as a test of "
-              "the method.", ""]
+    lines += ["", "The reconstruction is " + "; ".join(verdicts) + "."]
+    rows = result["rows"]
+    if all(abs(r["minus_own"][RADAR_OTHER]["mean"]) <= r["minus_own"][RADAR_OTHER]["sd"] for r in rows):
+        lines[-1] += (" Its own radar and another patch's give the same error: the model does not read what the "
+                      "radar says about the place. That a constant radar hurts shows only that it expects radar-like "
+                      "input.")
+    if all(r["mean"]["own"] > r["best_fill_mse"] for r in rows):
+        lines[-1] += " It also stays above the best naive fill of the same pixels."
+    lines[-1] += (" Six real pairs (four to train on) are far from the data FUS-MAE was made for; read the figures "
+                  "as what this lab's model does, not as a test of the method.")
+    lines.append("")
     return "\n".join(lines)
 
 
