@@ -58,8 +58,8 @@ FUSION_STEPS = 1200
 WIDTH = ["--embed-dim", "128", "--depth", "4", "--heads", "4", "--decoder-depth", "2", "--decoder-dim", "96"]
 TOKENS = ["--patch-size", "4", "--img-size", "32"]  # p = 4 on 32 px tiles: the token count of p = 8 on 64 px
 # Each window's own band range (over its visible values): measured better on the reflectance yardstick than the fixed
-# dataset statistics at this scale (docs/results.md, "Scaling"), so it is what ships; `s2lab pretrain` defaults to
-# the dataset statistics, as the anchors do.
+# dataset statistics at this scale in a pilot (scripts/results.py, section "scaling", measures it), so it is what
+# ships; `s2lab pretrain` defaults to the dataset statistics, as the anchors do.
 SCALING = ["--scaling", "window"]
 SIZE = WIDTH + TOKENS + SCALING
 # S2MAE in stages (progressive pretraining, `--init`): the papers' loss (MSE in the scaled space) first, then the same
