@@ -42,12 +42,13 @@ from types import ModuleType
 import numpy as np
 import torch
 
+from s2lab.change import change_map
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.raster import select_bands
 from s2lab.data.tiles import random_tiles, to_tensor
 from s2lab.device import autocast, describe_device, pick_device
-from s2lab.inference import change_map, reconstruct_image
 from s2lab.models import ChangeDetector, build
+from s2lab.reconstruct import reconstruct_image
 from s2lab.scaling import reference_statistics
 from s2lab.sensors import S2_10BANDS, S2_12BANDS
 

@@ -29,6 +29,7 @@ import torch
 import xarray as xr
 
 from s2lab import __version__, bench, settings
+from s2lab.change import NORMALIZATIONS, change_map, change_map_cva, detect_change, score_change
 from s2lab.checkpoints import (
     MAE_KINDS,
     CheckpointError,
@@ -51,18 +52,11 @@ from s2lab.data.synthetic import (
 from s2lab.data.tiles import to_tensor
 from s2lab.device import CHOICES, available_devices, describe_device, pick_device
 from s2lab.evaluate import evaluate_blend
-from s2lab.inference import (
-    NORMALIZATIONS,
-    change_map,
-    change_map_cva,
-    detect_change,
-    reconstruct_image,
-    score_change,
-)
 from s2lab.masking import STRATEGIES
 from s2lab.metrics import accuracy, mean_average_precision
 from s2lab.models import BUILDERS, ChangeDetector, SceneClassifier, build, head_config
 from s2lab.models.mae import LOSSES, TARGETS, MAEConfig
+from s2lab.reconstruct import reconstruct_image
 from s2lab.scaling import SCALINGS, band_statistics
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, S2_13BANDS
 from s2lab.tasks import (

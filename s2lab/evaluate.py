@@ -2,7 +2,7 @@
 notebooks share.
 
 The protocol (OSCD style): a threshold is chosen on the TRAINING pairs only (the F1-best cut of their pooled
-pixels, ``s2lab.inference.best_threshold``) and carried unchanged to the evaluation pairs, whose precision, recall,
+pixels, ``s2lab.change.best_threshold``) and carried unchanged to the evaluation pairs, whose precision, recall,
 F1 and IoU are reported pooled over all their pixels (every pixel counts once, so a large city weighs more) and per
 pair. Change vector analysis, the model-free floor, is scored the same way twice: cut at each image's own Otsu
 threshold (no labels at all) and at a threshold tuned on the training pairs. ``evaluate_blend`` adds the CVA
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from s2lab.change import best_threshold, blend_scores, change_map, score_change
 from s2lab.data.tiles import to_tensor
-from s2lab.inference import best_threshold, blend_scores, change_map, score_change
 from s2lab.metrics import change_vector_analysis, otsu_threshold
 
 Pair = tuple[Any, Any, Any]  # (before (C, H, W), after (C, H, W), label (H, W) 0/1)
@@ -71,7 +71,7 @@ def ceiling(probabilities: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -
 
 def change_probabilities(model: torch.nn.Module, pairs: Sequence[Pair], *, normalize: str | None = None,
                          device: str | None = None) -> list[np.ndarray]:
-    """A ``ChangeDetector``'s (H * W,) change probability of every pair (``s2lab.inference.change_map``)."""
+    """A ``ChangeDetector``'s (H * W,) change probability of every pair (``s2lab.change.change_map``)."""
     return [change_map(model, before, after, normalize=normalize, device=device).probability.values.ravel()
             for before, after, _ in pairs]
 
@@ -85,7 +85,7 @@ def evaluate_change(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pa
         model: a ``ChangeDetector``.
         train_pairs: the pairs it was trained on; only used to choose the threshold (skipped when one is given).
         eval_pairs: held-out pairs. eval_names: their names (default pair0, pair1, ...).
-        normalize: the radiometric normalisation the model was trained with (``s2lab.inference.NORMALIZATIONS``).
+        normalize: the radiometric normalisation the model was trained with (``s2lab.change.NORMALIZATIONS``).
         device: where to run. threshold: a fixed cut instead of the one chosen on the training pairs.
 
     Returns:
@@ -115,7 +115,7 @@ BLEND_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0)  # CVA wei
 def evaluate_blend(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pairs: Sequence[Pair], *,
                    eval_names: Sequence[str] | None = None, normalize: str | None = None,
                    device: str | None = None, weights: Sequence[float] = BLEND_WEIGHTS) -> dict:
-    """A change model and change vector analysis together (``s2lab.inference.blend_scores``):
+    """A change model and change vector analysis together (``s2lab.change.blend_scores``):
     sigmoid(logit(model probability) + w * CVA magnitude).
 
     A late fusion of the learned score with the classical one (``cva_magnitudes``, whole-image standardised, which

@@ -47,6 +47,7 @@ from matplotlib import colormaps
 from PIL import Image
 
 from s2lab import viz
+from s2lab.change import chosen_threshold, detect_change, score_change
 from s2lab.checkpoints import load_model
 from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.oscd import load_oscd_city, oscd_cities
@@ -54,10 +55,10 @@ from s2lab.data.raster import RasterError, open_raster, select_bands
 from s2lab.data.synthetic import plant_changes, scene_radiometry
 from s2lab.data.tiles import tile, untile
 from s2lab.device import describe_device, pick_device
-from s2lab.inference import chosen_threshold, detect_change, reconstruct_tiles, score_change
 from s2lab.masking import STRATEGIES
 from s2lab.metrics import spectral_angle
 from s2lab.models import BUILDERS
+from s2lab.reconstruct import reconstruct_tiles
 from s2lab.sensors import S2_10BANDS, band, wavelengths
 from s2lab.settings import data_dir
 from s2lab.spectra import materials
@@ -258,7 +259,7 @@ class ChangePair:
     before: xr.DataArray  # (C, H, W) reflectance
     after: xr.DataArray  # (C, H, W) reflectance on before's grid
     label: np.ndarray  # (H, W) uint8, 1 = change
-    probability: np.ndarray  # (H, W) float32 in [0, 1], from ``s2lab.inference.detect_change``
+    probability: np.ndarray  # (H, W) float32 in [0, 1], from ``s2lab.change.detect_change``
     synthetic: bool  # True when the changes were planted (s2lab.data.synthetic.plant_changes)
     description: str  # where the pair comes from, in a sentence
     seconds: float  # time the probability map took

@@ -54,11 +54,11 @@ from s2lab.data.oscd import load_oscd_city, oscd_cities
 from s2lab.data.synthetic import synthetic_scene_classification
 from s2lab.data.tiles import tile, to_tensor
 from s2lab.evaluate import evaluate_blend, evaluate_cva
-from s2lab.inference import reconstruct_tiles
 from s2lab.masking import mask_from_removed, num_kept, random_ranks
 from s2lab.metrics import psnr, reconstruction_scores
 from s2lab.models import BUILDERS, build
 from s2lab.models.fusmae import radar_use
+from s2lab.reconstruct import reconstruct_tiles
 from s2lab.sensors import S2_10BANDS
 from s2lab.settings import data_dir
 from s2lab.spectra import resample

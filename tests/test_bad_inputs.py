@@ -33,12 +33,13 @@ import pytest
 import rasterio
 import torch
 
+from s2lab.change import change_map_cva, score_change
 from s2lab.checkpoints import CheckpointError, load_model, save_model
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.oscd import read_label
 from s2lab.data.raster import RasterError, open_raster, write_geotiff
-from s2lab.inference import change_map_cva, reconstruct_image, score_change
 from s2lab.models import BUILDERS, ChangeDetector, build, head_config
+from s2lab.reconstruct import reconstruct_image
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, S2_13BANDS
 
 TINY = {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 1, "num_heads": 2, "decoder_embed_dim": 32,

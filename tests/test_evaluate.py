@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from s2lab.change import NORMALIZATIONS, change_map, match_radiometry
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.tiles import to_tensor
 from s2lab.evaluate import ceiling, evaluate_blend, evaluate_change, evaluate_cva, scores_at
-from s2lab.inference import NORMALIZATIONS, change_map, match_radiometry
 from s2lab.models import S2MAE, ChangeDetector
 from s2lab.tasks import change_task
 

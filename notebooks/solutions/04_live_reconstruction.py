@@ -8,9 +8,9 @@ from s2lab.baselines import FILL_NAMES, mean_of_visible, neighbourhood_mean
 from s2lab.checkpoints import load_model
 from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.tiles import to_tensor
-from s2lab.inference import reconstruct_tiles
 from s2lab.models import BUILDERS
 from s2lab.models.mae import standardize_tokens
+from s2lab.reconstruct import reconstruct_tiles
 from s2lab.scaling import unscale
 from s2lab.sensors import S2_10BANDS
 

@@ -8,9 +8,9 @@ import torch
 
 from s2lab.baselines import FILL_NAMES
 from s2lab.checkpoints import load_model
-from s2lab.inference import reconstruct_tiles
 from s2lab.models import BUILDERS, S2MAE
 from s2lab.pos_embed import sincos_2d
+from s2lab.reconstruct import reconstruct_tiles
 from s2lab.tasks import pretrain_task, pretraining_images
 from s2lab.train import TrainConfig, fit
 

@@ -12,9 +12,9 @@ import pandas as pd
 import torch
 
 from s2lab.baselines import fill_all
-from s2lab.inference import reconstruct_tiles
 from s2lab.metrics import reconstruction_scores
 from s2lab.models import S2MAE
+from s2lab.reconstruct import reconstruct_tiles
 from s2lab.scaling import scale_unit
 from s2lab.sensors import S2_10BANDS, wavelengths
 from s2lab.tasks import pretrain_task, pretraining_images
@@ -74,7 +74,7 @@ print("order by seed (best first):", orders, f"| pairs that swap: {swaps} of 3")
 assert 0 <= swaps <= 3
 
 # 2. The lab's earlier yardstick: the MSE in each tile's own [0, 1]-scaled space (every band of every tile min-max
-#    scaled), beside the spectral angle of s2lab.inference.reconstruct_tiles and the reflectance ratio.
+#    scaled), beside the spectral angle of s2lab.reconstruct.reconstruct_tiles and the reflectance ratio.
 def window_relative(result: dict) -> float:
     """MSE in each tile's [0, 1]-scaled space / that of the best naive fill there, same masks (a reconstruct_tiles
     result on held_out)."""

@@ -1,0 +1,364 @@
+"""Change maps of a whole before / after pair, window by window (the recipe: ``s2lab.windows``), and their scores.
+
+The notebooks, the app and the ``s2lab`` command all come here to map change.
+
+**Change** (``change_map``). Windows of both dates at the same places go through a ``ChangeDetector``; overlapping
+windows are blended with weights that fall off linearly over the ``overlap`` pixels at each window's border, so no
+seam shows. Season and radiometry differ between dates and look like change: ``normalize`` first maps every band of
+AFTER onto BEFORE over the whole image (``match_radiometry``, a relative radiometric normalisation that uses no
+labels; a model should be trained with the same setting): ``"moments"`` linearly to BEFORE's mean and standard
+deviation, ``"quantiles"`` monotonically onto BEFORE's histogram. A ``ChangeDetector`` scales every window of each
+date with its encoder's input scaling: with per-window min-max scaling every per-band linear map cancels, so
+``"moments"`` leaves its output unchanged and only the non-linear ``"quantiles"`` reaches it; with the default
+fixed dataset statistics both reach it. ``change_map_cva`` is the model-free floor: change vector analysis (which standardises each date's
+bands on its own, the same normalisation), thresholded by Otsu's method.
+``score_change`` and ``best_threshold`` compare a map with a label; choose a threshold on training cities only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import xarray as xr
+
+from s2lab.data.raster import same_grid
+from s2lab.device import autocast, pick_device
+from s2lab.metrics import binary_scores, change_vector_analysis, otsu_threshold
+from s2lab.models.heads import ChangeDetector
+from s2lab.scaling import SCALE_EPS
+from s2lab.windows import Image, as_raster, band_list, batches, check_window, cut, origins, pad_reflect, prepare
+
+MODEL_THRESHOLD = 0.5  # a ChangeDetector's default cut on the sigmoid probability
+NORMALIZATIONS = {  # change_map's per-image radiometric normalisations (none uses labels) -> what each does
+    "moments": "each band of after mapped linearly to before's mean and standard deviation over the image",
+    "quantiles": "each band of after mapped monotonically onto before's values (histogram matching over the image)",
+}
+
+
+@dataclass
+class ChangeResult:
+    """A change map: a probability per pixel and the threshold that makes it a binary map."""
+
+    probability: xr.DataArray  # (y, x) float32 in [0, 1] on before's grid, with before's georeference
+    threshold: float  # the default cut: 0.5 for a model's sigmoid, Otsu's threshold for change vector analysis
+    method: str  # "model" or "cva"
+    nan_fraction: float  # share of pixels with NaN in some band of either date, filled before the model
+    windows: int = 0  # windows the model saw (0 for change vector analysis)
+    seconds: float = 0.0  # wall-clock time of the whole call
+    device: str = "cpu"  # where the model ran
+    extra: dict = field(default_factory=dict)  # method-specific details (CVA: the magnitude's range)
+
+    def change(self, threshold: float | None = None) -> xr.DataArray:
+        """(y, x) uint8 change map, 1 = change: probability >= ``threshold`` (default ``self.threshold``)."""
+        cut = self.threshold if threshold is None else float(threshold)
+        return (self.probability >= cut).astype(np.uint8).rename("change")
+
+    def summary(self) -> dict:
+        """Everything but the map, as JSON-ready values."""
+        return {k: v for k, v in self.__dict__.items() if not isinstance(v, xr.DataArray)}
+
+
+# -- change --------------------------------------------------------------------------------------------------------
+def _check_pair(before: Image, after: Image) -> None:
+    """Same shape, band names, CRS and grid, or a ValueError naming what differs."""
+    b_shape, a_shape = tuple(before.shape), tuple(after.shape)
+    if b_shape != a_shape:
+        raise ValueError(f"before has shape {b_shape} and after {a_shape}; they must match (band, y, x)")
+    if not (isinstance(before, xr.DataArray) and isinstance(after, xr.DataArray)):
+        return
+    b_bands, a_bands = band_list(before, b_shape[0]), band_list(after, a_shape[0])
+    if b_bands != a_bands:
+        raise ValueError(f"before has bands {', '.join(b_bands)} but after has {', '.join(a_bands)}")
+    if before.rio.crs != after.rio.crs:
+        raise ValueError(f"before is in CRS {before.rio.crs} but after in {after.rio.crs}")
+    if before.rio.crs is not None and not same_grid(before, after):
+        raise ValueError(
+            f"before and after have the same size but different transforms ({before.rio.transform()} vs "
+            f"{after.rio.transform()}); put after on before's grid (s2lab.data.raster.match_grid)"
+        )
+
+
+def _feather(window: int, overlap: int) -> torch.Tensor:
+    """(window, window) blending weights: 1 inside, falling linearly to 1 / (overlap + 1) over the border."""
+    ramp = torch.clamp((torch.arange(window) + 1.0) / (overlap + 1), max=1.0)  # (w,)
+    edge = torch.minimum(ramp, ramp.flip(0))
+    return edge[:, None] * edge[None, :]
+
+
+def _as_map(values: torch.Tensor, like: Image) -> xr.DataArray:
+    """(H, W) values as a (y, x) float32 DataArray on ``like``'s grid and georeference."""
+    return as_raster(values[None], like).isel(band=0, drop=True).rename("change_probability")
+
+
+def match_radiometry(
+    before: torch.Tensor, after: torch.Tensor, method: str = "moments", eps: float = SCALE_EPS
+) -> torch.Tensor:
+    """``after`` with each band mapped onto ``before``'s radiometry over the whole image (no labels).
+
+    A relative radiometric normalisation: a global change of each band (season, sun, atmosphere, calibration) is
+    removed; real change, local by nature, moves the image statistics little. ``"moments"``: a gain and offset per
+    band, so that the mean and standard deviation equal ``before``'s. ``"quantiles"``: histogram matching, each
+    value replaced by ``before``'s value of the same rank (ties by position), so the two histograms are equal.
+
+    Args:
+        before, after: (C, H, W) or (B, C, H, W) reflectance without NaN, the same shape; statistics over (H, W).
+        method: a key of ``NORMALIZATIONS``.
+
+    Returns:
+        after normalised, the shape of ``after``.
+    """
+    if before.shape != after.shape or before.ndim not in (3, 4):
+        raise ValueError(f"before {tuple(before.shape)} and after {tuple(after.shape)} must be two (C, H, W) or "
+                         "(B, C, H, W) images of the same shape")
+    _check_normalize(method)
+    if method == "quantiles":  # band by band: the int64 ranks of a whole scene would be 8 bytes per value at once
+        out = torch.empty_like(after)
+        for c in range(after.shape[-3]):
+            a, b = after[..., c, :, :].flatten(-2), before[..., c, :, :].flatten(-2)  # (..., H * W)
+            order = a.argsort(dim=-1, stable=True)  # positions of after's values, smallest first
+            matched = torch.empty_like(a).scatter_(-1, order, b.sort(dim=-1).values)  # rank k gets before's k-th
+            out[..., c, :, :] = matched.view(after.shape[:-3] + after.shape[-2:])
+        return out
+    mean_b, std_b = before.mean(dim=(-2, -1), keepdim=True), before.std(dim=(-2, -1), keepdim=True, unbiased=False)
+    mean_a, std_a = after.mean(dim=(-2, -1), keepdim=True), after.std(dim=(-2, -1), keepdim=True, unbiased=False)
+    return (after - mean_a) / std_a.clamp_min(eps) * std_b + mean_b
+
+
+def _check_normalize(normalize: str | None) -> None:
+    if normalize is not None and normalize not in NORMALIZATIONS:
+        raise ValueError(f"unknown radiometric normalisation {normalize!r}; expected None or one of "
+                         f"{', '.join(NORMALIZATIONS)}")
+
+
+def change_map(
+    model: ChangeDetector,
+    before: Image,
+    after: Image,
+    *,
+    normalize: str | None = None,
+    window: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 16,
+    device: str | torch.device | None = None,
+    progress: bool = False,
+) -> ChangeResult:
+    """The change probability of every pixel of a before / after pair, window by window.
+
+    Args:
+        model: a ``ChangeDetector``; moved to ``device`` and run in eval mode (its training mode restored after).
+        before, after: (band, y, x) DataArrays of reflectance on one grid (same shape, bands, CRS and transform),
+            or (C, H, W) tensors; C must be the encoder's ``in_chans``. NaN pixels are filled with their band's
+            median.
+        normalize: None, or a key of ``NORMALIZATIONS`` applied to the whole pair first (``match_radiometry``);
+            use what the model was trained with. The result's ``extra["normalize"]`` says which.
+        window: window side in pixels, a multiple of the patch size (default the encoder's ``img_size``).
+        overlap: pixels shared by neighbouring windows (default a quarter of the window), blended by weights
+            falling off towards each window's border.
+        batch_size: window pairs per forward pass; bounds the memory.
+        device: "cpu", "cuda", "mps" or None for the best available.
+        progress: show a progress bar over the batches.
+
+    Returns:
+        ``ChangeResult`` with the (y, x) probability on before's grid and georeference, threshold 0.5.
+
+    Raises:
+        ValueError: the dates differ in shape, bands, CRS or grid; wrong band count; image smaller than a patch;
+            an unknown ``normalize``.
+    """
+    start = time.perf_counter()
+    _check_normalize(normalize)
+    config = model.encoder.config
+    window = config.img_size if window is None else int(window)
+    overlap = window // 4 if overlap is None else int(overlap)
+    check_window(window, overlap, config.patch_size)
+    _check_pair(before, after)
+    xb, nan_b = prepare(before, config.in_chans, config.patch_size, "before")
+    xa, nan_a = prepare(after, config.in_chans, config.patch_size, "after")
+    if normalize is not None:
+        xa = match_radiometry(xb, xa, normalize)
+    H, W = xb.shape[-2:]
+    nan_fraction = float((nan_b | nan_a).float().mean())
+    device = pick_device(device)
+    padded_b, padded_a = pad_reflect(xb, window), pad_reflect(xa, window)  # (C, H', W') each, cut alike
+    del xb, xa
+    corners = origins(padded_b.shape[-2:], window, window - overlap)  # (B, 2)
+    weight = _feather(window, overlap)  # (w, w)
+    total = torch.zeros(padded_b.shape[-2:])  # (H', W') probability times weight, summed over windows
+    norm = torch.zeros(padded_b.shape[-2:])  # (H', W') weights summed over windows
+    training = model.training
+    model.to(device).eval()
+    try:
+        with torch.inference_mode(), autocast(device):
+            for i in batches(len(corners), batch_size, progress, "change"):
+                at = corners[i : i + batch_size]  # (b, 2)
+                b, a = cut(padded_b, at, window).to(device), cut(padded_a, at, window).to(device)  # (b, C, w, w)
+                logits = model(b, a)  # (b, w, w)
+                for p, (r, c) in zip(torch.sigmoid(logits.float()).cpu(), at.tolist()):
+                    total[r : r + window, c : c + window] += p * weight
+                    norm[r : r + window, c : c + window] += weight
+    finally:
+        model.train(training)
+    return ChangeResult(
+        probability=_as_map(total[:H, :W] / norm[:H, :W], before),
+        threshold=MODEL_THRESHOLD,
+        method="model",
+        nan_fraction=nan_fraction,
+        windows=len(corners),
+        seconds=time.perf_counter() - start,
+        device=str(device),
+        extra={"normalize": None if normalize is None else f"{normalize}: {NORMALIZATIONS[normalize]} (no labels)"},
+    )
+
+
+def change_map_cva(before: Image, after: Image) -> ChangeResult:
+    """The model-free floor: change vector analysis, its magnitude scaled to [0, 1], cut at Otsu's threshold.
+
+    Args:
+        before, after: (band, y, x) DataArrays of reflectance on one grid, or (C, H, W) tensors; NaN pixels are
+            filled with their band's median.
+
+    Returns:
+        ``ChangeResult`` with the (y, x) scaled magnitude as probability on before's grid, and Otsu's threshold;
+        ``extra`` holds the magnitude's min and max.
+    """
+    start = time.perf_counter()
+    _check_pair(before, after)
+    xb, nan_b = prepare(before, None, 1, "before")
+    xa, nan_a = prepare(after, None, 1, "after")
+    magnitude = change_vector_analysis(xb, xa)  # (H, W)
+    lo, hi = float(magnitude.min()), float(magnitude.max())
+    probability = (magnitude - lo) / max(hi - lo, SCALE_EPS)
+    return ChangeResult(
+        probability=_as_map(probability, before),
+        threshold=float(otsu_threshold(probability)),
+        method="cva",
+        nan_fraction=float((nan_b | nan_a).float().mean()),
+        seconds=time.perf_counter() - start,
+        extra={"magnitude_min": lo, "magnitude_max": hi},
+    )
+
+
+def blend_scores(probability: np.ndarray | torch.Tensor, magnitude: np.ndarray | torch.Tensor,
+                 weight: float) -> np.ndarray:
+    """The late fusion of a change model with change vector analysis, as a probability:
+    ``sigmoid(logit(p) + weight * m)``, p the model's probability and m the CVA magnitude (each date's bands
+    standardised on its own), any matching shapes. Monotone in the blended score, so a cut on it is a cut on that
+    score."""
+    p = np.clip(np.asarray(probability, dtype=np.float64), 1e-6, 1 - 1e-6)
+    score = np.log(p / (1 - p)) + weight * np.asarray(magnitude, dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-score))
+
+
+def blend_with_cva(result: ChangeResult, before: Image, after: Image, weight: float, threshold: float) -> ChangeResult:
+    """A model's ``ChangeResult`` blended with change vector analysis of the same pair (``blend_scores``).
+
+    Args:
+        result: ``change_map``'s result on before / after.
+        before, after: the pair it was computed on (CVA sees the whole images, unlike the model's windows).
+        weight: the CVA weight w, chosen on training cities (``s2lab.evaluate.evaluate_blend``).
+        threshold: the cut of the blended probability, chosen there too.
+
+    Returns:
+        ``ChangeResult`` of method "model + cva" with the blended probability and ``threshold``.
+    """
+    start = time.perf_counter()
+    xb, _ = prepare(before, None, 1, "before")
+    xa, _ = prepare(after, None, 1, "after")
+    magnitude = change_vector_analysis(xb, xa).numpy()  # (H, W)
+    blended = blend_scores(result.probability.values, magnitude, weight).astype(np.float32)
+    probability = result.probability.copy(data=blended)
+    return ChangeResult(probability=probability, threshold=float(threshold), method="model + cva",
+                        nan_fraction=result.nan_fraction, windows=result.windows,
+                        seconds=result.seconds + time.perf_counter() - start, device=result.device,
+                        extra={**result.extra, "cva_weight": float(weight)})
+
+
+def detect_change(model: ChangeDetector, meta: dict, before: Image, after: Image, *, blend: bool = True,
+                  **kwargs) -> ChangeResult:
+    """A change map the way a checkpoint's ``meta`` says it was chosen on its training cities: its radiometric
+    normalisation, its threshold, and the blend with change vector analysis where ``meta["method"]`` is
+    "model + cva" (and ``blend``). The default of ``s2lab detect-change``, the app and notebook 08.
+
+    Args:
+        model: a ``ChangeDetector``. meta: its checkpoint's meta (``s2lab finetune --task change`` writes it).
+        before, after: as ``change_map``. blend: False for the model alone whatever ``meta`` chose.
+        kwargs: passed to ``change_map`` (device, progress, ...).
+    """
+    result = change_map(model, before, after, normalize=meta.get("normalize"), **kwargs)
+    result.threshold = float(meta.get("threshold", result.threshold))
+    if blend and meta.get("method") == "model + cva":
+        chosen = meta["blend"]
+        result = blend_with_cva(result, before, after, chosen["cva_weight"], chosen["threshold"])
+    return result
+
+
+def chosen_threshold(meta: dict, default: float = 0.5) -> float:
+    """The threshold of the map ``detect_change`` makes by default with a checkpoint of this ``meta``."""
+    if meta.get("method") == "model + cva":
+        return float(meta["blend"]["threshold"])
+    return float(meta.get("threshold", default))
+
+
+# -- scoring a map against a label ---------------------------------------------------------------------------------
+def _flat(values) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values.values if isinstance(values, xr.DataArray) else values).ravel()
+
+
+def _check_label(probability, label) -> tuple[np.ndarray, np.ndarray]:
+    """Flattened probability (float64) and label (bool), validated: same size, label of 0 / 1, no NaN."""
+    p_shape, l_shape = tuple(np.shape(probability)), tuple(np.shape(label))
+    if p_shape != l_shape:
+        raise ValueError(f"probability has shape {p_shape} but the label {l_shape}; they must match")
+    p, y = _flat(probability).astype(np.float64), _flat(label)
+    values = set(np.unique(y).tolist())
+    if not values <= {0, 1}:
+        raise ValueError(f"the label holds {sorted(values)}; expected 0 = no change, 1 = change")
+    if np.isnan(p).any():
+        raise ValueError(f"the probability holds {int(np.isnan(p).sum())} NaN values")
+    return p, y.astype(bool)
+
+
+def score_change(probability, label, threshold: float = MODEL_THRESHOLD) -> dict[str, float]:
+    """Precision, recall, F1, IoU (and accuracy) of ``probability >= threshold`` against ``label``.
+
+    Args:
+        probability: (H, W) change probability (DataArray, numpy array or tensor).
+        label: (H, W) 0 / 1 truth, 1 = change.
+        threshold: the cut; choose it on training cities only (``best_threshold``).
+
+    Returns:
+        ``s2lab.metrics.binary_scores`` of the cut map.
+    """
+    p, y = _check_label(probability, label)
+    return binary_scores(p >= threshold, y)
+
+
+def best_threshold(probability, label) -> float:
+    """The threshold that maximises F1 of ``probability >= threshold`` against ``label``, found exactly.
+
+    Use it on TRAINING cities only and carry the number to the test cities; choosing it on a test city's own label
+    overstates the score.
+
+    Args:
+        probability: (H, W) change probability (DataArray, numpy array or tensor).
+        label: (H, W) 0 / 1 truth with at least one changed pixel.
+
+    Returns:
+        A probability value t such that cutting at ``>= t`` gives the highest F1 (the largest such t on ties).
+    """
+    p, y = _check_label(probability, label)
+    positives = int(y.sum())
+    if positives == 0:
+        raise ValueError("the label holds no changed pixel; F1 and its best threshold are undefined")
+    order = np.argsort(-p, kind="stable")
+    p_sorted, y_sorted = p[order], y[order]
+    tp = np.cumsum(y_sorted)  # true positives when cutting after each position
+    fp = np.cumsum(~y_sorted)
+    last = np.r_[p_sorted[1:] != p_sorted[:-1], True]  # cut only between distinct values
+    f1 = np.where(last, 2 * tp / (tp + fp + positives), -1.0)
+    return float(p_sorted[int(np.argmax(f1))])

@@ -1,0 +1,162 @@
+"""change: change maps of whole before / after pairs window by window, on crops of the real embedded scene and real
+OSCD cities.
+
+The models are small and untrained: their quality does not matter here, the mechanics do (windows, padding,
+blending, georeference, validation, thresholds).
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from s2lab.change import (
+    best_threshold,
+    blend_scores,
+    change_map,
+    change_map_cva,
+    chosen_threshold,
+    detect_change,
+    score_change,
+)
+from s2lab.data.embedded import open_embedded_scene
+from s2lab.data.oscd import load_oscd_city
+from s2lab.metrics import binary_scores, change_vector_analysis
+from s2lab.models import S2MAE, ChangeDetector
+from s2lab.settings import data_dir
+
+WINDOW = 32  # the tiny models' img_size
+TINY = {"img_size": WINDOW, "patch_size": 8, "embed_dim": 32, "depth": 1, "num_heads": 2,
+        "decoder_embed_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2}
+NO_OSCD = "OSCD not found (set S2LAB_DATA_DIR or S2LAB_OSCD_DIR)"
+needs_oscd = pytest.mark.skipif(data_dir("oscd") is None, reason=NO_OSCD)
+
+
+@pytest.fixture(scope="module")
+def crop():
+    """150 rows x 200 columns of the real scene (10 bands): neither side a multiple of the 32 px window."""
+    return open_embedded_scene().isel(y=slice(600, 750), x=slice(900, 1100))
+
+
+@pytest.fixture(scope="module")
+def bercy():
+    if data_dir("oscd") is None:
+        pytest.skip(NO_OSCD)
+    return load_oscd_city("bercy")
+
+
+# -- change ---------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def detector():
+    return ChangeDetector(encoder=S2MAE(**TINY), hidden=8).eval()
+
+
+@needs_oscd
+def test_change_map_on_a_real_city_keeps_shape_and_georeference(detector, bercy):
+    before, after = bercy.before.isel(y=slice(0, 70), x=slice(0, 90)), bercy.after.isel(y=slice(0, 70), x=slice(0, 90))
+    result = change_map(detector, before, after, device="cpu")
+    p = result.probability
+    assert p.dims == ("y", "x") and p.shape == (70, 90) and p.dtype == np.float32
+    assert p.rio.crs == before.rio.crs and p.rio.transform() == before.rio.transform()
+    assert float(p.min()) >= 0 and float(p.max()) <= 1
+    assert result.windows == 4 * 4 and result.threshold == 0.5  # 96 x 96 padded, a window every 24 px
+    assert result.change().dtype == np.uint8 and result.change().shape == (70, 90)
+
+
+def test_change_map_blending_divides_out(detector, crop):
+    """A one-window image gives the model's own probability: the blending weights cancel."""
+    before, after = crop.isel(y=slice(0, 32), x=slice(0, 32)), crop.isel(y=slice(40, 72), x=slice(50, 82))
+    after = after.assign_coords(y=before.y, x=before.x)
+    result = change_map(detector, before, after, overlap=8, device="cpu")
+    with torch.no_grad():
+        expected = torch.sigmoid(detector(torch.as_tensor(before.values[None]), torch.as_tensor(after.values[None])))
+    np.testing.assert_allclose(result.probability.values, expected[0].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_change_map_blends_overlaps_with_linear_feathering(detector, crop):
+    """32 x 56 px mirrored to 32 x 64: windows at columns 0, 24 and 32, weights ramping over the 8 shared pixels."""
+    before, after = crop.isel(y=slice(0, 32), x=slice(0, 56)), crop.isel(y=slice(40, 72), x=slice(50, 106))
+    after = after.assign_coords(y=before.y, x=before.x)
+    result = change_map(detector, before, after, overlap=8, device="cpu")
+    assert result.windows == 3
+    mirror = ((0, 0), (0, 0), (0, 8))
+    b = torch.as_tensor(np.pad(before.values, mirror, mode="reflect"))
+    a = torch.as_tensor(np.pad(after.values, mirror, mode="reflect"))
+    i = torch.arange(32.0)
+    ramp = torch.minimum(torch.clamp((i + 1) / 9, max=1.0), torch.clamp((32 - i) / 9, max=1.0))  # (w,)
+    weight = ramp[:, None] * ramp[None, :]  # (w, w)
+    total, norm = torch.zeros(32, 64), torch.zeros(32, 64)
+    with torch.no_grad():
+        for c in (0, 24, 32):
+            p = torch.sigmoid(detector(b[None, :, :, c : c + 32], a[None, :, :, c : c + 32]))[0]
+            total[:, c : c + 32] += weight * p
+            norm[:, c : c + 32] += weight
+    np.testing.assert_allclose(result.probability.values, (total / norm)[:, :56].numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_change_map_validates_the_pair(detector, crop):
+    before = crop.isel(y=slice(0, 40), x=slice(0, 40))
+    with pytest.raises(ValueError, match=r"before has shape \(10, 40, 40\) and after \(10, 40, 41\)"):
+        change_map(detector, before, crop.isel(y=slice(0, 40), x=slice(0, 41)), device="cpu")
+    renamed = before.assign_coords(band=[f"X{i}" for i in range(10)])
+    with pytest.raises(ValueError, match="after has X0, X1"):
+        change_map(detector, before, renamed, device="cpu")
+    with pytest.raises(ValueError, match="EPSG:32618.*EPSG:4326"):
+        change_map(detector, before, before.rio.write_crs("EPSG:4326"), device="cpu")
+    shifted = crop.isel(y=slice(10, 50), x=slice(0, 40))
+    with pytest.raises(ValueError, match="match_grid"):
+        change_map(detector, before, shifted, device="cpu")
+    with pytest.raises(ValueError, match=r"4 bands .* takes 10"):
+        change_map(detector, before.isel(band=slice(0, 4)), before.isel(band=slice(0, 4)), device="cpu")
+
+
+@needs_oscd
+def test_cva_on_a_real_pair_finds_change(bercy):
+    result = change_map_cva(bercy.before, bercy.after)
+    p = result.probability
+    assert p.shape == bercy.label.shape and p.rio.crs == bercy.before.rio.crs
+    assert float(p.min()) == 0.0 and float(p.max()) == pytest.approx(1.0)
+    assert 0 < result.threshold < 1 and result.method == "cva"
+    otsu = score_change(p, bercy.label, result.threshold)
+    assert otsu["f1"] > 0
+    best = best_threshold(p, bercy.label)
+    assert score_change(p, bercy.label, best)["f1"] >= otsu["f1"]
+
+
+def test_blend_scores_by_hand():
+    p, m = np.array([0.2, 0.5, 0.9]), np.array([1.0, 0.0, -2.0])
+    expected = 1 / (1 + np.exp(-(np.log(p / (1 - p)) + 0.5 * m)))
+    np.testing.assert_allclose(blend_scores(p, m, 0.5), expected, rtol=1e-12)
+    np.testing.assert_allclose(blend_scores(p, m, 0.0), p, rtol=1e-9)  # weight 0: the model alone
+
+
+def test_detect_change_follows_what_the_training_cities_chose(detector, crop):
+    before = crop.isel(y=slice(0, 64), x=slice(0, 64))
+    after = before.copy(data=before.values * np.linspace(0.8, 1.2, 64)[None, None, :])  # a brightening to the east
+    alone = change_map(detector, before, after, device="cpu")
+    meta = {"threshold": 0.4, "method": "model", "blend": {"cva_weight": 0.3, "threshold": 0.6}}
+    kept = detect_change(detector, meta, before, after, device="cpu")
+    np.testing.assert_array_equal(kept.probability.values, alone.probability.values)
+    assert kept.threshold == 0.4 and kept.method == "model" and chosen_threshold(meta) == 0.4
+    blended_meta = {**meta, "method": "model + cva"}
+    blended = detect_change(detector, blended_meta, before, after, device="cpu")
+    magnitude = change_vector_analysis(torch.as_tensor(before.values), torch.as_tensor(after.values)).numpy()
+    np.testing.assert_allclose(blended.probability.values, blend_scores(alone.probability.values, magnitude, 0.3),
+                               rtol=1e-5, atol=1e-6)
+    assert blended.method == "model + cva" and blended.threshold == 0.6 == chosen_threshold(blended_meta)
+    assert blended.probability.rio.crs == before.rio.crs and blended.extra["cva_weight"] == 0.3
+    plain = detect_change(detector, blended_meta, before, after, blend=False, device="cpu")
+    np.testing.assert_array_equal(plain.probability.values, alone.probability.values)
+
+
+def test_best_threshold_is_the_f1_maximum():
+    generator = np.random.default_rng(0)
+    label = generator.random((30, 40)) < 0.2
+    probability = np.round(np.clip(label * 0.3 + generator.random((30, 40)) * 0.8, 0, 1), 2)  # ties included
+    best = best_threshold(probability, label.astype(np.uint8))
+    f1 = {t: binary_scores(probability >= t, label)["f1"] for t in np.unique(probability)}
+    assert f1[best] == max(f1.values())
+    assert score_change(probability, label, best) == binary_scores(probability >= best, label)
+    with pytest.raises(ValueError, match="no changed pixel"):
+        best_threshold(probability, np.zeros((30, 40)))
+    with pytest.raises(ValueError, match=r"\[1, 2\]"):
+        score_change(probability, label + 1, 0.5)
