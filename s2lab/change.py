@@ -25,11 +25,12 @@ import torch
 import xarray as xr
 
 from s2lab.data.raster import same_grid
+from s2lab.data.tiles import window_origins
 from s2lab.device import autocast, pick_device
 from s2lab.metrics import binary_scores, change_vector_analysis, otsu_threshold
 from s2lab.models.heads import ChangeDetector
 from s2lab.scaling import SCALE_EPS
-from s2lab.windows import Image, as_raster, band_list, batches, check_window, cut, origins, pad_reflect, prepare
+from s2lab.windows import Image, as_raster, band_list, batches, check_window, cut, pad_reflect, prepare
 
 MODEL_THRESHOLD = 0.5  # a ChangeDetector's default cut on the sigmoid probability
 NORMALIZATIONS = {  # change_map's per-image radiometric normalisations (none uses labels) -> what each does
@@ -184,7 +185,7 @@ def change_map(
     device = pick_device(device)
     padded_b, padded_a = pad_reflect(xb, window), pad_reflect(xa, window)  # (C, H', W') each, cut alike
     del xb, xa
-    corners = origins(padded_b.shape[-2:], window, window - overlap)  # (B, 2)
+    corners = window_origins(*padded_b.shape[-2:], window, window - overlap)  # (B, 2)
     weight = _feather(window, overlap)  # (w, w)
     total = torch.zeros(padded_b.shape[-2:])  # (H', W') probability times weight, summed over windows
     norm = torch.zeros(padded_b.shape[-2:])  # (H', W') weights summed over windows

@@ -27,12 +27,13 @@ import torch
 import xarray as xr
 
 from s2lab.baselines import fill_all
-from s2lab.data.tiles import tile, to_tensor
+from s2lab.data.tiles import to_tensor, window_origins
 from s2lab.device import autocast, pick_device
 from s2lab.masking import draw_mask
 from s2lab.metrics import psnr, reconstruction_scores
 from s2lab.models.mae import MaskedAutoencoder, Reconstruction
-from s2lab.windows import Image, as_raster, batches, check_window, cut, model_device, pad_reflect, pad_zero, prepare
+from s2lab.windows import (Image, as_raster, batches, check_window, cut, model_device, pad_reflect, pad_zero,
+                           prepare)
 
 Scores = dict[str, dict[str, float]]  # method ("model", then each baseline) -> {mse, psnr, sam_deg}
 
@@ -251,7 +252,7 @@ def reconstruct_image(
     real = pad_zero((~nan_pixels)[None].float(), window)  # (1, H', W'), 0 on padding and NaN-filled pixels
     padded = pad_reflect(x, window)  # (C, H', W')
     del x
-    real_windows, origins = tile(real, window, stride=window - overlap, drop_nan=False)  # (B, 1, w, w), (B, 2)
+    origins = window_origins(*padded.shape[-2:], window, window - overlap)  # (B, 2)
     stitcher, parts = _Stitcher(padded.shape, window), []
     training = model.training
     model.to(device).eval()
@@ -264,7 +265,7 @@ def reconstruct_image(
                     rec = model.reconstruct(batch, mask_ratio=mask_ratio, strategy=strategy, generator=generator)
                 rec = Reconstruction(*(t.float() for t in rec))
                 if score:
-                    real_batch = real_windows[i : i + batch_size].to(device)  # (b, 1, w, w)
+                    real_batch = cut(real, origins[i : i + batch_size], window).to(device)  # (b, 1, w, w)
                     parts.append(_window_scores(model, batch, rec, real_batch, baselines=baselines))
                 stitcher.add(rec.prediction.cpu(), rec.mask.bool().cpu(), origins[i : i + batch_size])
     finally:

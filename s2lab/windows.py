@@ -6,7 +6,7 @@ both tasks:
 
     image (C, H, W) reflectance; NaN pixels filled with their band's median       _fill_nan
       -> pad the right and bottom edges by reflection to a multiple of the window  pad_reflect
-      -> window corners, one every ``window - overlap`` pixels, as ``tile`` lays  origins (s2lab.data.tiles.tile)
+      -> window corners, one every ``window - overlap`` pixels, as ``tile`` lays  s2lab.data.tiles.window_origins
          them out; batches of ``batch_size`` windows (b, C, w, w) cut as needed   cut
       -> each batch through the model, inference_mode, autocast
       -> summed into running sums over the padded image, overlaps averaged        s2lab.reconstruct._Stitcher
@@ -27,7 +27,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from s2lab.data.raster import from_numpy
-from s2lab.data.tiles import tile, to_tensor
+from s2lab.data.tiles import to_tensor
 
 Image = xr.DataArray | torch.Tensor  # (band, y, x) DataArray or (C, H, W) tensor
 
@@ -88,17 +88,23 @@ def _reflect_index(n: int, size: int) -> torch.Tensor:
     return torch.where(i >= n, period - i, i)
 
 
+def _padded_size(x: torch.Tensor, window: int) -> tuple[int, int]:
+    """(H', W'): the image's H and W rounded up to multiples of ``window``."""
+    H, W = x.shape[-2:]
+    return math.ceil(H / window) * window, math.ceil(W / window) * window
+
+
 def pad_reflect(x: torch.Tensor, window: int) -> torch.Tensor:
     """(C, H, W) -> (C, H', W'), H' and W' the next multiples of ``window``, right and bottom mirrored."""
     H, W = x.shape[-2:]
-    Hp, Wp = math.ceil(H / window) * window, math.ceil(W / window) * window
+    Hp, Wp = _padded_size(x, window)
     return x[:, _reflect_index(H, Hp)][:, :, _reflect_index(W, Wp)]
 
 
 def pad_zero(x: torch.Tensor, window: int) -> torch.Tensor:
     """(C, H, W) -> (C, H', W') padded with zeros to the same size as ``pad_reflect``."""
     H, W = x.shape[-2:]
-    Hp, Wp = math.ceil(H / window) * window, math.ceil(W / window) * window
+    Hp, Wp = _padded_size(x, window)
     return torch.nn.functional.pad(x, (0, Wp - W, 0, Hp - H))
 
 
@@ -136,11 +142,6 @@ def batches(count: int, batch_size: int, progress: bool, desc: str):
 def cut(image: torch.Tensor, origins: torch.Tensor, window: int) -> torch.Tensor:
     """The windows of ``image`` (C, H', W') with top-left corners ``origins`` (b, 2): (b, C, w, w), one batch."""
     return torch.stack([image[:, r : r + window, c : c + window] for r, c in origins.tolist()])
-
-
-def origins(shape: Sequence[int], window: int, stride: int) -> torch.Tensor:
-    """(B, 2) top-left corners of the windows ``s2lab.data.tiles.tile`` lays out on an (H', W') image, row by row."""
-    return tile(torch.zeros(1, *shape, dtype=torch.uint8), window, stride=stride, drop_nan=False)[1]
 
 
 def model_device(model: torch.nn.Module) -> torch.device:

@@ -1,5 +1,5 @@
-"""Test configuration: point s2lab at the project's shared real data when it sits beside the checkout; the app
-server fixture the browser test modules share."""
+"""Test configuration: point s2lab at the project's shared real data when it sits beside the checkout; the fixtures
+several test modules share (a crop of the real scene, the app server of the browser tests)."""
 
 import os
 from pathlib import Path
@@ -18,3 +18,11 @@ def served(tmp_path_factory):
 
     with AppServer(tmp_path_factory.mktemp("server") / "panel.log") as app:
         yield app
+
+
+@pytest.fixture(scope="session")
+def scene_crop():
+    """150 rows x 200 columns of the real embedded scene (10 bands): neither side a multiple of a 32 px window."""
+    from s2lab.data.embedded import open_embedded_scene  # after S2LAB_DATA_DIR is set above
+
+    return open_embedded_scene().isel(y=slice(600, 750), x=slice(900, 1100))

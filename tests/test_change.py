@@ -18,7 +18,6 @@ from s2lab.change import (
     detect_change,
     score_change,
 )
-from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.oscd import load_oscd_city
 from s2lab.metrics import binary_scores, change_vector_analysis
 from s2lab.models import S2MAE, ChangeDetector
@@ -29,12 +28,6 @@ TINY = {"img_size": WINDOW, "patch_size": 8, "embed_dim": 32, "depth": 1, "num_h
         "decoder_embed_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2}
 NO_OSCD = "OSCD not found (set S2LAB_DATA_DIR or S2LAB_OSCD_DIR)"
 needs_oscd = pytest.mark.skipif(data_dir("oscd") is None, reason=NO_OSCD)
-
-
-@pytest.fixture(scope="module")
-def crop():
-    """150 rows x 200 columns of the real scene (10 bands): neither side a multiple of the 32 px window."""
-    return open_embedded_scene().isel(y=slice(600, 750), x=slice(900, 1100))
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +55,9 @@ def test_change_map_on_a_real_city_keeps_shape_and_georeference(detector, bercy)
     assert result.change().dtype == np.uint8 and result.change().shape == (70, 90)
 
 
-def test_change_map_blending_divides_out(detector, crop):
+def test_change_map_blending_divides_out(detector, scene_crop):
     """A one-window image gives the model's own probability: the blending weights cancel."""
-    before, after = crop.isel(y=slice(0, 32), x=slice(0, 32)), crop.isel(y=slice(40, 72), x=slice(50, 82))
+    before, after = scene_crop.isel(y=slice(0, 32), x=slice(0, 32)), scene_crop.isel(y=slice(40, 72), x=slice(50, 82))
     after = after.assign_coords(y=before.y, x=before.x)
     result = change_map(detector, before, after, overlap=8, device="cpu")
     with torch.no_grad():
@@ -72,9 +65,9 @@ def test_change_map_blending_divides_out(detector, crop):
     np.testing.assert_allclose(result.probability.values, expected[0].numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_change_map_blends_overlaps_with_linear_feathering(detector, crop):
+def test_change_map_blends_overlaps_with_linear_feathering(detector, scene_crop):
     """32 x 56 px mirrored to 32 x 64: windows at columns 0, 24 and 32, weights ramping over the 8 shared pixels."""
-    before, after = crop.isel(y=slice(0, 32), x=slice(0, 56)), crop.isel(y=slice(40, 72), x=slice(50, 106))
+    before, after = scene_crop.isel(y=slice(0, 32), x=slice(0, 56)), scene_crop.isel(y=slice(40, 72), x=slice(50, 106))
     after = after.assign_coords(y=before.y, x=before.x)
     result = change_map(detector, before, after, overlap=8, device="cpu")
     assert result.windows == 3
@@ -93,16 +86,16 @@ def test_change_map_blends_overlaps_with_linear_feathering(detector, crop):
     np.testing.assert_allclose(result.probability.values, (total / norm)[:, :56].numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_change_map_validates_the_pair(detector, crop):
-    before = crop.isel(y=slice(0, 40), x=slice(0, 40))
+def test_change_map_validates_the_pair(detector, scene_crop):
+    before = scene_crop.isel(y=slice(0, 40), x=slice(0, 40))
     with pytest.raises(ValueError, match=r"before has shape \(10, 40, 40\) and after \(10, 40, 41\)"):
-        change_map(detector, before, crop.isel(y=slice(0, 40), x=slice(0, 41)), device="cpu")
+        change_map(detector, before, scene_crop.isel(y=slice(0, 40), x=slice(0, 41)), device="cpu")
     renamed = before.assign_coords(band=[f"X{i}" for i in range(10)])
     with pytest.raises(ValueError, match="after has X0, X1"):
         change_map(detector, before, renamed, device="cpu")
     with pytest.raises(ValueError, match="EPSG:32618.*EPSG:4326"):
         change_map(detector, before, before.rio.write_crs("EPSG:4326"), device="cpu")
-    shifted = crop.isel(y=slice(10, 50), x=slice(0, 40))
+    shifted = scene_crop.isel(y=slice(10, 50), x=slice(0, 40))
     with pytest.raises(ValueError, match="match_grid"):
         change_map(detector, before, shifted, device="cpu")
     with pytest.raises(ValueError, match=r"4 bands .* takes 10"):
@@ -129,8 +122,8 @@ def test_blend_scores_by_hand():
     np.testing.assert_allclose(blend_scores(p, m, 0.0), p, rtol=1e-9)  # weight 0: the model alone
 
 
-def test_detect_change_follows_what_the_training_cities_chose(detector, crop):
-    before = crop.isel(y=slice(0, 64), x=slice(0, 64))
+def test_detect_change_follows_what_the_training_cities_chose(detector, scene_crop):
+    before = scene_crop.isel(y=slice(0, 64), x=slice(0, 64))
     after = before.copy(data=before.values * np.linspace(0.8, 1.2, 64)[None, None, :])  # a brightening to the east
     alone = change_map(detector, before, after, device="cpu")
     meta = {"threshold": 0.4, "method": "model", "blend": {"cva_weight": 0.3, "threshold": 0.6}}

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from s2lab.baselines import FILL_NAMES, gaussian_fill
-from s2lab.data.embedded import open_embedded_scene
 from s2lab.metrics import spectral_angle
 from s2lab.models import S2MAE, SatMAE
 from s2lab.reconstruct import reconstruct_image, reconstruct_tiles
@@ -20,27 +19,21 @@ TINY = {"img_size": WINDOW, "patch_size": 8, "embed_dim": 32, "depth": 1, "num_h
 
 
 @pytest.fixture(scope="module")
-def crop():
-    """150 rows x 200 columns of the real scene (10 bands): neither side a multiple of the 32 px window."""
-    return open_embedded_scene().isel(y=slice(600, 750), x=slice(900, 1100))
-
-
-@pytest.fixture(scope="module")
 def mae():
     return S2MAE(**TINY).eval()
 
 
 # -- reconstruct_image ----------------------------------------------------------------------------------------------
-def test_reconstruct_image_keeps_input_and_georeference(mae, crop):
-    result = reconstruct_image(mae, crop, mask_ratio=0.75, seed=3, device="cpu")
+def test_reconstruct_image_keeps_input_and_georeference(mae, scene_crop):
+    result = reconstruct_image(mae, scene_crop, mask_ratio=0.75, seed=3, device="cpu")
     for da in (result.prediction, result.pasted, result.mask):
-        assert da.dims == ("band", "y", "x") and da.shape == crop.shape
-        assert da.rio.crs == crop.rio.crs
-        assert da.rio.transform() == crop.rio.transform()
-        assert list(da["band"].values) == list(crop["band"].values)
+        assert da.dims == ("band", "y", "x") and da.shape == scene_crop.shape
+        assert da.rio.crs == scene_crop.rio.crs
+        assert da.rio.transform() == scene_crop.rio.transform()
+        assert list(da["band"].values) == list(scene_crop["band"].values)
     assert result.mask.dtype == np.uint8 and set(np.unique(result.mask.values)) == {0, 1}
     kept, removed = result.mask.values == 0, result.mask.values == 1
-    assert np.array_equal(result.pasted.values[kept], crop.values[kept])  # exactly the input where kept
+    assert np.array_equal(result.pasted.values[kept], scene_crop.values[kept])  # exactly the input where kept
     assert np.array_equal(result.pasted.values[removed], result.prediction.values[removed])
     assert abs(result.masked_fraction - 0.75) < 0.03
     assert result.masked_fraction == pytest.approx(float(removed.mean()))
@@ -53,9 +46,9 @@ def test_reconstruct_image_keeps_input_and_georeference(mae, crop):
     assert "prediction" not in result.summary() and result.summary()["windows"] == 35
 
 
-def test_reconstruct_image_matches_the_documented_windows_and_masks(mae, crop):
+def test_reconstruct_image_matches_the_documented_windows_and_masks(mae, scene_crop):
     """50 x 60 px mirrored to 64 x 64 is 4 windows; batches of 2 draw their masks from seeds seed + 0 and seed + 1."""
-    image = crop.values[:, :50, :60]
+    image = scene_crop.values[:, :50, :60]
     result = reconstruct_image(mae, torch.as_tensor(image), mask_ratio=0.5, seed=7, batch_size=2, device="cpu")
     padded = torch.as_tensor(np.pad(image, ((0, 0), (0, 14), (0, 4)), mode="reflect"))
     corners = [(0, 0), (0, 32), (32, 0), (32, 32)]  # row by row, as tile lays them out
@@ -80,8 +73,8 @@ def test_reconstruct_image_matches_the_documented_windows_and_masks(mae, crop):
 
 
 @pytest.mark.parametrize("shape", [(37, 45), (20, 27)])
-def test_non_multiple_and_small_images_keep_their_shape(mae, crop, shape):
-    image = torch.as_tensor(crop.values[:, : shape[0], : shape[1]])
+def test_non_multiple_and_small_images_keep_their_shape(mae, scene_crop, shape):
+    image = torch.as_tensor(scene_crop.values[:, : shape[0], : shape[1]])
     result = reconstruct_image(mae, image, mask_ratio=0.75, device="cpu")
     assert result.pasted.shape == (10, *shape) and result.pasted.dims == ("band", "y", "x")
     kept = result.mask.values == 0
@@ -101,30 +94,30 @@ def test_overlap_blending_leaves_no_seams_on_constant_input():
     assert 0.3 < result.masked_fraction < 0.75  # removed only where every covering window removed it
 
 
-def test_overlap_pastes_the_input_where_any_window_kept_it(mae, crop):
-    result = reconstruct_image(mae, crop.isel(y=slice(0, 60), x=slice(0, 70)), mask_ratio=0.75, overlap=16,
+def test_overlap_pastes_the_input_where_any_window_kept_it(mae, scene_crop):
+    result = reconstruct_image(mae, scene_crop.isel(y=slice(0, 60), x=slice(0, 70)), mask_ratio=0.75, overlap=16,
                                device="cpu")
     kept = result.mask.values == 0
-    assert np.array_equal(result.pasted.values[kept], crop.values[:, :60, :70][kept])
+    assert np.array_equal(result.pasted.values[kept], scene_crop.values[:, :60, :70][kept])
     assert np.isfinite(result.prediction.values).all()
 
 
-def test_wrong_band_count_names_both_counts_and_the_bands(mae, crop):
+def test_wrong_band_count_names_both_counts_and_the_bands(mae, scene_crop):
     with pytest.raises(ValueError, match=r"4 bands \(B02, B03, B04, B05\).*takes 10"):
-        reconstruct_image(mae, crop.isel(band=slice(0, 4)), device="cpu")
+        reconstruct_image(mae, scene_crop.isel(band=slice(0, 4)), device="cpu")
 
 
-def test_bad_sizes_raise(mae, crop):
+def test_bad_sizes_raise(mae, scene_crop):
     with pytest.raises(ValueError, match="smaller than one 8 x 8 patch"):
-        reconstruct_image(mae, crop.isel(y=slice(0, 5)), device="cpu")
+        reconstruct_image(mae, scene_crop.isel(y=slice(0, 5)), device="cpu")
     with pytest.raises(ValueError, match="multiple of the model's patch size 8"):
-        reconstruct_image(mae, crop, window=20, device="cpu")
+        reconstruct_image(mae, scene_crop, window=20, device="cpu")
     with pytest.raises(ValueError, match=r"overlap 32 must be in \[0, 32\)"):
-        reconstruct_image(mae, crop, overlap=32, device="cpu")
+        reconstruct_image(mae, scene_crop, overlap=32, device="cpu")
 
 
-def test_nan_pixels_are_filled_and_reported(mae, crop):
-    image = crop.isel(y=slice(0, 40), x=slice(0, 48)).copy()
+def test_nan_pixels_are_filled_and_reported(mae, scene_crop):
+    image = scene_crop.isel(y=slice(0, 40), x=slice(0, 48)).copy()
     image.values[:, 5:10, 7:13] = np.nan  # 30 of 1920 pixels of nodata
     image.values[3, 20, 30] = np.nan  # one more, in one band only
     result = reconstruct_image(mae, image, mask_ratio=0.5, device="cpu")
@@ -146,9 +139,9 @@ def test_nan_pixels_are_filled_and_reported(mae, crop):
         reconstruct_image(mae, one_band, device="cpu")
 
 
-def test_scores_can_be_skipped_or_kept_to_the_model(mae, crop):
+def test_scores_can_be_skipped_or_kept_to_the_model(mae, scene_crop):
     """Scoring never changes the pictures; the model's score is the same with or without the baselines."""
-    image = crop.isel(y=slice(0, 64), x=slice(0, 96))
+    image = scene_crop.isel(y=slice(0, 64), x=slice(0, 96))
     full = reconstruct_image(mae, image, seed=2, batch_size=2, device="cpu")
     model_only = reconstruct_image(mae, image, seed=2, batch_size=2, device="cpu", baselines=False)
     none = reconstruct_image(mae, image, seed=2, batch_size=2, device="cpu", score=False)
@@ -159,8 +152,8 @@ def test_scores_can_be_skipped_or_kept_to_the_model(mae, crop):
         assert np.array_equal(other.mask.values, full.mask.values)
 
 
-def test_determinism_under_seed(mae, crop):
-    image = crop.isel(y=slice(0, 64), x=slice(0, 80))
+def test_determinism_under_seed(mae, scene_crop):
+    image = scene_crop.isel(y=slice(0, 64), x=slice(0, 80))
     a = reconstruct_image(mae, image, seed=5, device="cpu")
     b = reconstruct_image(mae, image, seed=5, device="cpu")
     c = reconstruct_image(mae, image, seed=6, device="cpu")
@@ -169,16 +162,16 @@ def test_determinism_under_seed(mae, crop):
     assert not np.array_equal(a.mask.values, c.mask.values)
 
 
-def test_satmae_and_training_mode_restored(crop):
+def test_satmae_and_training_mode_restored(scene_crop):
     model = SatMAE(**TINY).train()
-    result = reconstruct_image(model, crop.isel(y=slice(0, 40), x=slice(0, 40)), mask_ratio=0.6, device="cpu")
+    result = reconstruct_image(model, scene_crop.isel(y=slice(0, 40), x=slice(0, 40)), mask_ratio=0.6, device="cpu")
     assert model.training  # put back as it was
     assert result.pasted.shape == (10, 40, 40) and set(result.scores) == {"model", *FILL_NAMES}
 
 
 # -- reconstruct_tiles ----------------------------------------------------------------------------------------------
-def test_reconstruct_tiles_scores_in_reflectance(mae, crop):
-    x = torch.as_tensor(crop.values[None, :, :32, :64])
+def test_reconstruct_tiles_scores_in_reflectance(mae, scene_crop):
+    x = torch.as_tensor(scene_crop.values[None, :, :32, :64])
     out = reconstruct_tiles(mae, x, mask_ratio=0.75, strategy="tube", seed=2)
     assert out["pasted"].shape == x.shape and out["mask"].mean().item() == pytest.approx(0.75, abs=0.02)
     removed = out["mask"].bool()

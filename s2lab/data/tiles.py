@@ -69,6 +69,12 @@ def _starts(n: int, size: int, stride: int) -> list[int]:
     return starts
 
 
+def window_origins(H: int, W: int, size: int, stride: int) -> torch.Tensor:
+    """(B, 2) int64 top-left (row, column) of the windows ``tile`` lays out on an H x W image, row by row."""
+    grid = torch.cartesian_prod(torch.tensor(_starts(H, size, stride)), torch.tensor(_starts(W, size, stride)))
+    return grid.reshape(-1, 2).to(torch.int64)
+
+
 def _gather(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, size: int) -> torch.Tensor:
     """Windows of ``x`` (C, H, W) with top-left corners (rows, cols), each (B,) -> (B, C, size, size)."""
     offsets = torch.arange(size, device=x.device)
@@ -101,8 +107,7 @@ def tile(
     stride = size if stride is None else stride
     if stride < 1:
         raise ValueError(f"stride must be at least 1, got {stride}")
-    grid = torch.cartesian_prod(torch.tensor(_starts(H, size, stride)), torch.tensor(_starts(W, size, stride)))
-    origins = grid.reshape(-1, 2).to(torch.int64)  # (B, 2)
+    origins = window_origins(H, W, size, stride)  # (B, 2)
     tiles = _gather(x, origins[:, 0], origins[:, 1], size)  # (B, C, size, size)
     if drop_nan:
         keep = ~torch.isnan(tiles).flatten(1).any(dim=1)  # (B,)
