@@ -339,7 +339,12 @@ def fit(
                 config=model_config or {},
                 meta={**(meta or {}), **run},
             )
+        if world > 1:
+            # Every rank waits for rank 0's last write: a rank that tears its process group down while a peer is
+            # still busy can abort in gloo's teardown ("terminate called without an active exception").
+            dist.barrier()
     finally:
+        trained = None  # the DDP wrapper holds the process group; release it before the group goes
         if created:
             dist.destroy_process_group()
     ran = config.steps - start
