@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from s2lab import cli
 from s2lab.checkpoints import load_state
+from s2lab.cli import finetune as finetune_command
 from s2lab.cli import main
+from s2lab.cli import pretrain as pretrain_command
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.raster import write_geotiff
 from s2lab.train import TrainConfig, TrainingError, check_out_dir, fit
@@ -126,8 +127,9 @@ def test_unwritable_checkpoint_folder_is_reported_before_training(crop, tmp_path
     def never(*args, **kwargs):
         raise AssertionError("data was read or training started")
 
-    for name in ("pretraining_images", "fit", "_encoder"):
-        monkeypatch.setattr(cli, name, never)
+    for command, name in ((pretrain_command, "pretraining_images"), (pretrain_command, "fit"),
+                          (finetune_command, "_encoder"), (finetune_command, "fit")):
+        monkeypatch.setattr(command, name, never)
     blocked = unwritable_folder(tmp_path)
     (tmp_path / "a_file").write_text("not a folder")
     (tmp_path / "done").mkdir()
