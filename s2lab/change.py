@@ -1,4 +1,6 @@
-"""Change maps of a whole before / after pair, window by window (the recipe: ``s2lab.windows``), and their scores.
+"""Change maps of a whole before / after pair, window by window (the recipe: ``s2lab.windows``).
+
+Scoring a map against a label is ``s2lab.evaluate``'s (``score_change``, ``best_threshold``).
 
 The notebooks, the app and the ``s2lab`` command all come here to map change.
 
@@ -12,7 +14,6 @@ date with its encoder's input scaling: with per-window min-max scaling every per
 ``"moments"`` leaves its output unchanged and only the non-linear ``"quantiles"`` reaches it; with the default
 fixed dataset statistics both reach it. ``change_map_cva`` is the model-free floor: change vector analysis (which standardises each date's
 bands on its own, the same normalisation), thresholded by Otsu's method.
-``score_change`` and ``best_threshold`` compare a map with a label; choose a threshold on training cities only.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import xarray as xr
 from s2lab.data.raster import same_grid
 from s2lab.data.tiles import window_origins
 from s2lab.device import autocast, pick_device
-from s2lab.metrics import binary_scores, change_vector_analysis, otsu_threshold
+from s2lab.metrics import change_vector_analysis, otsu_threshold
 from s2lab.models.heads import ChangeDetector
 from s2lab.scaling import SCALE_EPS
 from s2lab.windows import Image, as_raster, band_list, batches, check_window, cut, pad_reflect, prepare
@@ -301,65 +302,3 @@ def chosen_threshold(meta: dict, default: float = 0.5) -> float:
     if meta.get("method") == "model + cva":
         return float(meta["blend"]["threshold"])
     return float(meta.get("threshold", default))
-
-
-# -- scoring a map against a label ---------------------------------------------------------------------------------
-def _flat(values) -> np.ndarray:
-    if isinstance(values, torch.Tensor):
-        values = values.detach().cpu().numpy()
-    return np.asarray(values.values if isinstance(values, xr.DataArray) else values).ravel()
-
-
-def _check_label(probability, label) -> tuple[np.ndarray, np.ndarray]:
-    """Flattened probability (float64) and label (bool), validated: same size, label of 0 / 1, no NaN."""
-    p_shape, l_shape = tuple(np.shape(probability)), tuple(np.shape(label))
-    if p_shape != l_shape:
-        raise ValueError(f"probability has shape {p_shape} but the label {l_shape}; they must match")
-    p, y = _flat(probability).astype(np.float64), _flat(label)
-    values = set(np.unique(y).tolist())
-    if not values <= {0, 1}:
-        raise ValueError(f"the label holds {sorted(values)}; expected 0 = no change, 1 = change")
-    if np.isnan(p).any():
-        raise ValueError(f"the probability holds {int(np.isnan(p).sum())} NaN values")
-    return p, y.astype(bool)
-
-
-def score_change(probability, label, threshold: float = MODEL_THRESHOLD) -> dict[str, float]:
-    """Precision, recall, F1, IoU (and accuracy) of ``probability >= threshold`` against ``label``.
-
-    Args:
-        probability: (H, W) change probability (DataArray, numpy array or tensor).
-        label: (H, W) 0 / 1 truth, 1 = change.
-        threshold: the cut; choose it on training cities only (``best_threshold``).
-
-    Returns:
-        ``s2lab.metrics.binary_scores`` of the cut map.
-    """
-    p, y = _check_label(probability, label)
-    return binary_scores(p >= threshold, y)
-
-
-def best_threshold(probability, label) -> float:
-    """The threshold that maximises F1 of ``probability >= threshold`` against ``label``, found exactly.
-
-    Use it on TRAINING cities only and carry the number to the test cities; choosing it on a test city's own label
-    overstates the score.
-
-    Args:
-        probability: (H, W) change probability (DataArray, numpy array or tensor).
-        label: (H, W) 0 / 1 truth with at least one changed pixel.
-
-    Returns:
-        A probability value t such that cutting at ``>= t`` gives the highest F1 (the largest such t on ties).
-    """
-    p, y = _check_label(probability, label)
-    positives = int(y.sum())
-    if positives == 0:
-        raise ValueError("the label holds no changed pixel; F1 and its best threshold are undefined")
-    order = np.argsort(-p, kind="stable")
-    p_sorted, y_sorted = p[order], y[order]
-    tp = np.cumsum(y_sorted)  # true positives when cutting after each position
-    fp = np.cumsum(~y_sorted)
-    last = np.r_[p_sorted[1:] != p_sorted[:-1], True]  # cut only between distinct values
-    f1 = np.where(last, 2 * tp / (tp + fp + positives), -1.0)
-    return float(p_sorted[int(np.argmax(f1))])

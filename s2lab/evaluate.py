@@ -2,7 +2,7 @@
 notebooks share.
 
 The protocol (OSCD style): a threshold is chosen on the TRAINING pairs only (the F1-best cut of their pooled
-pixels, ``s2lab.change.best_threshold``) and carried unchanged to the evaluation pairs, whose precision, recall,
+pixels, ``best_threshold``) and carried unchanged to the evaluation pairs, whose precision, recall,
 F1 and IoU are reported pooled over all their pixels (every pixel counts once, so a large city weighs more) and per
 pair. Change vector analysis, the model-free floor, is scored the same way twice: cut at each image's own Otsu
 threshold (no labels at all) and at a threshold tuned on the training pairs. ``evaluate_blend`` adds the CVA
@@ -18,12 +18,75 @@ from typing import Any
 
 import numpy as np
 import torch
+import xarray as xr
 
-from s2lab.change import best_threshold, blend_scores, change_map, score_change
+from s2lab.change import MODEL_THRESHOLD, blend_scores, change_map
 from s2lab.data.tiles import to_tensor
-from s2lab.metrics import change_vector_analysis, otsu_threshold
+from s2lab.metrics import binary_scores, change_vector_analysis, otsu_threshold
 
 Pair = tuple[Any, Any, Any]  # (before (C, H, W), after (C, H, W), label (H, W) 0/1)
+
+
+# -- scoring a map against a label ---------------------------------------------------------------------------------
+def _flat(values) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    return np.asarray(values.values if isinstance(values, xr.DataArray) else values).ravel()
+
+
+def _check_label(probability, label) -> tuple[np.ndarray, np.ndarray]:
+    """Flattened probability (float64) and label (bool), validated: same size, label of 0 / 1, no NaN."""
+    p_shape, l_shape = tuple(np.shape(probability)), tuple(np.shape(label))
+    if p_shape != l_shape:
+        raise ValueError(f"probability has shape {p_shape} but the label {l_shape}; they must match")
+    p, y = _flat(probability).astype(np.float64), _flat(label)
+    values = set(np.unique(y).tolist())
+    if not values <= {0, 1}:
+        raise ValueError(f"the label holds {sorted(values)}; expected 0 = no change, 1 = change")
+    if np.isnan(p).any():
+        raise ValueError(f"the probability holds {int(np.isnan(p).sum())} NaN values")
+    return p, y.astype(bool)
+
+
+def score_change(probability, label, threshold: float = MODEL_THRESHOLD) -> dict[str, float]:
+    """Precision, recall, F1, IoU (and accuracy) of ``probability >= threshold`` against ``label``.
+
+    Args:
+        probability: (H, W) change probability (DataArray, numpy array or tensor).
+        label: (H, W) 0 / 1 truth, 1 = change.
+        threshold: the cut; choose it on training cities only (``best_threshold``).
+
+    Returns:
+        ``s2lab.metrics.binary_scores`` of the cut map.
+    """
+    p, y = _check_label(probability, label)
+    return binary_scores(p >= threshold, y)
+
+
+def best_threshold(probability, label) -> float:
+    """The threshold that maximises F1 of ``probability >= threshold`` against ``label``, found exactly.
+
+    Use it on TRAINING cities only and carry the number to the test cities; choosing it on a test city's own label
+    overstates the score.
+
+    Args:
+        probability: (H, W) change probability (DataArray, numpy array or tensor).
+        label: (H, W) 0 / 1 truth with at least one changed pixel.
+
+    Returns:
+        A probability value t such that cutting at ``>= t`` gives the highest F1 (the largest such t on ties).
+    """
+    p, y = _check_label(probability, label)
+    positives = int(y.sum())
+    if positives == 0:
+        raise ValueError("the label holds no changed pixel; F1 and its best threshold are undefined")
+    order = np.argsort(-p, kind="stable")
+    p_sorted, y_sorted = p[order], y[order]
+    tp = np.cumsum(y_sorted)  # true positives when cutting after each position
+    fp = np.cumsum(~y_sorted)
+    last = np.r_[p_sorted[1:] != p_sorted[:-1], True]  # cut only between distinct values
+    f1 = np.where(last, 2 * tp / (tp + fp + positives), -1.0)
+    return float(p_sorted[int(np.argmax(f1))])
 
 
 def _labels(pairs: Sequence[Pair]) -> list[np.ndarray]:

@@ -47,7 +47,8 @@ from matplotlib import colormaps
 from PIL import Image
 
 from s2lab import viz
-from s2lab.change import chosen_threshold, detect_change, score_change
+from s2lab.change import chosen_threshold, detect_change
+from s2lab.evaluate import score_change
 from s2lab.checkpoints import load_model
 from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.oscd import load_oscd_city, oscd_cities

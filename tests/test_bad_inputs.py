@@ -33,17 +33,17 @@ import pytest
 import rasterio
 import torch
 
-from s2lab.change import change_map_cva, score_change
+from s2lab.change import change_map_cva
 from s2lab.checkpoints import CheckpointError, load_model, save_model
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.oscd import read_label
 from s2lab.data.raster import RasterError, open_raster, write_geotiff
+from s2lab.evaluate import score_change
 from s2lab.models import BUILDERS, ChangeDetector, build, head_config
 from s2lab.reconstruct import reconstruct_image
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, S2_13BANDS
+from _tiny import TINY
 
-TINY = {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 1, "num_heads": 2, "decoder_embed_dim": 32,
-        "decoder_depth": 1, "decoder_num_heads": 2}
 EUROSAT_ORDER = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B09", "B10", "B11", "B12", "B8A")
 ROWS, COLS = slice(900, 964), slice(800, 864)  # a 64 x 64 px crop of the real scene: farmland and a road
 CASE_TIMEOUT = 120  # seconds one command may take before it counts as hung

@@ -20,9 +20,8 @@ from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.raster import write_geotiff
 from s2lab.models import BUILDERS, build
 from s2lab.tokenize import patchify
+from _tiny import TINY
 
-TINY = {"img_size": 32, "patch_size": 8, "embed_dim": 32, "depth": 1, "num_heads": 2,
-        "decoder_embed_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2}
 
 
 @pytest.fixture(scope="module")

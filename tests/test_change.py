@@ -9,23 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from s2lab.change import (
-    best_threshold,
-    blend_scores,
-    change_map,
-    change_map_cva,
-    chosen_threshold,
-    detect_change,
-    score_change,
-)
+from s2lab.change import blend_scores, change_map, change_map_cva, chosen_threshold, detect_change
 from s2lab.data.oscd import load_oscd_city
+from s2lab.evaluate import best_threshold, score_change
 from s2lab.metrics import binary_scores, change_vector_analysis
 from s2lab.models import S2MAE, ChangeDetector
 from s2lab.settings import data_dir
+from _tiny import TINY
 
-WINDOW = 32  # the tiny models' img_size
-TINY = {"img_size": WINDOW, "patch_size": 8, "embed_dim": 32, "depth": 1, "num_heads": 2,
-        "decoder_embed_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2}
 NO_OSCD = "OSCD not found (set S2LAB_DATA_DIR or S2LAB_OSCD_DIR)"
 needs_oscd = pytest.mark.skipif(data_dir("oscd") is None, reason=NO_OSCD)
 

@@ -27,8 +27,8 @@ from s2lab.data.raster import open_raster, write_geotiff
 from s2lab.models import BUILDERS
 from s2lab.sensors import S2_10BANDS
 from s2lab.settings import data_dir
+from _tiny import TINY_FLAGS
 
-TINY = ["--embed-dim", "32", "--depth", "1", "--heads", "2", "--decoder-depth", "1", "--decoder-dim", "32"]
 TRAIN_CITY, TEST_CITY = "bercy", "paris"  # two of the smallest OSCD cities
 COMMAND = [shutil.which("s2lab")] if shutil.which("s2lab") else [sys.executable, "-m", "s2lab"]
 
@@ -76,7 +76,7 @@ def crop(work) -> Path:
 @pytest.fixture(scope="module")
 def pretrained(work) -> tuple[Path, dict]:
     """A tiny S2MAE from `s2lab pretrain` (5 steps on the embedded scene) and the JSON it printed."""
-    out = report("pretrain", "--steps", "5", "--batch-size", "2", "--img-size", "64", *TINY, "--out", "pre",
+    out = report("pretrain", "--steps", "5", "--batch-size", "2", "--img-size", "64", *TINY_FLAGS, "--out", "pre",
                  "--quiet", cwd=work)
     return work / "pre" / "model.safetensors", out
 
@@ -115,7 +115,7 @@ def test_pretrain_stores_the_band_statistics_of_its_own_data(pretrained):
 
 
 def test_pretrain_scaling_and_init_continue_a_model_on_other_data(work, pretrained):
-    report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "32", *TINY, "--scaling", "window",
+    report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "32", *TINY_FLAGS, "--scaling", "window",
            "--out", "window", "--quiet", cwd=work)
     window, info = load_model(work / "window" / "model.safetensors", builders=BUILDERS)
     assert window.config.scaling == "window" and info["config"]["band_mean"] is None
@@ -137,7 +137,7 @@ def test_pretrain_scaling_and_init_continue_a_model_on_other_data(work, pretrain
 
 
 def test_pretrain_target_chooses_what_the_decoder_predicts(work):
-    report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "64", *TINY, "--target", "patch",
+    report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "64", *TINY_FLAGS, "--target", "patch",
            "--out", "normpix", "--quiet", cwd=work)
     model, _ = load_model(work / "normpix" / "model.safetensors", builders=BUILDERS)
     assert model.config.target == "patch"
@@ -146,7 +146,7 @@ def test_pretrain_target_chooses_what_the_decoder_predicts(work):
 
 
 def test_pretrain_bands_per_token_sets_s2maes_token_depth(work):
-    report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "64", *TINY, "--bands-per-token", "1",
+    report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "64", *TINY_FLAGS, "--bands-per-token", "1",
            "--out", "bpt1", "--quiet", cwd=work)
     model, _ = load_model(work / "bpt1" / "model.safetensors", builders=BUILDERS)
     assert model.config.bands_per_token == 1 and model.tokenizer.G == 10  # one token per band at each place

@@ -12,10 +12,8 @@ from s2lab.baselines import FILL_NAMES, gaussian_fill
 from s2lab.metrics import spectral_angle
 from s2lab.models import S2MAE, SatMAE
 from s2lab.reconstruct import reconstruct_image, reconstruct_tiles
+from _tiny import TINY
 
-WINDOW = 32  # the tiny models' img_size
-TINY = {"img_size": WINDOW, "patch_size": 8, "embed_dim": 32, "depth": 1, "num_heads": 2,
-        "decoder_embed_dim": 32, "decoder_depth": 1, "decoder_num_heads": 2}
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,8 @@ from s2lab.cli import pretrain as pretrain_command
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.raster import write_geotiff
 from s2lab.train import TrainConfig, TrainingError, check_out_dir, fit
+from _tiny import TINY_FLAGS
 
-TINY = ["--embed-dim", "32", "--depth", "1", "--heads", "2", "--decoder-depth", "1", "--decoder-dim", "32"]
 STEPS, EVERY = 60, 5
 
 
@@ -51,7 +51,7 @@ def one_thread():
 
 def pretrain(crop: Path, out: Path, *more: str) -> list[str]:
     return ["pretrain", "--data", str(crop), "--img-size", "32", "--batch-size", "2", "--steps", str(STEPS),
-            "--checkpoint-every", str(EVERY), "--seed", "1", *TINY, "--out", str(out), "--quiet", "--json", *more]
+            "--checkpoint-every", str(EVERY), "--seed", "1", *TINY_FLAGS, "--out", str(out), "--quiet", "--json", *more]
 
 
 def unwritable_folder(tmp_path: Path) -> Path:

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from s2lab.change import change_map_cva, detect_change, score_change
+from s2lab.change import change_map_cva, detect_change
+from s2lab.evaluate import score_change
 from s2lab.checkpoints import load_model
 from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.oscd import load_oscd_city

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from s2lab.change import change_map_cva, detect_change, score_change
+from s2lab.change import change_map_cva, detect_change
+from s2lab.evaluate import score_change
 from s2lab.cli._args import (
     BANDS_HELP,
     _assumed_note,
