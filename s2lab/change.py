@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import xarray as xr
+from scipy.ndimage import gaussian_filter
 
 from s2lab.data.raster import same_grid
 from s2lab.data.tiles import window_origins
@@ -244,24 +245,41 @@ def change_map_cva(before: Image, after: Image) -> ChangeResult:
 
 
 def blend_scores(probability: np.ndarray | torch.Tensor, magnitude: np.ndarray | torch.Tensor,
-                 weight: float) -> np.ndarray:
+                 weight: float, sigma: float = 0.0) -> np.ndarray:
     """The late fusion of a change model with change vector analysis, as a probability:
-    ``sigmoid(logit(p) + weight * m)``, p the model's probability and m the CVA magnitude (each date's bands
-    standardised on its own), any matching shapes. Monotone in the blended score, so a cut on it is a cut on that
-    score."""
+    ``sigmoid(G_sigma * (logit(p) + weight * m))``, p the model's probability, m the CVA magnitude (each date's bands
+    standardised on its own) and G_sigma a Gaussian smoothing of sigma pixels (none at 0).
+
+    Args:
+        probability, magnitude: matching shapes; (..., H, W) maps when ``sigma`` > 0 (it smooths the last two axes).
+        weight: the CVA weight w >= 0 (0: the model alone). sigma: the smoothing in pixels >= 0. Change in OSCD's
+            labels comes in blobs (buildings, sites), and a pixel's score is noisy: the smoothing lets neighbours
+            vote. Both are chosen on training cities (``s2lab.evaluate.evaluate_blend``).
+
+    Returns:
+        The blended probability, float64, the shape of ``probability``. Without smoothing it is monotone in the
+        blended score, so a cut on it is a cut on that score.
+    """
+    if not (np.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma must be a finite number of pixels >= 0, got {sigma}")
     p = np.clip(np.asarray(probability, dtype=np.float64), 1e-6, 1 - 1e-6)
     score = np.log(p / (1 - p)) + weight * np.asarray(magnitude, dtype=np.float64)
+    if sigma > 0:
+        if score.ndim < 2:
+            raise ValueError(f"smoothing (sigma={sigma:g}) needs (H, W) maps, got shape {score.shape}")
+        score = gaussian_filter(score, sigma=(0,) * (score.ndim - 2) + (sigma, sigma), mode="reflect")
     return 1.0 / (1.0 + np.exp(-score))
 
 
-def blend_with_cva(result: ChangeResult, before: Image, after: Image, weight: float, threshold: float) -> ChangeResult:
+def blend_with_cva(result: ChangeResult, before: Image, after: Image, weight: float, threshold: float,
+                   sigma: float = 0.0) -> ChangeResult:
     """A model's ``ChangeResult`` blended with change vector analysis of the same pair (``blend_scores``).
 
     Args:
         result: ``change_map``'s result on before / after.
         before, after: the pair it was computed on (CVA sees the whole images, unlike the model's windows).
         weight: the CVA weight w, chosen on training cities (``s2lab.evaluate.evaluate_blend``).
-        threshold: the cut of the blended probability, chosen there too.
+        threshold: the cut of the blended probability, chosen there too. sigma: its smoothing in pixels, likewise.
 
     Returns:
         ``ChangeResult`` of method "model + cva" with the blended probability and ``threshold``.
@@ -270,12 +288,12 @@ def blend_with_cva(result: ChangeResult, before: Image, after: Image, weight: fl
     xb, _ = prepare(before, None, 1, "before")
     xa, _ = prepare(after, None, 1, "after")
     magnitude = change_vector_analysis(xb, xa).numpy()  # (H, W)
-    blended = blend_scores(result.probability.values, magnitude, weight).astype(np.float32)
+    blended = blend_scores(result.probability.values, magnitude, weight, sigma).astype(np.float32)
     probability = result.probability.copy(data=blended)
     return ChangeResult(probability=probability, threshold=float(threshold), method="model + cva",
                         nan_fraction=result.nan_fraction, windows=result.windows,
                         seconds=result.seconds + time.perf_counter() - start, device=result.device,
-                        extra={**result.extra, "cva_weight": float(weight)})
+                        extra={**result.extra, "cva_weight": float(weight), "sigma": float(sigma)})
 
 
 def detect_change(model: ChangeDetector, meta: dict, before: Image, after: Image, *, blend: bool = True,
@@ -293,7 +311,8 @@ def detect_change(model: ChangeDetector, meta: dict, before: Image, after: Image
     result.threshold = float(meta.get("threshold", result.threshold))
     if blend and meta.get("method") == "model + cva":
         chosen = meta["blend"]
-        result = blend_with_cva(result, before, after, chosen["cva_weight"], chosen["threshold"])
+        result = blend_with_cva(result, before, after, chosen["cva_weight"], chosen["threshold"],
+                                chosen.get("sigma", 0.0))
     return result
 
 

@@ -13,12 +13,13 @@ A pair is ``(before (C, H, W), after (C, H, W), label (H, W) 0/1)``: tensors or 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import xarray as xr
+from scipy.ndimage import gaussian_filter
 
 from s2lab.change import MODEL_THRESHOLD, blend_scores, change_map
 from s2lab.data.tiles import to_tensor
@@ -134,9 +135,13 @@ def ceiling(probabilities: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -
 
 def change_probabilities(model: torch.nn.Module, pairs: Sequence[Pair], *, normalize: str | None = None,
                          device: str | None = None) -> list[np.ndarray]:
-    """A ``ChangeDetector``'s (H * W,) change probability of every pair (``s2lab.change.change_map``)."""
-    return [change_map(model, before, after, normalize=normalize, device=device).probability.values.ravel()
+    """A ``ChangeDetector``'s (H, W) change probability map of every pair (``s2lab.change.change_map``)."""
+    return [change_map(model, before, after, normalize=normalize, device=device).probability.values
             for before, after, _ in pairs]
+
+
+def _ravel(maps: Iterable[np.ndarray]) -> list[np.ndarray]:
+    return [np.asarray(m).ravel() for m in maps]
 
 
 def evaluate_change(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pairs: Sequence[Pair], *,
@@ -158,81 +163,121 @@ def evaluate_change(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pa
     names = _names(eval_pairs, eval_names)
     source = "given"
     if threshold is None:
-        train = change_probabilities(model, train_pairs, normalize=normalize, device=device)
+        train = _ravel(change_probabilities(model, train_pairs, normalize=normalize, device=device))
         threshold = best_threshold(np.concatenate(train), np.concatenate(_labels(train_pairs)))
         source = "training pairs"
-    probabilities = change_probabilities(model, eval_pairs, normalize=normalize, device=device)
+    probabilities = _ravel(change_probabilities(model, eval_pairs, normalize=normalize, device=device))
     labels = _labels(eval_pairs)
     return {**scores_at(probabilities, labels, threshold, names), "threshold_from": source, "normalize": normalize,
             "ceiling": ceiling(probabilities, labels)}
 
 
 def cva_magnitudes(pairs: Sequence[Pair]) -> list[np.ndarray]:
-    """Change vector analysis of every pair, each date's bands standardised on its own: (H * W,) magnitudes."""
-    return [change_vector_analysis(to_tensor(before), to_tensor(after)).numpy().ravel() for before, after, _ in pairs]
+    """Change vector analysis of every pair, each date's bands standardised on its own: (H, W) magnitude maps."""
+    return [change_vector_analysis(to_tensor(before), to_tensor(after)).numpy() for before, after, _ in pairs]
 
 
 BLEND_WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 1.0)  # CVA weights tried by ``evaluate_blend``
+BLEND_SIGMAS = (0.0, 1.0, 2.0, 3.0)  # smoothings (pixels) of the blended score tried by ``evaluate_blend``
 
 
 def evaluate_blend(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pairs: Sequence[Pair], *,
                    eval_names: Sequence[str] | None = None, normalize: str | None = None,
-                   device: str | None = None, weights: Sequence[float] = BLEND_WEIGHTS) -> dict:
+                   device: str | None = None, weights: Sequence[float] = BLEND_WEIGHTS,
+                   sigmas: Sequence[float] = BLEND_SIGMAS,
+                   train_probabilities: Sequence[np.ndarray] | None = None) -> dict:
     """A change model and change vector analysis together (``s2lab.change.blend_scores``):
-    sigmoid(logit(model probability) + w * CVA magnitude).
+    sigmoid(G_sigma * (logit(model probability) + w * CVA magnitude)), G_sigma a Gaussian smoothing.
 
     A late fusion of the learned score with the classical one (``cva_magnitudes``, whole-image standardised, which
-    the model's window-by-window view cannot see). The weight ``w`` and the threshold are both chosen on
-    ``train_pairs`` only: for each ``w`` in ``weights`` the F1-best cut of the training pairs' pooled scores, and the
-    ``w`` whose cut scores best there (the smaller on a tie). Weight 0, the model alone, is always among them, and
-    its scores come back too: one pass of the model serves both. Arguments as ``evaluate_change``.
+    the model's window-by-window view cannot see). The weight ``w``, the smoothing ``sigma`` and the threshold are
+    all chosen on ``train_pairs`` only: for each (w, sigma) the F1-best cut of the training pairs' pooled scores, and
+    the pair whose cut scores best there (the smaller w, then the smaller sigma, on a tie). (0, 0), the model alone,
+    is always among them, and its scores come back too: one pass of the model serves both.
+
+    A model's probabilities on the cities it was fitted to look better than they will on new ones, so a choice made
+    on them leans to the model (too small a w) and to no smoothing. ``train_probabilities`` gives out-of-fold maps
+    of the training pairs instead (``s2lab.finetune.change_out_of_fold``: each city mapped by a model fine-tuned
+    without it), an honest stand-in for new cities. Other arguments as ``evaluate_change``.
 
     Returns:
-        ``scores_at``'s dict on ``eval_pairs``, plus ``"weight"``, ``"train_f1"`` (per weight tried),
-        ``"threshold_from"`` ("training pairs"), ``"normalize"``, ``"ceiling"``, and ``"alone"``: the same for
-        weight 0 (``evaluate_change``'s scores, the probabilities clipped to [1e-6, 1 - 1e-6]).
+        ``scores_at``'s dict on ``eval_pairs``, plus ``"weight"``, ``"sigma"``, ``"train_f1"`` (per weight, at the
+        chosen sigma), ``"sigma_f1"`` (per sigma, at its best weight), ``"threshold_from"`` ("training pairs"),
+        ``"chosen_on"`` ("in-fit" or "out-of-fold" probabilities), ``"normalize"``, ``"ceiling"``, and ``"alone"``:
+        the same for the model alone (``evaluate_change``'s scores, the probabilities clipped to [1e-6, 1 - 1e-6],
+        its threshold chosen on the same training probabilities).
     """
     if not weights or any(not np.isfinite(w) or w < 0 for w in weights):
         raise ValueError(f"weights must be finite and non-negative, at least one; got {list(weights)}")
-    weights = sorted({0.0, *map(float, weights)})
+    if not sigmas or any(not np.isfinite(s) or s < 0 for s in sigmas):
+        raise ValueError(f"sigmas must be finite and non-negative (pixels), at least one; got {list(sigmas)}")
+    weights, sigmas = sorted({0.0, *map(float, weights)}), sorted({0.0, *map(float, sigmas)})
     names = _names(eval_pairs, eval_names)
     train_labels, labels = np.concatenate(_labels(train_pairs)), _labels(eval_pairs)
-    train_p = np.concatenate(change_probabilities(model, train_pairs, normalize=normalize, device=device))
-    train_m = np.concatenate(cva_magnitudes(train_pairs))
-    train_f1, cuts = {}, {}
+    if train_probabilities is None:
+        train_p, chosen_on = change_probabilities(model, train_pairs, normalize=normalize, device=device), "in-fit"
+    else:
+        train_p, chosen_on = [np.asarray(p) for p in train_probabilities], "out-of-fold"
+        shapes = [tuple(np.shape(label)) for _, _, label in train_pairs]
+        if [p.shape for p in train_p] != shapes:
+            raise ValueError(f"train_probabilities must be one (H, W) map per training pair, shapes {shapes}; "
+                             f"got {[p.shape for p in train_p]}")
+    train_m = cva_magnitudes(train_pairs)
+    f1, cuts = {}, {}
     for w in weights:
-        blended = blend_scores(train_p, train_m, w)
-        cuts[w] = best_threshold(blended, train_labels)
-        train_f1[w] = score_change(blended, train_labels, cuts[w])["f1"]
-    weight = max(weights, key=lambda w: train_f1[w])  # max keeps the first (smallest) of equal scores
+        for sigma in sigmas:
+            blended = np.concatenate(_ravel(blend_scores(p, m, w, sigma) for p, m in zip(train_p, train_m)))
+            cuts[w, sigma] = best_threshold(blended, train_labels)
+            f1[w, sigma] = score_change(blended, train_labels, cuts[w, sigma])["f1"]
+    weight, sigma = max(f1, key=f1.get)  # max keeps the first (smallest w, then sigma) of equal scores
     eval_p = change_probabilities(model, eval_pairs, normalize=normalize, device=device)
     eval_m = cva_magnitudes(eval_pairs)
-    scores, alone = ([blend_scores(p, m, w) for p, m in zip(eval_p, eval_m)] for w in (weight, 0.0))
-    return {**scores_at(scores, labels, cuts[weight], names), "weight": weight,
-            "train_f1": {str(w): f for w, f in train_f1.items()}, "threshold_from": "training pairs",
+    scores, alone = (_ravel(blend_scores(p, m, w, s) for p, m in zip(eval_p, eval_m))
+                     for w, s in ((weight, sigma), (0.0, 0.0)))
+    return {**scores_at(scores, labels, cuts[weight, sigma], names), "weight": weight, "sigma": sigma,
+            "train_f1": {str(w): f1[w, sigma] for w in weights},
+            "sigma_f1": {str(s): max(f1[w, s] for w in weights) for s in sigmas},
+            "threshold_from": "training pairs", "chosen_on": chosen_on,
             "normalize": normalize, "ceiling": ceiling(scores, labels),
-            "alone": {**scores_at(alone, labels, cuts[0.0], names), "ceiling": ceiling(alone, labels)}}
+            "alone": {**scores_at(alone, labels, cuts[0.0, 0.0], names), "ceiling": ceiling(alone, labels)}}
 
 
 def evaluate_cva(train_pairs: Sequence[Pair], eval_pairs: Sequence[Pair], *,
-                 eval_names: Sequence[str] | None = None) -> dict:
-    """The floor: change vector analysis on ``eval_pairs``, cut two ways.
+                 eval_names: Sequence[str] | None = None, sigmas: Sequence[float] = BLEND_SIGMAS) -> dict:
+    """The floor: change vector analysis on ``eval_pairs``, cut three ways.
 
     Returns:
-        ``{"otsu": ..., "tuned": scores_at(...) and its "ceiling"}``. ``otsu`` cuts each pair's magnitude, scaled to
-        [0, 1], at its own Otsu threshold (no labels; its ``threshold`` entry is the mean of those cuts, and
-        ``per_pair`` gives each cut as ``otsu_threshold``); ``tuned`` cuts the standardised magnitude at the F1-best
-        value of the training pairs' pooled pixels.
+        ``{"otsu": ..., "tuned": ..., "smoothed": ...}``. ``otsu`` cuts each pair's magnitude, scaled to [0, 1], at
+        its own Otsu threshold (no labels; its ``threshold`` entry is the mean of those cuts, and ``per_pair`` gives
+        each cut as ``otsu_threshold``); ``tuned`` (``scores_at``'s dict and its ``"ceiling"``) cuts the standardised
+        magnitude at the F1-best value of the training pairs' pooled pixels; ``smoothed`` likewise after a Gaussian
+        smoothing of the magnitude maps, its ``"sigma"`` (pixels, from ``sigmas``) chosen on the training pairs too:
+        the floor the smoothed blend of ``evaluate_blend`` should be held against.
     """
     names = _names(eval_pairs, eval_names)
     magnitudes, labels = cva_magnitudes(eval_pairs), _labels(eval_pairs)
-    scaled = [(m - m.min()) / max(float(m.max() - m.min()), 1e-6) for m in magnitudes]
+    scaled = [((m - m.min()) / max(float(m.max() - m.min()), 1e-6)).ravel() for m in magnitudes]
     cuts = [otsu_threshold(s) for s in scaled]
     otsu = {"pooled": score_change(np.concatenate([s >= c for s, c in zip(scaled, cuts)]).astype(float),
                                    np.concatenate(labels), 0.5),
             "per_pair": {n: {**score_change(s, y, c), "otsu_threshold": c}
                          for n, s, y, c in zip(names, scaled, labels, cuts)},
             "threshold": float(np.mean(cuts))}
-    tuned_cut = best_threshold(np.concatenate(cva_magnitudes(train_pairs)), np.concatenate(_labels(train_pairs)))
-    return {"otsu": otsu, "tuned": {**scores_at(magnitudes, labels, tuned_cut, names),
-                                    "ceiling": ceiling(magnitudes, labels)}}
+    train_m, train_labels = cva_magnitudes(train_pairs), np.concatenate(_labels(train_pairs))
+
+    def smooth(maps: Sequence[np.ndarray], sigma: float) -> list[np.ndarray]:
+        return _ravel(gaussian_filter(m.astype(np.float64), sigma, mode="reflect") if sigma else m for m in maps)
+
+    def tuned(sigma: float) -> dict:
+        train = np.concatenate(smooth(train_m, sigma))
+        cut = best_threshold(train, train_labels)
+        return {"cut": cut, "train_f1": score_change(train, train_labels, cut)["f1"]}
+
+    chosen = {float(sigma): tuned(float(sigma)) for sigma in sorted({0.0, *sigmas})}
+    sigma = max(chosen, key=lambda s: chosen[s]["train_f1"])  # the smallest of equal scores
+
+    def scored(sigma: float) -> dict:
+        maps = smooth(magnitudes, sigma)
+        return {**scores_at(maps, labels, chosen[sigma]["cut"], names), "ceiling": ceiling(maps, labels)}
+
+    return {"otsu": otsu, "tuned": scored(0.0), "smoothed": {**scored(sigma), "sigma": sigma}}

@@ -31,10 +31,11 @@ from s2lab.data.oscd import load_oscd_city, oscd_cities
 from s2lab.data.synthetic import synthetic_change_dataset, synthetic_multilabel, synthetic_scene_classification
 from s2lab.data.tiles import to_tensor
 from s2lab.device import pick_device
-from s2lab.evaluate import evaluate_blend
+from s2lab.evaluate import change_probabilities, evaluate_blend
 from s2lab.metrics import accuracy, mean_average_precision
 from s2lab.models import ChangeDetector, SceneClassifier
 from s2lab.tasks import change_task, classification_task, multilabel_task
+from s2lab.train import TrainConfig, fit
 
 DATA_CHOICES = {"change": ("auto", "oscd", "synthetic"), "classify": ("auto", "eurosat", "synthetic"),
                 "multilabel": ("auto", "synthetic")}
@@ -149,20 +150,56 @@ def change_setup(encoder: torch.nn.Module, bands: Sequence[str], *, data: str = 
     batch_fn, loss_fn = change_task(model, train_pairs, batch_size=batch_size, img_size=img_size,
                                     pos_weight=pos_weight, normalize=normalize)
 
-    def evaluate(model: torch.nn.Module) -> dict:
-        # The model alone (weight 0) and its default for detect-change: alone, or blended with CVA where that
-        # scores better on the training cities (weights and thresholds chosen there; the eval cities only scored).
+    def evaluate(model: torch.nn.Module, train_probabilities: Sequence[np.ndarray] | None = None) -> dict:
+        # The model alone and its default for detect-change: alone, or blended with CVA and smoothed where that
+        # scores better on the training cities (weight, smoothing and thresholds chosen there, on the model's own
+        # maps or on out-of-fold ones: change_out_of_fold; the eval cities only scored).
         blend = evaluate_blend(model, train_pairs, eval_pairs, eval_names=about.get("eval_cities"),
-                               normalize=normalize, device=device)
+                               normalize=normalize, device=device, train_probabilities=train_probabilities)
         scores = blend["alone"]
+        chosen = blend["weight"] > 0 or blend["sigma"] > 0
         return {"threshold": scores["threshold"], "pos_weight": pos_weight,
                 "scored_on": "eval cities" if not about["synthetic"] else "eval-split synthetic tiles",
                 **scores["pooled"], "per_city": scores["per_pair"] if not about["synthetic"] else None,
-                "method": "model + cva" if blend["weight"] > 0 else "model",
-                "blend": {"cva_weight": blend["weight"], "threshold": blend["threshold"],
-                          "train_f1": blend["train_f1"], **blend["pooled"]}}
+                "method": "model + cva" if chosen else "model",
+                "blend": {"cva_weight": blend["weight"], "sigma": blend["sigma"], "threshold": blend["threshold"],
+                          "chosen_on": blend["chosen_on"], "train_f1": blend["train_f1"],
+                          "sigma_f1": blend["sigma_f1"], **blend["pooled"],
+                          "per_city": blend["per_pair"] if not about["synthetic"] else None}}
 
     return Finetune(model, batch_fn, loss_fn, about, evaluate)
+
+
+def change_out_of_fold(make_encoder: Callable[[], torch.nn.Module], bands: Sequence[str], *,
+                       train_cities: Sequence[str], config: TrainConfig, normalize: str | None = None,
+                       **setup) -> list[np.ndarray]:
+    """Out-of-fold change maps of the training cities (cross-fitting, leave one city out): each city mapped by a
+    model fine-tuned with the same recipe on the other training cities only.
+
+    ``evaluate_blend`` chooses the CVA weight, the smoothing and the threshold on these instead of the final model's
+    maps of cities it was fitted to, which flatter it. Costs one fine-tuning per city.
+
+    Args:
+        make_encoder: a fresh copy of the pretrained encoder per call (fine-tuning changes it in place).
+        bands: its C band names. train_cities: the labelled OSCD cities (at least 2).
+        config: the fine-tuning run (``s2lab.train.TrainConfig``), as for the final model.
+        normalize, setup: as ``change_setup`` (batch_size, img_size, seed, linear_probe, device).
+
+    Returns:
+        One (H, W) change probability map per city, in the order of ``train_cities``.
+    """
+    if len(train_cities) < 2:
+        raise ValueError(f"cross-fitting needs at least 2 training cities, got {list(train_cities)}")
+    maps = []
+    for city in train_cities:
+        others = [c for c in train_cities if c != city]
+        model, batch_fn, loss_fn, _, _ = change_setup(make_encoder(), bands, data="oscd", train_cities=others,
+                                                      eval_cities=[city], normalize=normalize, **setup)
+        fit(model, loss_fn=loss_fn, batch_fn=batch_fn, config=config)
+        pair = load_oscd_city(city, bands=bands)
+        maps += change_probabilities(model, [(pair.before, pair.after, pair.label)], normalize=normalize,
+                                     device=config.device)
+    return maps
 
 
 def classify_setup(encoder: torch.nn.Module, bands: Sequence[str], *, data: str = "auto", seed: int = 0,

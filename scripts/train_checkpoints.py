@@ -10,7 +10,8 @@
   test cities alike), with random flips and 90-degree turns, one mask ratio per batch drawn from [0.5, 0.95] (the
   app's slider range).
 - ``change-oscd-small``: a change detector on the S2MAE encoder, fine-tuned on the OSCD training cities' labels;
-  its threshold is chosen on the training cities.
+  its CVA weight, smoothing and threshold are chosen on out-of-fold maps of the training cities (``--cross-fit``: each
+  city mapped by a model fine-tuned without it).
 
 Held out, never seen by any checkpoint: the bottom half of the embedded scene (``embedded:eval``) and the OSCD
 cities in ``EVAL_CITIES``. Deterministic: every run with the same arguments and torch build gives the same weights
@@ -246,8 +247,8 @@ def main() -> None:
                                     str(args.runs / LAST_S2MAE / "model.safetensors"), "--train-cities", *train_cities,
                                     "--eval-cities", *EVAL_CITIES, "--steps", str(args.finetune_steps), "--seed", "0",
                                     "--img-size", TOKENS[-1],
-                                    "--normalize", args.normalize, "--quiet"], args.finetune_steps,
-              device=args.device, normalize=None if args.normalize == "none" else args.normalize)
+                                    "--normalize", args.normalize, "--cross-fit", "--quiet"], args.finetune_steps,
+              device=args.device, normalize=None if args.normalize == "none" else args.normalize, cross_fit=True)
         publish(args.runs / "change", "change-oscd-small", args.out)
     if "fusmae" in args.only:
         train_fusmae(args.runs, args.fusion_steps, args.device)

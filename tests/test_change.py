@@ -7,6 +7,7 @@ blending, georeference, validation, thresholds).
 
 import numpy as np
 import pytest
+from scipy.ndimage import gaussian_filter
 import torch
 
 from s2lab.change import blend_scores, change_map, change_map_cva, chosen_threshold, detect_change
@@ -113,6 +114,21 @@ def test_blend_scores_by_hand():
     np.testing.assert_allclose(blend_scores(p, m, 0.0), p, rtol=1e-9)  # weight 0: the model alone
 
 
+def test_blend_scores_smooths_the_blended_logit_of_a_map():
+    rng = np.random.default_rng(0)
+    p, m = rng.uniform(0.01, 0.99, (2, 12, 15)), rng.normal(size=(2, 12, 15))  # two (H, W) maps
+    logit = np.log(p / (1 - p)) + 0.4 * m
+    by_hand = [1 / (1 + np.exp(-gaussian_filter(z, 1.5, mode="reflect"))) for z in logit]  # each map on its own
+    np.testing.assert_allclose(blend_scores(p, m, 0.4, sigma=1.5), by_hand, rtol=1e-12)
+    spot = np.full((9, 9), 0.01)
+    spot[4, 4] = 0.99  # one confident pixel among sure "no change": smoothing lets its neighbours outvote it
+    assert blend_scores(spot, np.zeros_like(spot), 0.0, sigma=1.0)[4, 4] < 0.5 < spot[4, 4]
+    with pytest.raises(ValueError, match=r"needs \(H, W\) maps"):
+        blend_scores(p[0, 0], m[0, 0], 0.4, sigma=1.0)
+    with pytest.raises(ValueError, match="sigma must be a finite number of pixels >= 0"):
+        blend_scores(p, m, 0.4, sigma=-1.0)
+
+
 def test_detect_change_follows_what_the_training_cities_chose(detector, scene_crop):
     before = scene_crop.isel(y=slice(0, 64), x=slice(0, 64))
     after = before.copy(data=before.values * np.linspace(0.8, 1.2, 64)[None, None, :])  # a brightening to the east
@@ -130,6 +146,11 @@ def test_detect_change_follows_what_the_training_cities_chose(detector, scene_cr
     assert blended.probability.rio.crs == before.rio.crs and blended.extra["cva_weight"] == 0.3
     plain = detect_change(detector, blended_meta, before, after, blend=False, device="cpu")
     np.testing.assert_array_equal(plain.probability.values, alone.probability.values)
+    smoothed_meta = {**blended_meta, "blend": {"cva_weight": 0.3, "sigma": 2.0, "threshold": 0.6}}
+    smoothed = detect_change(detector, smoothed_meta, before, after, device="cpu")
+    np.testing.assert_allclose(smoothed.probability.values,
+                               blend_scores(alone.probability.values, magnitude, 0.3, sigma=2.0), rtol=1e-5, atol=1e-6)
+    assert smoothed.extra["sigma"] == 2.0 and blended.extra["sigma"] == 0.0  # older checkpoints: no smoothing
 
 
 def test_best_threshold_is_the_f1_maximum():

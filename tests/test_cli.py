@@ -181,9 +181,11 @@ def test_pretrain_finetune_change_then_detect_change_on_a_real_city(work, pretra
     _, info = load_model(model, builders=BUILDERS)
     assert info["kind"] == "change" and info["meta"]["threshold"] == tuned["threshold"]
     assert info["meta"]["train_cities"] == [TRAIN_CITY] and info["meta"]["init"] == str(pretrained[0])
-    blend = info["meta"]["blend"]  # the CVA blend, weight and threshold chosen on the training city
+    blend = info["meta"]["blend"]  # the CVA blend: weight, smoothing and threshold chosen on the training city
     assert 0 <= blend["cva_weight"] and 0 < blend["threshold"] < 1 and set(blend["train_f1"]) >= {"0.0"}
-    chose_blend = blend["train_f1"][str(blend["cva_weight"])] > blend["train_f1"]["0.0"]
+    assert blend["train_f1"][str(blend["cva_weight"])] == max(blend["train_f1"].values())
+    assert blend["chosen_on"] == "in-fit" and blend["sigma"] >= 0 and "cross_fit" not in info["meta"]
+    chose_blend = blend["cva_weight"] > 0 or blend["sigma"] > 0
     assert info["meta"]["method"] == ("model + cva" if chose_blend else "model") == tuned["method"]
 
     found = report("detect-change", before, after, "-o", "change.tif", "--model", model, "--labels", labels,
@@ -202,6 +204,19 @@ def test_pretrain_finetune_change_then_detect_change_on_a_real_city(work, pretra
     with rasterio.open(work / "prob.tif") as prob:
         assert prob.dtypes[0] == "float32"
         assert np.array_equal(prob.read(1) >= found["threshold"], change.astype(bool))
+
+
+def test_finetune_cross_fit_chooses_the_blend_on_out_of_fold_maps(work, pretrained, capsys):
+    cities = [TRAIN_CITY, "rennes"]
+    tuned = report("finetune", "--task", "change", "--init", pretrained[0], "--steps", "2", "--batch-size", "2",
+                   "--img-size", "64", "--train-cities", *cities, "--eval-cities", TEST_CITY, "--cross-fit",
+                   "--out", "crossfit", "--quiet", cwd=work)
+    _, info = load_model(work / "crossfit" / "model.safetensors", builders=BUILDERS)
+    assert info["meta"]["cross_fit"] is True and info["meta"]["train_cities"] == cities
+    assert info["meta"]["blend"]["chosen_on"] == "out-of-fold" == tuned["blend"]["chosen_on"]
+    assert main(["finetune", "--task", "classify", "--data", "synthetic", "--cross-fit", "--out",
+                 str(work / "nothing")]) == 1
+    assert "--cross-fit chooses the change blend" in capsys.readouterr().err and not (work / "nothing").exists()
 
 
 def test_finetune_is_deterministic_whatever_ran_before_it(work, pretrained):

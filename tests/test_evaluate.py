@@ -98,7 +98,10 @@ def test_ceiling_is_the_best_f1_of_any_threshold():
 
 def test_cva_floor_finds_the_planted_change_through_the_radiometric_change(pairs):
     result = evaluate_cva(pairs[:2], pairs[2:], eval_names=["third"])
-    assert set(result) == {"otsu", "tuned"}
+    assert set(result) == {"otsu", "tuned", "smoothed"}
+    assert result["smoothed"]["sigma"] in (0.0, 1.0, 2.0, 3.0)
+    plain = evaluate_cva(pairs[:2], pairs[2:], eval_names=["third"], sigmas=())
+    assert plain["smoothed"]["sigma"] == 0.0 and plain["smoothed"]["pooled"] == plain["tuned"]["pooled"]
     for way in result.values():
         assert way["per_pair"]["third"]["f1"] == pytest.approx(way["pooled"]["f1"])
     assert result["tuned"]["pooled"]["f1"] > 0.9  # standardised dates: the gain is gone, the scramble stays
@@ -124,7 +127,9 @@ def test_evaluate_blend_chooses_weight_and_threshold_on_training_pairs(pairs):
     zero = evaluate_blend(model, pairs[:2], pairs[2:], eval_names=["third"], device="cpu", weights=(0.0,))
     assert zero["weight"] == 0.0 and zero["pooled"]["f1"] == pytest.approx(alone["pooled"]["f1"])  # logit: same order
     blend = evaluate_blend(model, pairs[:2], pairs[2:], eval_names=["third"], device="cpu")
-    assert blend["weight"] > 0 and blend["threshold_from"] == "training pairs"
+    assert blend["weight"] > 0 and blend["threshold_from"] == "training pairs" and blend["chosen_on"] == "in-fit"
+    assert blend["sigma"] in (0.0, 1.0, 2.0, 3.0)
+    assert blend["sigma_f1"][str(blend["sigma"])] == max(blend["sigma_f1"].values())
     assert blend["alone"]["threshold"] == pytest.approx(alone["threshold"], abs=1e-6)  # weight 0 is the model alone
     assert blend["alone"]["pooled"] == pytest.approx(alone["pooled"]) and "0.0" in blend["train_f1"]
     assert blend["train_f1"][str(blend["weight"])] == max(blend["train_f1"].values())
@@ -132,6 +137,23 @@ def test_evaluate_blend_chooses_weight_and_threshold_on_training_pairs(pairs):
     for bad in ((), (-0.1,), (float("nan"),)):
         with pytest.raises(ValueError, match="weights must be finite and non-negative"):
             evaluate_blend(model, pairs[:2], pairs[2:], weights=bad, device="cpu")
+        with pytest.raises(ValueError, match="sigmas must be finite and non-negative"):
+            evaluate_blend(model, pairs[:2], pairs[2:], sigmas=bad, device="cpu")
+
+
+def test_evaluate_blend_chooses_on_out_of_fold_maps_when_given(pairs):
+    torch.manual_seed(0)
+    model = ChangeDetector(encoder=S2MAE(img_size=64, in_chans=10, embed_dim=32, depth=1, num_heads=2,
+                                         decoder_embed_dim=32, decoder_depth=1))
+    # stand-ins for maps of models that never saw the pair: exactly the label (the model is right) ...
+    right = [np.where(np.asarray(label) > 0, 0.9, 0.1) for _, _, label in pairs[:2]]
+    trusted = evaluate_blend(model, pairs[:2], pairs[2:], device="cpu", train_probabilities=right, sigmas=(0.0,))
+    assert trusted["chosen_on"] == "out-of-fold" and trusted["weight"] == 0.0  # CVA adds nothing to a perfect map
+    # ... or no information at all: then only the CVA evidence scores on the training pairs
+    flat = [np.full(np.shape(label), 0.5) for _, _, label in pairs[:2]]
+    assert evaluate_blend(model, pairs[:2], pairs[2:], device="cpu", train_probabilities=flat)["weight"] > 0
+    with pytest.raises(ValueError, match=r"one \(H, W\) map per training pair"):
+        evaluate_blend(model, pairs[:2], pairs[2:], device="cpu", train_probabilities=[p.ravel() for p in right])
 
 
 def test_change_task_trains_on_the_normalised_pairs(pairs):

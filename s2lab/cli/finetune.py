@@ -7,6 +7,7 @@ translates the options into their keyword arguments, trains, and saves the evalu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,16 @@ from s2lab.change import NORMALIZATIONS
 from s2lab.checkpoints import MAE_KINDS, load_state, save_model
 from s2lab.cli._args import _common, _is_rank_zero, _load, _model_bands, _rounded, _train_config, _training
 from s2lab.device import pick_device
-from s2lab.finetune import DATA_CHOICES, SETUPS, Finetune, change_setup, classify_setup, multilabel_setup, seeded
+from s2lab.finetune import (
+    DATA_CHOICES,
+    SETUPS,
+    Finetune,
+    change_out_of_fold,
+    change_setup,
+    classify_setup,
+    multilabel_setup,
+    seeded,
+)
 from s2lab.models import build, head_config
 from s2lab.models.mae import MAEConfig
 from s2lab.sensors import S2_10BANDS
@@ -55,20 +65,34 @@ def run_finetune(args: argparse.Namespace) -> dict:
     if args.data not in DATA_CHOICES[args.task]:
         raise ValueError(f"--data {args.data!r} does not fit --task {args.task}; "
                          f"expected one of {', '.join(DATA_CHOICES[args.task])}")
+    if args.cross_fit and (args.task != "change" or args.data == "synthetic"):
+        raise ValueError("--cross-fit chooses the change blend on out-of-fold maps of OSCD training cities; "
+                         f"it needs --task change on OSCD, got --task {args.task} --data {args.data}")
     train_config = _train_config(args)
     check_out_dir(args.out, resume=args.resume)  # before the encoder and the data are read
     encoder, bands, init = _encoder(args)
     args.img_size = args.img_size or encoder.config.img_size  # the encoder's own tiles unless told otherwise
     model, batch_fn, loss_fn, about, evaluate = _setup(args, encoder, bands)
+    if args.cross_fit and about.get("synthetic"):
+        raise ValueError("--cross-fit needs the OSCD cities, but OSCD was not found (set S2LAB_DATA_DIR)")
     meta = {"task": args.task, "init": init, "bands": list(bands), **about, "steps": args.steps, "seed": args.seed,
-            "batch_size": args.batch_size, "linear_probe": args.linear_probe}
+            "batch_size": args.batch_size, "linear_probe": args.linear_probe,
+            **({"cross_fit": True} if args.cross_fit else {})}
     result = fit(model, loss_fn=loss_fn, batch_fn=batch_fn, config=train_config, out_dir=args.out,
                  resume=args.resume, model_config=head_config(model), kind=model.kind, meta=meta)
     report = {"model": str(Path(args.out) / "model.safetensors"), **meta, "final_loss": _rounded(result.losses[-1]),
               "seconds": round(result.seconds, 3), "device": str(pick_device(args.device))}
     if not _is_rank_zero():
         return report
-    evaluation = evaluate(model)
+    if args.cross_fit:  # one more fine-tuning per training city, each without it: its out-of-fold map
+        folds = dataclasses.replace(train_config, checkpoint_every=0, progress=False)
+        out_of_fold = change_out_of_fold(lambda: _encoder(args)[0], bands, train_cities=about["train_cities"],
+                                         config=folds, normalize=None if args.normalize == "none" else args.normalize,
+                                         seed=args.seed, batch_size=args.batch_size, img_size=args.img_size,
+                                         linear_probe=args.linear_probe, device=args.device)
+        evaluation = evaluate(model, train_probabilities=out_of_fold)
+    else:
+        evaluation = evaluate(model)
     _, saved = load_state(Path(args.out) / "model")
     save_model(Path(args.out) / "model", model, kind=model.kind, config=head_config(model),
                meta={**saved["meta"], **evaluation})
@@ -89,6 +113,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--normalize", choices=("none", *NORMALIZATIONS), default="none",
                    help="change: per-image radiometric normalisation of the after date, no labels (default none)")
     p.add_argument("--train-cities", nargs="+", help="OSCD cities to train on (default: all not evaluated)")
+    p.add_argument("--cross-fit", action="store_true",
+                   help="change: choose the CVA weight, smoothing and threshold on out-of-fold maps of the training "
+                   "cities (one more fine-tuning per city) instead of the model's own maps of them")
     p.add_argument("--eval-cities", nargs="+", help="OSCD cities to evaluate on (default: the last quarter)")
     p.add_argument("--limit-per-class", type=int, default=200, help="EuroSAT images read per class (default 200)")
     p.add_argument("--synthetic-count", type=int, default=64,
