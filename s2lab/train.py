@@ -23,7 +23,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from s2lab.checkpoints import (
     save_training_state,
 )
 from s2lab.device import autocast, pick_device
+from s2lab.files import check_writable
 
 # Settings that shape the trajectory: a resumed run must use the same ones.
 _RUN_DEFINING = ("steps", "lr", "weight_decay", "warmup_steps", "betas", "grad_clip", "seed")
@@ -179,8 +179,7 @@ def check_out_dir(out_dir: str | os.PathLike, *, resume: bool = False) -> Path:
     if not existing.is_dir():
         raise TrainingError(f"cannot write checkpoints to {path}: {existing} is a file; expected a folder")
     try:
-        with tempfile.TemporaryFile(dir=existing):
-            pass
+        check_writable(existing)
     except OSError as err:
         raise TrainingError(f"cannot write checkpoints to {path}: {existing} is not writable ({err.strerror})") from None
     return path

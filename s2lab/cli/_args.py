@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from s2lab.checkpoints import CheckpointError, load_model, shipped_models
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.raster import open_raster
 from s2lab.device import CHOICES
+from s2lab.files import check_writable
 from s2lab.masking import STRATEGIES
 from s2lab.models import BUILDERS
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, S2_13BANDS
@@ -71,8 +71,7 @@ def _check_output(path: str, *inputs: str) -> Path:
     if not out.parent.is_dir():
         raise FileNotFoundError(f"the folder {out.parent} of output {out} does not exist; create it first")
     try:
-        with tempfile.TemporaryFile(dir=out.parent):
-            pass
+        check_writable(out.parent)
     except OSError as err:
         raise PermissionError(
             f"cannot write output {out}: its folder {out.parent} is not writable ({err.strerror})"

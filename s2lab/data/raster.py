@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -34,6 +33,7 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
+from s2lab.files import atomic_path, check_writable
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, S2_13BANDS, Band, band
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2")
@@ -615,22 +615,17 @@ def write_geotiff(
     if transform is not None:
         profile["transform"] = transform
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+        check_writable(path.parent)
     except OSError as err:
         raise RasterError(f"cannot write {path}: its folder {path.parent} is not writable ({err.strerror})") from None
-    os.close(fd)
     try:
-        with warnings.catch_warnings():
+        with atomic_path(path) as tmp, warnings.catch_warnings():
             if crs is None and transform is None:  # written without georeference on purpose
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(tmp, "w", **profile) as dst:
                 dst.write(data)
                 for i, name in enumerate(names or []):
                     dst.set_band_description(i + 1, name)
-        os.replace(tmp, path)
     except RasterioError as err:
         raise RasterError(f"could not write {path}: {err}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

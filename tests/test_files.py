@@ -1,0 +1,34 @@
+"""s2lab.files: a folder proven writable, and a file replaced only by whole new content."""
+
+import os
+import stat
+
+import pytest
+
+from s2lab.files import atomic_path, check_writable
+
+
+def test_atomic_path_replaces_the_file_only_when_the_block_succeeds(tmp_path):
+    target = tmp_path / "map.tif"
+    target.write_text("old")
+    with pytest.raises(RuntimeError, match="half written"):
+        with atomic_path(target) as tmp:
+            assert tmp.parent == tmp_path and tmp.name.startswith(".map.tif.") and tmp.suffix == ".part"
+            tmp.write_text("new, but not")
+            raise RuntimeError("half written")
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["map.tif"]  # kept, and no temporary file left
+    with atomic_path(target, suffix=".tmp") as tmp:
+        tmp.write_text("new")
+        assert target.read_text() == "old"  # nothing changes before the block ends
+    assert target.read_text() == "new" and os.listdir(tmp_path) == ["map.tif"]
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644  # readable by all, unlike mkstemp's 0o600
+
+
+def test_check_writable_leaves_nothing_and_names_a_missing_folder(tmp_path):
+    check_writable(tmp_path)
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(FileNotFoundError):
+        check_writable(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError):
+        with atomic_path(tmp_path / "missing" / "out.tif"):
+            pass
