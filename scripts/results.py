@@ -77,7 +77,7 @@ PROBE_PER_CLASS = (40, 20)  # synthetic images per class: train split, eval spli
 ABLATION_STEPS = 300  # pretraining steps of each ablation run
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 WEIGHTS = Path(__file__).resolve().parents[1] / "s2lab" / "weights"  # the shipped checkpoints
-PAPER = {  # S2MAE (Li et al., CVPR 2024), as /work/shared/DESIGN.md quotes it
+PAPER = {  # S2MAE (Li et al., CVPR 2024): the figures the paper reports
     "eurosat_accuracy": 99.16, "bigearthnet_map": 85.59, "oscd_f1": 53.28, "oscd_f1_two_datasets": 54.26,
     "mask_ratio_map": {"0.9": 85.59, "0.75": 84.94, "0.5": 84.32, "0.25": 82.81},
     "patch_size_map": {"8": 85.59, "16": 78.42},
@@ -965,7 +965,7 @@ SECTIONS = {"reconstruction": ("Reconstruction of unseen real images", reconstru
 FIDELITY = """\
 ### The fidelity review, point by point
 
-`../shared/reviews/fidelity.md` audited the lab against the papers and the anchors' code. Its points on models,
+A fidelity review audited the lab against the papers and the anchors' code (MAE, SatMAE, SpectralGPT). Its points on models,
 targets, metrics and results, and where each stands:
 
 | point | status |

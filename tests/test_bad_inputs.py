@@ -1,4 +1,4 @@
-"""Every bad input of issue 7, through the command line and through the Python API.
+"""Every bad input the lab documents (docs/reliability.md), through the command line and through the Python API.
 
 Command line: each case is a real process running ``python -m s2lab ARGS`` in a folder of its own. It must exit
 with code 1, print exactly one line ``s2lab: error: ...`` on stderr that names what was wrong and what was
