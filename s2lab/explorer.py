@@ -49,7 +49,6 @@ from PIL import Image
 from s2lab import viz
 from s2lab.change import chosen_threshold, detect_change
 from s2lab.evaluate import score_change
-from s2lab.checkpoints import load_model
 from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.oscd import load_oscd_city, oscd_cities
 from s2lab.data.raster import RasterError, open_raster, select_bands
@@ -58,7 +57,7 @@ from s2lab.data.tiles import tile, untile
 from s2lab.device import describe_device, pick_device
 from s2lab.masking import STRATEGIES
 from s2lab.metrics import spectral_angle
-from s2lab.models import BUILDERS
+from s2lab.models import load_model
 from s2lab.reconstruct import reconstruct_tiles
 from s2lab.sensors import S2_10BANDS, band, wavelengths
 from s2lab.settings import data_dir
@@ -125,7 +124,7 @@ def device() -> torch.device:
 @functools.cache
 def model(role: str) -> tuple[torch.nn.Module, dict]:
     """A shipped model of ``MODELS`` by role, in eval mode on ``device()``, with its checkpoint description."""
-    loaded, info = load_model(MODELS[role], builders=BUILDERS)
+    loaded, info = load_model(MODELS[role])
     return loaded.to(device()).eval(), info
 
 

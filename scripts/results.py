@@ -46,7 +46,6 @@ import torch
 from torch.nn import functional as F
 
 from s2lab.baselines import cross_band_fill, fill_all, gaussian_fill
-from s2lab.checkpoints import load_model
 from s2lab.cli import main as s2lab
 from s2lab.data.bigearthnet import load_bigearthnet_patch
 from s2lab.data.hyperspectral import load_jasper_ridge
@@ -57,7 +56,7 @@ from s2lab.change import chosen_threshold, detect_change
 from s2lab.evaluate import ceiling, evaluate_blend, evaluate_cva, scores_at
 from s2lab.masking import mask_from_removed, num_kept, random_ranks
 from s2lab.metrics import psnr, reconstruction_scores
-from s2lab.models import BUILDERS, build
+from s2lab.models import build, load_model
 from s2lab.models.fusmae import radar_use
 from s2lab.reconstruct import reconstruct_tiles
 from s2lab.sensors import S2_10BANDS
@@ -258,7 +257,7 @@ def reconstruction(quick: bool) -> dict:
     """Each shipped MAE on the unseen images cut into windows of its own training size, scored in reflectance."""
     rows, split, borrow = [], {}, {}
     for model_name in ("s2mae-s2-small", "satmae-s2-small"):
-        model, info = load_model(model_name, builders=BUILDERS)
+        model, info = load_model(model_name)
         model, strategy = model.eval(), trained_strategy(info)
         size = model.config.img_size
         for name, x in image_sets(quick, size).items():
@@ -281,7 +280,7 @@ PAIRED_RATIOS = (0.75, 0.9)
 def paired(quick: bool, names: Sequence[str] = ("s2mae-s2-small", "satmae-s2-small")) -> dict:
     """S2MAE and SatMAE under one shared spatial mask: the same positions removed in every band (tube masking on the
     N positions both token grids share), so both models and the fills face exactly the same removed pixels."""
-    models = {name: load_model(name, builders=BUILDERS)[0].eval() for name in names}
+    models = {name: load_model(name)[0].eval() for name in names}
     grids = {(m.config.patch_size, m.config.img_size) for m in models.values()}
     if len(grids) > 1:
         return {"skipped": f"the models' token grids differ (patch size, window: {sorted(grids)})"}
@@ -444,7 +443,7 @@ def change(quick: bool, runs: Path) -> dict:
     smoothed = f"CVA smoothed (sigma {cva['smoothed']['sigma']:g} px), sigma and threshold tuned on training cities"
     rows = {"CVA, Otsu per image": _brief(cva["otsu"]), "CVA, threshold tuned on training cities": _brief(cva["tuned"]),
             smoothed: _brief(cva["smoothed"])}
-    model, info = load_model("change-oscd-small", builders=BUILDERS)
+    model, info = load_model("change-oscd-small")
     meta = info.get("meta") or {}
     blend = evaluate_blend(model, train_pairs, eval_pairs, eval_names=EVAL_CITIES, normalize=meta.get("normalize"))
     rows["change-oscd-small alone"] = _brief(blend["alone"])  # its threshold chosen on its training cities
@@ -570,7 +569,7 @@ def ridge_probe(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tens
 
 def _random_twin(name: str):
     """The same network as the shipped ``name``, randomly initialised with torch seeded to ``SEED``."""
-    _, info = load_model(name, builders=BUILDERS)
+    _, info = load_model(name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(SEED)
         return build(info["kind"], info["config"])
@@ -579,7 +578,7 @@ def _random_twin(name: str):
 def _encoders():
     """(name, label, encoder) of each shipped pretrained encoder and its randomly initialised twin."""
     for name in ("s2mae-s2-small", "satmae-s2-small"):
-        yield name, "pretrained", load_model(name, builders=BUILDERS)[0]
+        yield name, "pretrained", load_model(name)[0]
         yield name, "random", _random_twin(name)
 
 
@@ -715,7 +714,7 @@ def ablations(quick: bool, runs: Path) -> dict:
                     *(["--resume"] if state == "resume" else [])]
             if s2lab(args):
                 raise SystemExit(f"s2lab {' '.join(args)} failed")
-        model = load_model(out / "model.safetensors", builders=BUILDERS)[0].eval()
+        model = load_model(out / "model.safetensors")[0].eval()
         scores = score_windows(model, x_eval, ratio=0.9, strategy="random")
         covered = coverage(model, x_eval, ratio=0.9, strategy="random")["covered"]
         rows[name] = {"ratio": ratio, "patch_size": patch, "target": target, "bands_per_token": bands_per_token,
@@ -790,7 +789,7 @@ def scaling(quick: bool, runs: Path) -> dict:
                     "--quiet", *WIDTH, *TOKENS, "--scaling", choice, *(["--resume"] if state == "resume" else [])]
             if s2lab(args):
                 raise SystemExit(f"s2lab {' '.join(args)} failed")
-        model = load_model(out / "model.safetensors", builders=BUILDERS)[0].eval()
+        model = load_model(out / "model.safetensors")[0].eval()
         for name, x in image_sets(quick, model.config.img_size).items():
             x = x[: BATCH * (1 if quick else 4)]
             for ratio in SCALING_RATIOS:
@@ -848,7 +847,7 @@ def loss(quick: bool, runs: Path, init: Path = STAGE_ONE) -> dict:
                     "--checkpoint-every", "100", "--quiet", *(["--resume"] if state == "resume" else [])]
             if s2lab(args):
                 raise SystemExit(f"s2lab {' '.join(args)} failed")
-        model = load_model(out / "model.safetensors", builders=BUILDERS)[0].eval()
+        model = load_model(out / "model.safetensors")[0].eval()
         for name, x in image_sets(quick, model.config.img_size).items():
             for ratio in LOSS_RATIOS:
                 scores = score_windows(model, x, ratio=ratio, strategy="random")
@@ -893,7 +892,7 @@ def fusion(quick: bool) -> dict:
     best naive fill of the same masks."""
     if not (WEIGHTS / "fusmae-ben-small.json").exists():
         return {"skipped": "no shipped fusmae-ben-small: run scripts/train_checkpoints.py --only fusmae"}
-    model, info = load_model("fusmae-ben-small", builders=BUILDERS)
+    model, info = load_model("fusmae-ben-small")
     held = info["meta"]["held_out"]["bigearthnet_patches"]
     patches = [load_bigearthnet_patch(name) for name in held]
     size = model.config.img_size

@@ -34,12 +34,12 @@ import rasterio
 import torch
 
 from s2lab.change import change_map_cva
-from s2lab.checkpoints import CheckpointError, load_model, save_model
+from s2lab.checkpoints import CheckpointError, save_model
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.oscd import read_label
 from s2lab.data.raster import RasterError, open_raster, write_geotiff
 from s2lab.evaluate import score_change
-from s2lab.models import BUILDERS, ChangeDetector, build, head_config
+from s2lab.models import ChangeDetector, build, head_config, load_model
 from s2lab.reconstruct import reconstruct_image
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, S2_13BANDS
 from _tiny import TINY
@@ -462,17 +462,17 @@ def test_checkpoints_are_data_never_code(lab):
     marker.unlink()
     for path in ("evil.pt", "disguised.safetensors", "disguised.json", "disguised"):
         with pytest.raises(CheckpointError, match="pickle-based"):
-            load_model(models / path, builders=BUILDERS)
+            load_model(models / path)
     assert not marker.exists()  # ... and s2lab never unpickled it
     with pytest.raises(CheckpointError, match=r"does not match the sha256 recorded in tampered\.json"):
-        load_model(models / "tampered", builders=BUILDERS)
+        load_model(models / "tampered")
     with pytest.raises(CheckpointError) as caught:
-        load_model(models / "wide", builders=BUILDERS)
+        load_model(models / "wide")
     message = str(caught.value)
     assert "checkpoint does not fit S2MAE: 0 missing, 0 unexpected" in message
     assert re.search(r"\(embed\.weight, expected \(\d+, 48\), found \(\d+, 32\)\)", message)
     with pytest.raises(CheckpointError, match=r"models is a folder; expected a checkpoint file"):
-        load_model(models, builders=BUILDERS)
+        load_model(models)
 
 
 if __name__ == "__main__":

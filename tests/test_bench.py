@@ -14,11 +14,10 @@ import pytest
 import torch
 
 from s2lab import bench
-from s2lab.checkpoints import load_model
 from s2lab.cli import main
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.raster import write_geotiff
-from s2lab.models import BUILDERS, build
+from s2lab.models import build, load_model
 from s2lab.tokenize import patchify
 from _tiny import TINY
 
@@ -82,7 +81,7 @@ def test_scene_runs_both_commands_on_a_small_raster(tmp_path):
         assert entry["report"]["shape"][-2:] == [96, 96] and entry["report"]["device"] == "cpu"
         assert 0.1 < entry["peak_gib"] < 3 and entry["wall_s"] >= entry["report"]["seconds"] > 0
         assert "crop.tif" in entry["command"] and entry["meets_goal"] == (entry["wall_s"] <= 60)
-    side = load_model("s2mae-s2-small", builders=BUILDERS)[0].config.img_size  # the shipped model's windows
+    side = load_model("s2mae-s2-small")[0].config.img_size  # the shipped model's windows
     assert figures["reconstruct"]["report"]["windows"] == math.ceil(96 / side) ** 2  # padded to whole windows
 
 

@@ -19,12 +19,12 @@ import rasterio
 import torch
 
 from s2lab.change import change_map, chosen_threshold
-from s2lab.checkpoints import load_model, shipped_models
+from s2lab.checkpoints import shipped_models
 from s2lab.cli import main
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.oscd import IMAGES, LABELS
 from s2lab.data.raster import open_raster, write_geotiff
-from s2lab.models import BUILDERS
+from s2lab.models import load_model
 from s2lab.sensors import S2_10BANDS
 from s2lab.settings import data_dir
 from _tiny import TINY_FLAGS
@@ -97,7 +97,7 @@ def test_info_lists_versions_device_and_data(work):
 def test_pretrain_writes_a_loadable_checkpoint(pretrained):
     path, out = pretrained
     assert out["steps"] == 5 and out["data"] == ["embedded"] and math.isfinite(out["final_loss"])
-    model, info = load_model(path, builders=BUILDERS)
+    model, info = load_model(path)
     assert info["kind"] == "s2mae" and model.config.embed_dim == 32 and model.config.img_size == 64
     meta = info["meta"]
     assert meta["bands"] == list(S2_10BANDS) and meta["data"] == ["embedded"] and meta["mask_ratio"] == [0.5, 0.95]
@@ -107,7 +107,7 @@ def test_pretrain_writes_a_loadable_checkpoint(pretrained):
 
 def test_pretrain_stores_the_band_statistics_of_its_own_data(pretrained):
     path, out = pretrained
-    model, info = load_model(path, builders=BUILDERS)
+    model, info = load_model(path)
     assert model.config.scaling == "dataset" and out["augment"] == "flips and 90-degree turns"
     scene = torch.as_tensor(open_embedded_scene().values, dtype=torch.float64).flatten(1)  # (10, H * W)
     np.testing.assert_allclose(info["config"]["band_mean"], scene.mean(1).numpy(), atol=2e-6)
@@ -117,18 +117,18 @@ def test_pretrain_stores_the_band_statistics_of_its_own_data(pretrained):
 def test_pretrain_scaling_and_init_continue_a_model_on_other_data(work, pretrained):
     report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "32", *TINY_FLAGS, "--scaling", "window",
            "--out", "window", "--quiet", cwd=work)
-    window, info = load_model(work / "window" / "model.safetensors", builders=BUILDERS)
+    window, info = load_model(work / "window" / "model.safetensors")
     assert window.config.scaling == "window" and info["config"]["band_mean"] is None
     out = report("pretrain", "--init", pretrained[0], "--data", "bigearthnet", "--steps", "2", "--batch-size", "2",
                  "--img-size", "64", "--out", "stage2", "--quiet", cwd=work)
-    stage2, info = load_model(work / "stage2" / "model.safetensors", builders=BUILDERS)
-    first, _ = load_model(pretrained[0], builders=BUILDERS)
+    stage2, info = load_model(work / "stage2" / "model.safetensors")
+    first, _ = load_model(pretrained[0])
     assert out["init"] == str(pretrained[0]) and info["meta"]["data"] == ["bigearthnet"]
     assert stage2.config == first.config  # the size and the band statistics of stage 1 are kept
     assert not torch.equal(stage2.embed.weight, first.embed.weight)  # and it trained on
     out = report("pretrain", "--init", work / "window" / "model.safetensors", "--steps", "1", "--batch-size", "2",
                  "--loss", "reflectance", "--out", "stage3", "--quiet", cwd=work)
-    stage3, info = load_model(work / "stage3" / "model.safetensors", builders=BUILDERS)
+    stage3, info = load_model(work / "stage3" / "model.safetensors")
     assert stage3.config.loss == "reflectance" and window.config.loss == "scaled"  # the loss may change, nothing else
     assert {**info["config"], "loss": "scaled"} == window.config_dict()
     assert out["img_size"] == 32  # without --img-size, the tiles the model learned on (not the default 64)
@@ -139,7 +139,7 @@ def test_pretrain_scaling_and_init_continue_a_model_on_other_data(work, pretrain
 def test_pretrain_target_chooses_what_the_decoder_predicts(work):
     report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "64", *TINY_FLAGS, "--target", "patch",
            "--out", "normpix", "--quiet", cwd=work)
-    model, _ = load_model(work / "normpix" / "model.safetensors", builders=BUILDERS)
+    model, _ = load_model(work / "normpix" / "model.safetensors")
     assert model.config.target == "patch"
     code, _, err = s2lab("pretrain", "--steps", "1", "--target", "pixels", "--out", "bad", cwd=work)
     assert code != 0 and "pixels" in err and not (work / "bad").exists()
@@ -148,7 +148,7 @@ def test_pretrain_target_chooses_what_the_decoder_predicts(work):
 def test_pretrain_bands_per_token_sets_s2maes_token_depth(work):
     report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "64", *TINY_FLAGS, "--bands-per-token", "1",
            "--out", "bpt1", "--quiet", cwd=work)
-    model, _ = load_model(work / "bpt1" / "model.safetensors", builders=BUILDERS)
+    model, _ = load_model(work / "bpt1" / "model.safetensors")
     assert model.config.bands_per_token == 1 and model.tokenizer.G == 10  # one token per band at each place
     code, _, err = s2lab("pretrain", "--kind", "satmae", "--steps", "1", "--bands-per-token", "1", "--out", "sat",
                          cwd=work)
@@ -178,7 +178,7 @@ def test_pretrain_finetune_change_then_detect_change_on_a_real_city(work, pretra
     assert tuned["data"] == "oscd" and tuned["synthetic"] is False and tuned["eval_cities"] == [TEST_CITY]
     assert 0 < tuned["threshold"] < 1 and all(0 <= tuned[k] <= 1 for k in ("precision", "recall", "f1"))
     model = work / "tuned" / "model.safetensors"
-    _, info = load_model(model, builders=BUILDERS)
+    _, info = load_model(model)
     assert info["kind"] == "change" and info["meta"]["threshold"] == tuned["threshold"]
     assert info["meta"]["train_cities"] == [TRAIN_CITY] and info["meta"]["init"] == str(pretrained[0])
     blend = info["meta"]["blend"]  # the CVA blend: weight, smoothing and threshold chosen on the training city
@@ -211,7 +211,7 @@ def test_finetune_cross_fit_chooses_the_blend_on_out_of_fold_maps(work, pretrain
     tuned = report("finetune", "--task", "change", "--init", pretrained[0], "--steps", "2", "--batch-size", "2",
                    "--img-size", "64", "--train-cities", *cities, "--eval-cities", TEST_CITY, "--cross-fit",
                    "--out", "crossfit", "--quiet", cwd=work)
-    _, info = load_model(work / "crossfit" / "model.safetensors", builders=BUILDERS)
+    _, info = load_model(work / "crossfit" / "model.safetensors")
     assert info["meta"]["cross_fit"] is True and info["meta"]["train_cities"] == cities
     assert info["meta"]["blend"]["chosen_on"] == "out-of-fold" == tuned["blend"]["chosen_on"]
     assert main(["finetune", "--task", "classify", "--data", "synthetic", "--cross-fit", "--out",
@@ -235,7 +235,7 @@ def test_detect_change_applies_the_radiometric_normalisation_the_model_was_train
     report("finetune", "--task", "change", "--init", pretrained[0], "--steps", "2", "--batch-size", "2",
            "--img-size", "64", "--train-cities", TRAIN_CITY, "--eval-cities", TEST_CITY, "--normalize", "quantiles",
            "--out", "matched", "--quiet", cwd=work)
-    model, info = load_model(work / "matched" / "model.safetensors", builders=BUILDERS)
+    model, info = load_model(work / "matched" / "model.safetensors")
     assert info["meta"]["normalize"] == "quantiles"
     found = report("detect-change", before, after, "-o", "change.tif", "--model",
                    work / "matched" / "model.safetensors", "--probability", "prob.tif", "--no-cva", cwd=work)
@@ -363,6 +363,6 @@ def test_finetune_on_synthetic_data_says_so(work, pretrained, task, scores, caps
     tuned = json.loads(capsys.readouterr().out)
     assert tuned["synthetic"] is True and "synthetic" in tuned["data"].lower()
     assert all(0 <= tuned[k] <= 1 for k in scores)
-    _, info = load_model(out / "model.safetensors", builders=BUILDERS)
+    _, info = load_model(out / "model.safetensors")
     assert info["meta"]["synthetic"] is True and all(info["meta"][k] == tuned[k] for k in scores)
     assert info["kind"] == ("change" if task == "change" else "classifier")

@@ -5,10 +5,9 @@ import torch
 
 from s2lab import metrics
 from s2lab.baselines import FILL_NAMES, mean_of_visible, neighbourhood_mean
-from s2lab.checkpoints import load_model
 from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.tiles import to_tensor
-from s2lab.models import BUILDERS
+from s2lab.models import load_model
 from s2lab.models.mae import standardize_tokens
 from s2lab.reconstruct import reconstruct_tiles
 from s2lab.scaling import unscale
@@ -22,8 +21,8 @@ for label, (top, left) in origins.items():
     assert eval_rows.start <= top and top + 128 <= eval_rows.stop
     crops[label] = to_tensor(scene.isel(y=slice(top, top + 128), x=slice(left, left + 128)))[None]  # (1, C, H, W)
 del scene
-s2mae = load_model("s2mae-s2-small", builders=BUILDERS)[0]
-satmae = load_model("satmae-s2-small", builders=BUILDERS)[0]
+s2mae = load_model("s2mae-s2-small")[0]
+satmae = load_model("satmae-s2-small")[0]
 
 # 1. PSNR (in reflectance, peak 1.0) against the mask ratio on the farmland crop. The naive fills need visible
 #    neighbours, which grow scarce as the ratio rises, and at 0.5 the Gaussian fills are hard to beat; at the

@@ -7,8 +7,7 @@ import pandas as pd
 import torch
 
 from s2lab.baselines import FILL_NAMES
-from s2lab.checkpoints import load_model
-from s2lab.models import BUILDERS, S2MAE
+from s2lab.models import S2MAE, load_model
 from s2lab.pos_embed import sincos_2d
 from s2lab.reconstruct import reconstruct_tiles
 from s2lab.tasks import pretrain_task, pretraining_images
@@ -57,7 +56,7 @@ with tempfile.TemporaryDirectory() as tmp:
 #    same held-out tiles and masks. With more tokens removed, the visible neighbours of a removed value get rarer and
 #    farther, so spatial copying loses its edge over the band mean (by 0.9 the Gaussian fills fall behind it); the
 #    learnt model's lead over the best fill is largest at high ratios, where copying fails.
-shipped, _ = load_model("s2mae-s2-small", builders=BUILDERS)
+shipped, _ = load_model("s2mae-s2-small")
 draw, _ = pretrain_task(shipped, eval_images, batch_size=64, img_size=32)
 held_out = draw(0, torch.Generator().manual_seed(1))  # (64, 10, 32, 32) from the bottom half
 rows = {}

@@ -9,11 +9,10 @@ import copy
 import torch
 from torch import nn
 
-from s2lab.checkpoints import load_model
 from s2lab.data.eurosat import eurosat_available, load_eurosat
 from s2lab.data.synthetic import synthetic_scene_classification
 from s2lab.metrics import accuracy
-from s2lab.models import BUILDERS, S2MAE, SceneClassifier
+from s2lab.models import S2MAE, SceneClassifier, load_model
 from s2lab.sensors import S2_10BANDS
 from s2lab.tasks import classification_task
 from s2lab.train import TrainConfig, fit
@@ -41,8 +40,8 @@ def train_and_score(model: nn.Module, lr: float, x: torch.Tensor = train_x, y: t
         return accuracy(model.eval()(test_x), test_y)
 
 
-s2mae, _ = load_model("s2mae-s2-small", builders=BUILDERS)
-satmae, _ = load_model("satmae-s2-small", builders=BUILDERS)
+s2mae, _ = load_model("s2mae-s2-small")
+satmae, _ = load_model("satmae-s2-small")
 
 # 1. Linear probes of the two shipped encoders, same images, steps and learning rate.
 probes = {name: train_and_score(SceneClassifier(encoder=copy.deepcopy(enc), num_classes=K, linear_probe=True), 1e-2)

@@ -7,11 +7,10 @@ uses the 6 REAL BigEarthNet patches of bigearthnet-common.
 import numpy as np
 import torch
 
-from s2lab.checkpoints import load_model
 from s2lab.data.bigearthnet import EMBEDDED, LABELS_19, bigearthnet_patches, load_bigearthnet_patch
 from s2lab.data.synthetic import synthetic_multilabel
 from s2lab.metrics import binary_scores, mean_average_precision
-from s2lab.models import BUILDERS, SceneClassifier
+from s2lab.models import SceneClassifier, load_model
 from s2lab.tasks import multilabel_task
 from s2lab.train import TrainConfig, fit
 
@@ -45,7 +44,7 @@ for perfect in ((0,), (1, 2, 3)):
 generator = torch.Generator().manual_seed(0)
 train = synthetic_multilabel(300, size=32, rng=generator, split="train", max_regions=3)
 test = synthetic_multilabel(60, size=32, rng=generator, split="eval", max_regions=3)
-encoder, _ = load_model("s2mae-s2-small", builders=BUILDERS)
+encoder, _ = load_model("s2mae-s2-small")
 model = SceneClassifier(encoder=encoder, num_classes=19, multilabel=True, linear_probe=True)
 batch_fn, loss_fn = multilabel_task(model, train.x, train.y, batch_size=16)
 fit(model, loss_fn=loss_fn, batch_fn=batch_fn, config=TrainConfig(steps=250, lr=3e-2, warmup_steps=25, progress=False,

@@ -10,12 +10,11 @@ import torch
 
 from s2lab.change import change_map_cva, detect_change
 from s2lab.evaluate import score_change
-from s2lab.checkpoints import load_model
 from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.oscd import load_oscd_city
 from s2lab.data.synthetic import plant_changes, scene_radiometry
 from s2lab.metrics import change_vector_analysis, otsu_threshold
-from s2lab.models import BUILDERS
+from s2lab.models import load_model
 from s2lab.settings import data_dir
 
 SIZE = 256
@@ -54,7 +53,7 @@ assert abs(score_change(library.probability, label, library.threshold)["f1"] - s
 
 # 2. The other held-out city: the shipped default map (the model alone, or blended with CVA, as the training cities
 #    chose), at its threshold from the training cities; the model alone at its own threshold beside it.
-model, info = load_model("change-oscd-small", builders=BUILDERS)
+model, info = load_model("change-oscd-small")
 meta = info["meta"]
 if data_dir("oscd") is not None:
     other = load_oscd_city("abudhabi")

@@ -15,13 +15,13 @@ from pathlib import Path
 import torch
 import xarray as xr
 
-from s2lab.checkpoints import CheckpointError, load_model, shipped_models
+from s2lab.checkpoints import CheckpointError, shipped_models
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.raster import open_raster
 from s2lab.device import CHOICES
 from s2lab.files import check_writable
 from s2lab.masking import STRATEGIES
-from s2lab.models import BUILDERS
+from s2lab.models import load_model
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, S2_13BANDS
 from s2lab.train import TrainConfig
 
@@ -119,7 +119,7 @@ def _model_bands(model: torch.nn.Module, info: dict) -> tuple[str, ...]:
 
 def _load(name_or_path: str, kinds: Sequence[str], purpose: str) -> tuple[torch.nn.Module, dict]:
     """A checkpoint (a shipped name or a path) whose kind is one of ``kinds``."""
-    model, info = load_model(name_or_path, builders=BUILDERS)
+    model, info = load_model(name_or_path)
     if info.get("kind") not in kinds:
         raise CheckpointError(
             f"{name_or_path} is a {info.get('kind')!r} model; {purpose} needs one of: {', '.join(kinds)}"

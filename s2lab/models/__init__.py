@@ -1,11 +1,12 @@
 """The models: S2MAE, SatMAE and FUS-MAE, and the heads that use a pretrained encoder.
 
 ``build(kind, config)`` makes any of them from the JSON config a checkpoint stores; ``BUILDERS`` maps each
-``kind`` to its constructor (``s2lab.checkpoints.load_model`` takes it).
+``kind`` to its constructor; ``load_model(name_or_path)`` reads a shipped or saved model with them.
 """
 
 from __future__ import annotations
 
+from s2lab import checkpoints
 from s2lab.models.fusmae import FUSMAE, FUSMAEConfig
 from s2lab.models.heads import ChangeDetector, SceneClassifier
 from s2lab.models.mae import MAEConfig, MAEOutput, MaskedAutoencoder, Reconstruction
@@ -44,6 +45,12 @@ def build(kind: str, config: dict):
     return BUILDERS[kind](**config)
 
 
+def load_model(name_or_path) -> tuple:
+    """A shipped model by name, or any s2lab checkpoint by path, built and loaded: ``(model in eval mode on the CPU,
+    its JSON description)``. ``s2lab.checkpoints.load_model`` with this package's ``BUILDERS``."""
+    return checkpoints.load_model(name_or_path, builders=BUILDERS)
+
+
 def head_config(model) -> dict:
     """The JSON config of a head: its own arguments, with its encoder's kind and config nested."""
     return {"encoder": {"kind": model.encoder.kind, "config": model.encoder.config_dict()}, **model.config}
@@ -65,4 +72,5 @@ __all__ = [
     "SceneClassifier",
     "build",
     "head_config",
+    "load_model",
 ]
