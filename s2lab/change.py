@@ -244,6 +244,20 @@ def change_map_cva(before: Image, after: Image) -> ChangeResult:
     )
 
 
+def smooth_maps(maps: np.ndarray, sigma: float) -> np.ndarray:
+    """(..., H, W) maps smoothed over their last two axes by a Gaussian of ``sigma`` pixels (reflected at the
+    borders), float64; returned unchanged (as float64) at sigma 0. The smoothing of the change blend and of the
+    smoothed CVA floor (``s2lab.evaluate.evaluate_cva``)."""
+    if not (np.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma must be a finite number of pixels >= 0, got {sigma}")
+    maps = np.asarray(maps, dtype=np.float64)
+    if sigma == 0:
+        return maps
+    if maps.ndim < 2:
+        raise ValueError(f"smoothing (sigma={sigma:g}) needs (H, W) maps, got shape {maps.shape}")
+    return gaussian_filter(maps, sigma=(0,) * (maps.ndim - 2) + (sigma, sigma), mode="reflect")
+
+
 def blend_scores(probability: np.ndarray | torch.Tensor, magnitude: np.ndarray | torch.Tensor,
                  weight: float, sigma: float = 0.0) -> np.ndarray:
     """The late fusion of a change model with change vector analysis, as a probability:
@@ -260,14 +274,8 @@ def blend_scores(probability: np.ndarray | torch.Tensor, magnitude: np.ndarray |
         The blended probability, float64, the shape of ``probability``. Without smoothing it is monotone in the
         blended score, so a cut on it is a cut on that score.
     """
-    if not (np.isfinite(sigma) and sigma >= 0):
-        raise ValueError(f"sigma must be a finite number of pixels >= 0, got {sigma}")
     p = np.clip(np.asarray(probability, dtype=np.float64), 1e-6, 1 - 1e-6)
-    score = np.log(p / (1 - p)) + weight * np.asarray(magnitude, dtype=np.float64)
-    if sigma > 0:
-        if score.ndim < 2:
-            raise ValueError(f"smoothing (sigma={sigma:g}) needs (H, W) maps, got shape {score.shape}")
-        score = gaussian_filter(score, sigma=(0,) * (score.ndim - 2) + (sigma, sigma), mode="reflect")
+    score = smooth_maps(np.log(p / (1 - p)) + weight * np.asarray(magnitude, dtype=np.float64), sigma)
     return 1.0 / (1.0 + np.exp(-score))
 
 

@@ -19,9 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 import xarray as xr
-from scipy.ndimage import gaussian_filter
 
-from s2lab.change import MODEL_THRESHOLD, blend_scores, change_map
+from s2lab.change import MODEL_THRESHOLD, blend_scores, change_map, smooth_maps
 from s2lab.data.tiles import to_tensor
 from s2lab.metrics import binary_scores, change_vector_analysis, otsu_threshold
 
@@ -266,7 +265,7 @@ def evaluate_cva(train_pairs: Sequence[Pair], eval_pairs: Sequence[Pair], *,
     train_m, train_labels = cva_magnitudes(train_pairs), np.concatenate(_labels(train_pairs))
 
     def smooth(maps: Sequence[np.ndarray], sigma: float) -> list[np.ndarray]:
-        return _ravel(gaussian_filter(m.astype(np.float64), sigma, mode="reflect") if sigma else m for m in maps)
+        return _ravel(smooth_maps(m, sigma) for m in maps)
 
     def tuned(sigma: float) -> dict:
         train = np.concatenate(smooth(train_m, sigma))

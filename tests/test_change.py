@@ -7,8 +7,8 @@ blending, georeference, validation, thresholds).
 
 import numpy as np
 import pytest
-from scipy.ndimage import gaussian_filter
 import torch
+from scipy.ndimage import gaussian_filter
 
 from s2lab.change import blend_scores, change_map, change_map_cva, chosen_threshold, detect_change
 from s2lab.data.oscd import load_oscd_city

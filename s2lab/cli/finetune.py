@@ -48,12 +48,17 @@ def _encoder(args: argparse.Namespace) -> tuple[torch.nn.Module, tuple[str, ...]
     return model, S2_10BANDS, None
 
 
+def _normalize(args: argparse.Namespace) -> str | None:
+    """--normalize as ``change_setup`` takes it: None for "none"."""
+    return None if args.normalize == "none" else args.normalize
+
+
 def _setup(args: argparse.Namespace, encoder: torch.nn.Module, bands: Sequence[str]) -> Finetune:
     """The task's set-up from ``s2lab.finetune``, called with the options it takes."""
     common = {"data": args.data, "seed": args.seed, "batch_size": args.batch_size, "img_size": args.img_size,
               "linear_probe": args.linear_probe, "synthetic_count": args.synthetic_count, "device": args.device}
     if args.task == "change":
-        return change_setup(encoder, bands, **common, normalize=None if args.normalize == "none" else args.normalize,
+        return change_setup(encoder, bands, **common, normalize=_normalize(args),
                             train_cities=args.train_cities, eval_cities=args.eval_cities)
     if args.task == "classify":
         return classify_setup(encoder, bands, **common, limit_per_class=args.limit_per_class)
@@ -87,7 +92,7 @@ def run_finetune(args: argparse.Namespace) -> dict:
     if args.cross_fit:  # one more fine-tuning per training city, each without it: its out-of-fold map
         folds = dataclasses.replace(train_config, checkpoint_every=0, progress=False)
         out_of_fold = change_out_of_fold(lambda: _encoder(args)[0], bands, train_cities=about["train_cities"],
-                                         config=folds, normalize=None if args.normalize == "none" else args.normalize,
+                                         config=folds, normalize=_normalize(args),
                                          seed=args.seed, batch_size=args.batch_size, img_size=args.img_size,
                                          linear_probe=args.linear_probe, device=args.device)
         evaluation = evaluate(model, train_probabilities=out_of_fold)
