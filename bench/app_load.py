@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 
 import torch
-from app_latency import _percentiles
 
+from s2lab.bench.app_latency import percentiles
 from s2lab.device import describe_device
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -46,7 +46,7 @@ def _summary(sessions: list[Session]) -> dict:
     """Latency percentiles (all changes, and per slider) and what each session got."""
     def stats(slider=None):
         ms = [m for s in sessions for m in s.latencies(slider)]
-        return _percentiles(ms) if ms else None
+        return percentiles(ms) if ms else None
 
     return {
         "latency": {"all": stats(), "ratio": stats("ratio"), "threshold": stats("threshold")},

@@ -1,4 +1,4 @@
-"""s2lab.bench and bench/reference_mae.py: every part's code path on tiny sizes, the JSON and the results table.
+"""s2lab.bench and its reference_mae: every part's code path on tiny sizes, the JSON and the results table.
 
 Speed is not tested here (that is what the benchmarks measure); the mechanics are: child processes measured, both
 models trained side by side, the tables and files written with the machine they ran on.
@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from s2lab import bench
+from s2lab.bench.parts import reference_for
 from s2lab.cli import main
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.raster import write_geotiff
@@ -22,18 +23,9 @@ from s2lab.tokenize import patchify
 from _tiny import TINY
 
 
-
-@pytest.fixture(scope="module")
-def reference():
-    module = bench._load_bench_module("reference_mae")
-    if module is None:
-        pytest.skip("bench/reference_mae.py is not beside the package (not a source checkout)")
-    return module
-
-
-def test_reference_mae_is_the_mae_recipe_on_s2mae_tokens(reference):
+def test_reference_mae_is_the_mae_recipe_on_s2mae_tokens():
     s2mae = build("s2mae", TINY)
-    ref = bench._reference_for(s2mae, reference)
+    ref = reference_for(s2mae)
     x = torch.as_tensor(open_embedded_scene().values[None, :, :32, :32])  # (1, 10, 32, 32) real reflectance
     assert torch.equal(ref.patchify(x), patchify(x, 8, 2))  # the same tokens, in the same order
     L = 5 * 4 * 4  # G = 10 / 2 groups of 4 x 4 positions
@@ -129,7 +121,8 @@ def test_run_writes_each_part_and_a_table_with_the_machine(tmp_path):
         assert record["part"] == part and record["figures"] == results["parts"][part]
         assert record["machine"]["torch"] == torch.__version__ and record["machine"]["cpu_count"] >= 1
     md = (tmp_path / "RESULTS.md").read_text()
-    assert "## Training throughput against the reference MAE" in md and "| S2MAE (s2lab) |" in md
+    assert "## Training throughput against MAE on timm 0.3.2's written-out attention" in md
+    assert "| S2MAE (s2lab) |" in md
     assert "## Cost against image size and band count" in md and "Skipped: no CUDA device." in md
     assert f"torch {torch.__version__}" in md and "## Whole scene" not in md
     bench.run(["gpu"], out_dir=tmp_path, runners={"gpu": lambda: {"skipped": "again"}})  # one part re-run alone

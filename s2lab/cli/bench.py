@@ -1,4 +1,4 @@
-"""``s2lab bench``: the benchmarks of ``s2lab.bench``: whole scene, training vs the reference MAE, app, scaling, GPU."""
+"""``s2lab bench``: the benchmarks of ``s2lab.bench``: whole scene, training vs MAE, app, scaling, GPU."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def run_bench(args: argparse.Namespace) -> dict:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """The ``bench`` subcommand and its options."""
-    p = sub.add_parser("bench", help="benchmarks: whole scene, training vs the reference MAE, app, scaling, GPU")
+    p = sub.add_parser("bench", help=("benchmarks: whole scene, training vs MAE on timm 0.3.2's written-out attention, "
+                                      "app, scaling, GPU"))
     p.add_argument("--only", help=f"comma-separated parts of: {', '.join(bench.PARTS)} (default all but notebooks)")
     p.add_argument("--notebooks", action="store_true", help="also execute every notebook (slow)")
     p.add_argument("--quick", action="store_true",

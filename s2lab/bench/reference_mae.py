@@ -1,7 +1,8 @@
-"""The reference masked autoencoder, written out as facebookresearch/mae ``models_mae.py`` has it, for timing only.
+"""MAE on timm 0.3.2's written-out attention: facebookresearch/mae ``models_mae.py`` rewritten here, for timing only.
 
-This is the "plain implementation" the training-throughput benchmark compares S2MAE against. It follows
-``models_mae.MaskedAutoencoderViT`` line by line, with the timm 0.3.2 ``Block`` it imports inlined:
+This is the "plain implementation" the training-throughput benchmark (``s2lab bench``'s ``train`` and ``gpu``
+parts) compares S2MAE against: the project's own rewrite of the recipe, not the facebookresearch code itself. It
+follows ``models_mae.MaskedAutoencoderViT`` line by line, with the timm 0.3.2 ``Block`` it imports inlined:
 
 - ``Attention``: one ``qkv`` Linear, reshape and permute to (3, B, h, L, d), then the explicit formula
   ``attn = (q @ k.transpose(-2, -1)) * scale`` -> ``softmax`` -> ``attn @ v`` (no fused kernel), ``proj`` Linear;
