@@ -18,6 +18,7 @@ floor the model must beat.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ from s2lab.device import autocast, pick_device
 from s2lab.masking import draw_mask
 from s2lab.metrics import psnr, reconstruction_scores
 from s2lab.models.mae import MaskedAutoencoder, Reconstruction
-from s2lab.windows import Image, Rows, WindowPlan, as_raster, check_window, model_device, prepare
+from s2lab.data.stream import RowWriter, check_fits, size_text
+from s2lab.windows import (IN_MEMORY_COPIES, Image, Rows, WindowPlan, as_raster, band_list, check_window, image_rows,
+                           model_device, rows_of)
 
 Scores = dict[str, dict[str, float]]  # method ("model", then each baseline) -> {mse, psnr, sam_deg}
 
@@ -41,9 +44,9 @@ Scores = dict[str, dict[str, float]]  # method ("model", then each baseline) -> 
 class ReconstructionResult:
     """A whole image masked and reconstructed, window by window."""
 
-    prediction: xr.DataArray  # (band, y, x) float32 reflectance the model predicts at every pixel
-    pasted: xr.DataArray  # (band, y, x) float32: the input where kept, the prediction where removed
-    mask: xr.DataArray  # (band, y, x) uint8, 1 = removed (by every window covering the pixel)
+    prediction: xr.DataArray | None  # (band, y, x) float32 reflectance the model predicts at every pixel
+    pasted: xr.DataArray | None  # (band, y, x) float32: the input where kept, the prediction where removed
+    mask: xr.DataArray | None  # (band, y, x) uint8, 1 = removed (by every window covering the pixel)
     scores: Scores  # "model" and each baseline -> {mse, psnr, sam_deg} over removed tokens
     masked_fraction: float  # share of the image's values removed
     nan_fraction: float  # share of pixels with NaN in some band, filled with the band median before the model
@@ -53,10 +56,12 @@ class ReconstructionResult:
     windows: int  # windows the model saw
     seconds: float  # wall-clock time of the whole call
     device: str  # where the model ran, e.g. "cpu" or "cuda:0"
+    output: str | None = None  # the GeoTIFF the pasted image was written to, a band of rows at a time (the three
+    # images are then None: none was in memory at once)
 
     def summary(self) -> dict:
         """Everything but the images, as JSON-ready values (what ``s2lab reconstruct --json`` prints)."""
-        return {k: v for k, v in self.__dict__.items() if not isinstance(v, xr.DataArray)}
+        return {k: v for k, v in self.__dict__.items() if k not in ("prediction", "pasted", "mask")}
 
 
 # -- scores --------------------------------------------------------------------------------------------------------
@@ -136,12 +141,12 @@ def _finished(seen: TileSum, removed: TileSum, stop: int) -> tuple[int, torch.Te
 
 def _reconstruct_rows(model: MaskedAutoencoder, rows: Rows, sink: Sink, *, mask_ratio: float, strategy: str,
                       seed: int, window: int, overlap: int, batch_size: int, device: torch.device, progress: bool,
-                      score: bool, baselines: bool) -> tuple[list[_BatchScores], int]:
+                      score: bool, baselines: bool) -> tuple[list[_BatchScores], int, int]:
     """Reconstruct ``rows`` window by window; ``sink`` gets the finished image rows (cropped to H x W) in order.
-    Returns the batches' scores and the number of windows."""
+    Returns the batches' scores, the number of windows and the number of removed values."""
     plan = WindowPlan([rows], window, overlap)
     seen, removed = TileSum(rows.C, rows.Wp), TileSum(rows.C, rows.Wp, weight_channels=rows.C)
-    parts = []
+    parts, masked = [], 0
     training = model.training
     model.to(device).eval()
     try:
@@ -159,10 +164,12 @@ def _reconstruct_rows(model: MaskedAutoencoder, rows: Rows, sink: Sink, *, mask_
                 removed.add(prediction, batch.origins, weight=mask)
                 start, prediction, mask = _finished(seen, removed, min(batch.done, rows.H))
                 if prediction.shape[1]:
-                    sink(start, prediction[:, :, : rows.W], mask[:, :, : rows.W])
+                    mask = mask[:, :, : rows.W]
+                    masked += int(mask.sum())
+                    sink(start, prediction[:, :, : rows.W], mask)
     finally:
         model.train(training)
-    return parts, len(plan)
+    return parts, len(plan), masked
 
 
 def reconstruct_tiles(
@@ -217,6 +224,7 @@ def reconstruct_image(
     progress: bool = False,
     score: bool = True,
     baselines: bool = True,
+    out: str | os.PathLike | None = None,
 ) -> ReconstructionResult:
     """Mask and reconstruct a whole image of any size, window by window (see the module docstring).
 
@@ -236,6 +244,9 @@ def reconstruct_image(
         score: compute the scores; False skips them (``scores`` is then empty), for pictures only.
         baselines: score the naive baselines too; False scores the model only (scoring is then about four times
             cheaper).
+        out: a GeoTIFF path: the pasted image is written there a band of rows at a time, on the input's grid (a
+            lazily opened raster is then read a band of rows at a time too, so a full Sentinel-2 tile needs a
+            few hundred MB), and the result holds no image. None: the three images are returned, in memory.
 
     Returns:
         ``ReconstructionResult`` with (band, y, x) images on the input's grid and georeference, and the scores.
@@ -244,6 +255,8 @@ def reconstruct_image(
         ValueError: wrong band count, image smaller than a patch, a band NaN everywhere, bad window or overlap,
             a mask ratio outside [0, 1) or keeping no token of a window, an unknown strategy (all before any
             window is computed).
+        RasterError: the image would not fit the memory limit (``s2lab.data.stream.check_fits``), or ``out``
+            cannot be written (nothing is left at ``out`` then, and what was there is kept).
     """
     start = time.perf_counter()
     config = model.config
@@ -251,20 +264,29 @@ def reconstruct_image(
     check_window(window, overlap, config.patch_size)
     spatial = (window // config.patch_size) ** 2  # N of one window
     draw_mask(strategy, 1, model.tokenizer.G, spatial, mask_ratio, generator=torch.Generator())  # refused before work
-    x, nan_pixels = prepare(image, config.in_chans, config.patch_size, "the image")
-    C, H, W = x.shape
+    settings = dict(mask_ratio=mask_ratio, strategy=strategy, seed=seed, window=window, overlap=overlap,
+                    batch_size=batch_size, progress=progress, score=score, baselines=baselines)
+    rows = image_rows(image, config.in_chans, config.patch_size, window, "the image")
+    C, H, W = rows.C, rows.H, rows.W
     device = pick_device(device)
+    if out is not None:
+        with RowWriter(out, image, band_list(image, C)) as writer:
+            def write(start: int, prediction: torch.Tensor, mask: torch.Tensor) -> None:
+                original = rows_of(image, start, start + prediction.shape[1])  # (C, n, W), NaN kept
+                writer.write(start, torch.where(mask, prediction, original))
+
+            parts, windows, masked = _reconstruct_rows(model, rows, write, **settings, device=device)
+        return ReconstructionResult(None, None, None, _pool(parts), masked / (C * H * W), rows.nan_fraction(),
+                                    float(mask_ratio), strategy, int(seed), windows, time.perf_counter() - start,
+                                    str(device), output=str(out))
+    check_fits(IN_MEMORY_COPIES * 4 * C * H * W, size_text((C, H, W)), "reconstructing it in memory (or pass out=)")
     full_pred, full_mask = torch.empty(C, H, W), torch.empty(C, H, W, dtype=torch.bool)
 
     def keep(start: int, prediction: torch.Tensor, mask: torch.Tensor) -> None:
         full_pred[:, start : start + prediction.shape[1]] = prediction
         full_mask[:, start : start + mask.shape[1]] = mask
 
-    parts, windows = _reconstruct_rows(
-        model, Rows.of(x, nan_pixels, window), keep, mask_ratio=mask_ratio, strategy=strategy, seed=seed,
-        window=window, overlap=overlap, batch_size=batch_size, device=device, progress=progress, score=score,
-        baselines=baselines)
-    del x
+    parts, windows, masked = _reconstruct_rows(model, rows, keep, **settings, device=device)
     pasted = torch.where(full_mask, full_pred, to_tensor(image))  # NaN kept: pasting into the image as it was
     prediction = as_raster(full_pred, image)
     return ReconstructionResult(
@@ -272,8 +294,8 @@ def reconstruct_image(
         pasted=as_raster(pasted, image),
         mask=prediction.copy(deep=False, data=full_mask.numpy().astype(np.uint8)),
         scores=_pool(parts),
-        masked_fraction=float(full_mask.sum()) / full_mask.numel(),
-        nan_fraction=float(nan_pixels.float().mean()),
+        masked_fraction=masked / full_mask.numel(),
+        nan_fraction=rows.nan_fraction(),
         mask_ratio=float(mask_ratio),
         strategy=strategy,
         seed=int(seed),

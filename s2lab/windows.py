@@ -21,6 +21,7 @@ file a band of rows at a time and written the same way never needs to be in memo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -30,9 +31,13 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from s2lab.data.raster import from_numpy
+from s2lab.data.stream import check_fits, size_text
 from s2lab.data.tiles import reflect_index, cut, padded_size, to_tensor, window_origins
 
 Image = xr.DataArray | torch.Tensor  # (band, y, x) DataArray or (C, H, W) tensor
+MEDIAN_SAMPLE = 4_000_000  # pixels per band at most in the sample of the band medians that fill NaN
+IN_MEMORY_COPIES = 6  # (C, H, W) float32 images held by whole-image work in memory: input, filled, outputs, sums
+ROWS_HELD = 24  # rows of (C, W) float32 per window row held by work a band of rows at a time (reads, pads, sums)
 
 
 # -- validation and preparation ------------------------------------------------------------------------------------
@@ -42,15 +47,6 @@ def band_list(image: Image, count: int) -> list[str]:
     return [f"band{i + 1}" for i in range(count)]
 
 
-def _check_bands(image: Image, x: torch.Tensor, in_chans: int, what: str) -> None:
-    if x.shape[0] != in_chans:
-        names = ", ".join(band_list(image, x.shape[0]))
-        raise ValueError(
-            f"{what} has {x.shape[0]} bands ({names}) but the model takes {in_chans} (its in_chans); "
-            f"select the model's bands first (s2lab.data.raster.select_bands)"
-        )
-
-
 def check_window(window: int, overlap: int, patch: int) -> None:
     if window < patch or window % patch:
         raise ValueError(f"window {window} must be a positive multiple of the model's patch size {patch}")
@@ -58,32 +54,84 @@ def check_window(window: int, overlap: int, patch: int) -> None:
         raise ValueError(f"overlap {overlap} must be in [0, {window}) for a window of {window} px")
 
 
-def _check_size(x: torch.Tensor, patch: int, what: str) -> None:
-    H, W = x.shape[-2:]
+def _check_size(H: int, W: int, patch: int, what: str) -> None:
     if H < patch or W < patch:
         raise ValueError(f"{what} of {H} x {W} px is smaller than one {patch} x {patch} patch of the model")
 
 
-def _fill_nan(x: torch.Tensor, names: Sequence[str], what: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """NaN values of x (C, H, W) replaced by their band's median; returns (filled x, (H, W) bool NaN pixels).
+def image_shape(image: Image, in_chans: int | None, patch: int, what: str) -> tuple[int, int, int]:
+    """(C, H, W) of a (band, y, x) DataArray or (C, H, W) tensor, checked against the model, without reading it.
 
-    The median is ``torch.nanmedian``'s: the lower of the two middle values when the count is even.
+    Args:
+        in_chans: the bands the model takes; None for any count.
+        patch: the smallest side accepted, in pixels.
+        what: the image's name in error messages.
     """
-    nan = torch.isnan(x)  # (C, H, W)
-    if not nan.any():
-        return x, torch.zeros(x.shape[-2:], dtype=torch.bool)
-    empty = nan.flatten(1).all(dim=1)  # (C,)
+    if isinstance(image, xr.DataArray):
+        if image.dims != ("band", "y", "x"):
+            raise ValueError(f"{what}: expected a DataArray with dims (band, y, x), got {image.dims}")
+        shape = tuple(image.shape)
+    else:
+        shape = tuple(image.shape)
+        if len(shape) != 3:
+            raise ValueError(f"{what}: expected a (C, H, W) image, got shape {shape}")
+    C, H, W = shape
+    if in_chans is not None and C != in_chans:
+        names = ", ".join(band_list(image, C))
+        raise ValueError(
+            f"{what} has {C} bands ({names}) but the model takes {in_chans} (its in_chans); "
+            f"select the model's bands first (s2lab.data.raster.select_bands)"
+        )
+    _check_size(H, W, patch, what)
+    return C, H, W
+
+
+def rows_of(image: Image, start: int | None = None, stop: int | None = None, step: int | None = None) -> torch.Tensor:
+    """Rows ``start:stop:step`` of the image (every ``step``-th column too) as (C, n, W) float32, NaN kept; a lazily
+    opened raster reads only these rows from disk."""
+    if isinstance(image, xr.DataArray):
+        return to_tensor(image.isel(y=slice(start, stop, step), x=slice(None, None, step)))
+    return image[:, start:stop:step, ::step].float()
+
+
+def _sample(image: Image) -> torch.Tensor:
+    """(C, n) an evenly strided sample of at most ``MEDIAN_SAMPLE`` pixels per band (every pixel of a smaller image)."""
+    H, W = image.shape[-2:]
+    step = max(1, math.ceil(math.sqrt(H * W / MEDIAN_SAMPLE)))
+    return rows_of(image, step=step).flatten(1)
+
+
+def band_medians(image: Image, what: str, sample: torch.Tensor | None = None) -> torch.Tensor:
+    """(C,) band medians that fill NaN pixels: ``torch.nanmedian``'s (the lower middle value for an even count) over
+    the image, or over an evenly strided sample of at most ``MEDIAN_SAMPLE`` pixels of a larger image.
+
+    Raises:
+        ValueError: the image, or one of its bands, is NaN everywhere (in the sample).
+    """
+    sample = _sample(image) if sample is None else sample  # (C, n)
+    empty = torch.isnan(sample).all(dim=1)  # (C,)
     if empty.all():
         raise ValueError(f"{what} is NaN everywhere; nothing to run the model on")
     if empty.any():
-        bands = ", ".join(n for n, e in zip(names, empty.tolist()) if e)
+        bands = ", ".join(n for n, e in zip(band_list(image, len(empty)), empty.tolist()) if e)
         raise ValueError(f"{what} has bands that are NaN everywhere ({bands}); drop them or give a valid image")
-    median = torch.nanmedian(x.flatten(1), dim=1).values  # (C,)
-    return torch.where(nan, median[:, None, None], x), nan.any(dim=0)
+    return torch.nanmedian(sample, dim=1).values
+
+
+def _fill(values: torch.Tensor, image: Image, medians: list, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """values (C, n, W) with NaN replaced by the image's band medians (computed once, at the first NaN, into
+    ``medians``), and the (n, W) bool pixels that had NaN in some band."""
+    nan = torch.isnan(values)
+    if not nan.any():
+        return values, torch.zeros(values.shape[1:], dtype=torch.bool)
+    if not medians:
+        medians.append(band_medians(image, what))
+    return torch.where(nan, medians[0][:, None, None], values), nan.any(dim=0)
 
 
 def prepare(image: Image, in_chans: int | None, patch: int, what: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validated (C, H, W) float32 tensor with NaN filled, and its (H, W) bool NaN pixels.
+    """The whole image in memory: a validated (C, H, W) float32 tensor with NaN filled, and its (H, W) bool NaN
+    pixels. Refused in one line when it would not fit the memory limit (``s2lab.data.stream.check_fits``).
 
     Args:
         image: (band, y, x) DataArray or (C, H, W) tensor.
@@ -91,11 +139,22 @@ def prepare(image: Image, in_chans: int | None, patch: int, what: str) -> tuple[
         patch: the smallest side accepted, in pixels.
         what: the image's name in error messages.
     """
-    x = to_tensor(image)
-    if in_chans is not None:
-        _check_bands(image, x, in_chans, what)
-    _check_size(x, patch, what)
-    return _fill_nan(x, band_list(image, x.shape[0]), what)
+    shape = image_shape(image, in_chans, patch, what)
+    check_fits(IN_MEMORY_COPIES * 4 * math.prod(shape), size_text(shape), f"{what} in memory")
+    return _fill(to_tensor(image), image, [], what)
+
+
+def image_rows(image: Image, in_chans: int | None, patch: int, window: int, what: str) -> Rows:
+    """The image read a band of rows at a time (a lazily opened raster stays on disk), validated, NaN filled.
+
+    Args: as ``prepare``; window: the windows' side w.
+    """
+    shape = image_shape(image, in_chans, patch, what)
+    C, H, W = shape
+    check_fits(ROWS_HELD * window * W * C * 4, size_text(shape), "a band of rows of it")
+    sample = _sample(image)  # read first, so that an image or band NaN everywhere is refused before any window
+    medians = [band_medians(image, what, sample)] if torch.isnan(sample).any() else []
+    return Rows(lambda a, b: _fill(rows_of(image, a, b), image, medians, what), shape, window)
 
 
 def as_raster(values: torch.Tensor, like: Image) -> xr.DataArray:
@@ -138,11 +197,21 @@ class Rows:
         self.Hp, self.Wp = padded_size(self.H, self.W, window)
         self._rows, self._cols = reflect_index(self.H, self.Hp), reflect_index(self.W, self.Wp)
         self._last: tuple[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] | None = None
+        self.nan_rows: dict[int, torch.Tensor] = {}  # image row -> (W,) bool NaN pixels, for rows read that had any
 
     @classmethod
     def of(cls, x: torch.Tensor, nan: torch.Tensor, window: int) -> Rows:
         """An image in memory: x (C, H, W) already filled, nan (H, W) bool."""
         return cls(lambda a, b: (x[:, a:b], nan[a:b]), x.shape, window)
+
+    def nan_fraction(self, *others: Rows) -> float:
+        """Share of the image's pixels that were NaN in some band (of this image or of ``others``) among the rows
+        read so far (all of them once every window was cut)."""
+        rows = set(self.nan_rows).union(*(o.nan_rows for o in others))
+        empty = torch.zeros(self.W, dtype=torch.bool)
+        count = sum(int(torch.stack([r.nan_rows.get(i, empty) for r in (self, *others)]).any(dim=0).sum())
+                    for i in rows)
+        return count / (self.H * self.W)
 
     def padded(self, top: int, bottom: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded rows ``top`` to ``bottom``: values (C, n, W') and real (1, n, W') float, 1 where a pixel is the
@@ -153,6 +222,8 @@ class Rows:
         src = self._rows[top:bottom]  # (n,) image rows of the padded rows
         first, last = int(src.min()), int(src.max()) + 1
         values, nan = self.read(first, last)  # (C, m, W), (m, W)
+        for i in nan.any(dim=1).nonzero().flatten().tolist():
+            self.nan_rows[first + i] = nan[i]
         rows, cols = src - first, self._cols
         values = values[:, rows][:, :, cols]  # (C, n, W')
         inside = (torch.arange(top, bottom) < self.H)[:, None] & (torch.arange(self.Wp) < self.W)[None, :]

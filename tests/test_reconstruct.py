@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from s2lab.baselines import FILL_NAMES, gaussian_fill
+from s2lab.data.raster import RasterError, open_raster, write_geotiff
 from s2lab.metrics import spectral_angle
 from s2lab.models import S2MAE, SatMAE
 from s2lab.reconstruct import reconstruct_image, reconstruct_tiles
 from _tiny import TINY
-
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +180,44 @@ def test_reconstruct_tiles_scores_in_reflectance(mae, scene_crop):
     assert out["scores"]["gaussian_4px"]["mse"] == pytest.approx(float(((gaussian - x)[removed] ** 2).mean()), rel=1e-4)
     again = reconstruct_tiles(mae, x, mask_ratio=0.75, strategy="tube", seed=2)
     assert torch.equal(again["mask"], out["mask"]) and again["scores"] == out["scores"]
+
+
+# -- a band of rows at a time ---------------------------------------------------------------------------------------
+def test_written_a_band_of_rows_at_a_time_equals_in_memory(mae, scene_crop, tmp_path):
+    """out=: the file read lazily and the pasted image written as rows finish, equal to the in-memory result."""
+    image = scene_crop.copy(deep=True)
+    image.values[2, 10:20, 30:40] = np.nan
+    image.values[:, 120, 5] = np.nan
+    write_geotiff(image, tmp_path / "in.tif")
+    kwargs = dict(mask_ratio=0.6, seed=5, overlap=8, batch_size=3, device="cpu")
+    memory = reconstruct_image(mae, image, **kwargs)
+    streamed = reconstruct_image(mae, open_raster(tmp_path / "in.tif"), out=tmp_path / "out.tif", **kwargs)
+    assert streamed.prediction is None and streamed.pasted is None and streamed.output == str(tmp_path / "out.tif")
+    back = open_raster(tmp_path / "out.tif")
+    np.testing.assert_array_equal(back.values, memory.pasted.values)  # NaN where removed nowhere, as the input
+    assert back.rio.crs == image.rio.crs and back.rio.transform() == image.rio.transform()
+    assert list(back["band"].values) == list(image["band"].values)
+    assert streamed.scores == memory.scores
+    assert (streamed.masked_fraction, streamed.nan_fraction, streamed.windows) == (
+        memory.masked_fraction, memory.nan_fraction, memory.windows)
+    assert streamed.nan_fraction == pytest.approx((100 + 1) / (150 * 200))
+    assert "output" in streamed.summary() and "pasted" not in streamed.summary()
+
+
+def test_over_the_memory_limit_is_refused_in_one_line(mae, scene_crop, tmp_path, monkeypatch):
+    """In memory: refused beyond the limit, naming the size and the limit; out= needs only a band of rows."""
+    monkeypatch.setenv("S2LAB_MEMORY_LIMIT_GIB", "0.0062")  # 6.3 MiB: 10 x 150 x 200 needs 6.9 MiB in memory
+    refusal = (r"^an image of 10 x 150 x 200 px needs about 6\.9 MiB for reconstructing it in memory \(or pass out=\), "
+               r"over the memory limit of 6\.3 MiB \(S2LAB_MEMORY_LIMIT_GIB\)")
+    with pytest.raises(RasterError, match=refusal):
+        reconstruct_image(mae, scene_crop, device="cpu")
+    result = reconstruct_image(mae, scene_crop, device="cpu", out=tmp_path / "out.tif")
+    assert result.windows == 35 and (tmp_path / "out.tif").exists()
+    monkeypatch.setenv("S2LAB_MEMORY_LIMIT_GIB", "0.0001")  # not even a band of rows
+    with pytest.raises(RasterError, match="for a band of rows of it"):
+        reconstruct_image(mae, scene_crop, device="cpu", out=tmp_path / "other.tif")
+    assert not (tmp_path / "other.tif").exists()
+    monkeypatch.setenv("S2LAB_MEMORY_LIMIT_GIB", "lots")
+    with pytest.raises(ValueError, match="S2LAB_MEMORY_LIMIT_GIB='lots' is not a positive number of GiB"):
+        reconstruct_image(mae, scene_crop, device="cpu")
+

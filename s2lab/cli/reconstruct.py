@@ -21,7 +21,6 @@ from s2lab.cli._args import (
     _open_input,
     _shipped,
 )
-from s2lab.data.raster import write_geotiff
 from s2lab.masking import STRATEGIES
 from s2lab.reconstruct import reconstruct_image
 
@@ -41,8 +40,7 @@ def run_reconstruct(args: argparse.Namespace) -> dict:
     bands = _model_bands(model, info)
     image = _open_input(args.input, bands, args.bands)  # (C, H, W) reflectance
     result = reconstruct_image(model, image, mask_ratio=ratio, strategy=strategy, seed=args.seed,
-                               batch_size=args.batch_size, device=args.device, progress=not args.quiet)
-    write_geotiff(result.pasted, out, like=image)
+                               batch_size=args.batch_size, device=args.device, progress=not args.quiet, out=out)
     scores = dict(result.scores)
     mine = scores.pop("model")
     best = min(scores, key=lambda b: scores[b]["mse"]) if scores else None
@@ -57,7 +55,6 @@ def run_reconstruct(args: argparse.Namespace) -> dict:
         "bands": list(bands),
         "shape": [int(n) for n in image.shape],
         **{k: v for k, v in result.summary().items() if k != "scores"},
-        "output": str(out),
         **_assumed_note(image),
     }
 
