@@ -196,10 +196,10 @@ def change_map(
             for batch in plan.batches(batch_size, progress, "change"):
                 b, a = (w.to(device) for w in batch.windows)  # (b, C, w, w) each
                 logits = model(b, a)  # (b, w, w)
-                start = sums.top
+                first = sums.top
                 sums.add(torch.sigmoid(logits.float()).cpu()[:, None], batch.origins, weight=weight)
                 rows = sums.mean(min(batch.done, H))[0, :, :W]  # (n, W) finished rows
-                probability[start : start + rows.shape[0]] = rows
+                probability[first : first + rows.shape[0]] = rows
     finally:
         model.train(training)
     return ChangeResult(

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from s2lab import bench
+from s2lab.bench import report
 from s2lab.bench.parts import reference_for
 from s2lab.cli import main
 from s2lab.data.embedded import open_embedded_scene
@@ -75,6 +76,26 @@ def test_scene_runs_both_commands_on_a_small_raster(tmp_path):
         assert "crop.tif" in entry["command"] and entry["meets_goal"] == (entry["wall_s"] <= 60)
     side = load_model("s2mae-s2-small")[0].config.img_size  # the shipped model's windows
     assert figures["reconstruct"]["report"]["windows"] == math.ceil(96 / side) ** 2  # padded to whole windows
+
+
+def test_full_tile_is_made_from_the_scene_and_reconstructed_in_a_child(tmp_path):
+    from s2lab.bench.full_tile import make_full_tile
+    from s2lab.data.raster import open_raster
+
+    tile = open_raster(make_full_tile(tmp_path / "tile.tif", size=2100))  # larger than the scene: mirrored
+    scene = open_embedded_scene()
+    assert tile.shape == (10, 2100, 2100) and tile.rio.crs == scene.rio.crs
+    assert tile.rio.transform() == scene.rio.transform()
+    corner = tile.isel(y=slice(0, 50), x=slice(0, 50)).values
+    np.testing.assert_allclose(corner, scene.values[:, :50, :50], atol=0.5e-4)  # DN = reflectance x 10000
+    mirrored = tile.isel(y=slice(1947, 1957), x=slice(0, 50)).values  # rows past the bottom edge, reflected
+    np.testing.assert_allclose(mirrored, scene.values[:, 1945:1935:-1, :50], atol=0.5e-4)
+    figures = bench.full_tile(size=200, device="cpu")
+    e = figures["reconstruct"]
+    assert e["returncode"] == 0, e["stderr"]
+    assert e["report"]["shape"] == [10, 200, 200] and e["report"]["windows"] == 49  # 200 -> 224 px: 7 x 7 windows of 32 px
+    assert 0 < e["peak_gib"] < 3 and e["meets_goal"] and e["output_gib"] > 0
+    assert "Model MSE" in "\n".join(report._full_tile_md(figures))
 
 
 def test_scaling_table_covers_sizes_and_band_counts():

@@ -1,8 +1,10 @@
 """Benchmarks: how fast and how large s2lab's work is, measured on the machine at hand (``s2lab bench``).
 
-Six parts, each a function returning JSON-ready figures (``PARTS``):
+Seven parts, each a function returning JSON-ready figures (``PARTS``):
 
 - ``scene``: ``s2lab reconstruct`` and ``s2lab detect-change`` on the whole embedded scene, in a child process each.
+- ``full_tile``: ``s2lab reconstruct`` on a full-size Sentinel-2 tile (10980 x 10980 px, made from the embedded
+  scene): wall time and peak memory, read and written a band of rows at a time. Slow, so only when asked.
 - ``train``: samples per second of S2MAE pretraining steps against MAE on timm 0.3.2's written-out attention
   (``reference_mae``: facebookresearch/mae's recipe, rewritten here) at the same size, in alternating rounds.
 - ``app``: the explorer's default view, slider change to encoded pictures.
@@ -18,7 +20,7 @@ while the 1-minute load average exceeded the core count (more runnable work than
 included) are marked ``loaded``: they are slower than on idle cores.
 
 The modules: ``measure`` (the machine, a child process's cost, timed training steps, the goals), ``parts`` (scene,
-train, app, scaling, notebooks), ``app_latency`` (the app part's measurement), ``cuda`` (the gpu part),
+train, app, scaling, notebooks), ``full_tile``, ``app_latency`` (the app part's measurement), ``cuda`` (the gpu part),
 ``reference_mae`` (the model S2MAE's training is timed against) and ``report`` (strict JSON and ``RESULTS.md``).
 Every name below is importable from ``s2lab.bench`` itself.
 """
@@ -31,6 +33,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from s2lab.bench.cuda import gpu
+from s2lab.bench.full_tile import TILE, full_tile
 from s2lab.bench.measure import GOALS, bench_dir, machine, run_measured
 from s2lab.bench.parts import app, notebooks, scaling, scene, train
 from s2lab.bench.report import json_safe, results_markdown
@@ -40,6 +43,7 @@ __all__ = [
     "GOALS",
     "PARTS",
     "app",
+    "full_tile",
     "gpu",
     "json_safe",
     "machine",
@@ -53,13 +57,14 @@ __all__ = [
     "train",
 ]
 
-PARTS = ("scene", "train", "app", "scaling", "notebooks", "gpu")
-DEFAULT_PARTS = ("scene", "train", "app", "scaling", "gpu")  # notebooks only when asked: they take long
+PARTS = ("scene", "full_tile", "train", "app", "scaling", "notebooks", "gpu")
+DEFAULT_PARTS = ("scene", "train", "app", "scaling", "gpu")  # notebooks and full_tile only when asked: they take long
 
 
 def _parts_run(quick: bool, device: str, changes: int | None) -> dict[str, Callable[[], dict]]:
     return {
         "scene": lambda: scene(device=device),
+        "full_tile": lambda: full_tile(size=2048 if quick else TILE, device=device),
         "train": lambda: train(steps=2 if quick else 3, rounds=2 if quick else 7),
         "app": lambda: app(changes=changes or (20 if quick else 100)),
         "scaling": lambda: scaling(sizes=(128, 256) if quick else (128, 256, 512, 1024), repeats=1 if quick else 3),

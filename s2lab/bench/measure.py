@@ -34,6 +34,7 @@ from s2lab.sensors import S2_10BANDS, S2_12BANDS
 GOALS = {  # the lab's speed and memory goals on two idle CPU cores
     "scene_seconds": 60.0,  # whole embedded scene, reconstruct or detect-change
     "scene_gib": 3.0,  # its peak resident memory
+    "full_tile_gib": 3.0,  # peak resident memory of s2lab reconstruct on a full 10980 x 10980 px tile
     "train_ratio": 1.5,  # S2MAE samples/s over those of MAE on timm 0.3.2's written-out attention
     "app_p95_ms": 150.0,  # the explorer's default view
     "binder_gib": 2.0,  # a notebook's peak memory on Binder

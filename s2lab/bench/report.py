@@ -55,6 +55,19 @@ def _scene_md(f: dict) -> list[str]:
             "", *_table(["command", "wall s", "CPU s", "peak GiB", "windows", "meets goal"], rows)]
 
 
+def _full_tile_md(f: dict) -> list[str]:
+    e = f["reconstruct"]
+    report = e.get("report") or {}
+    state = _yes(e.get("meets_goal")) if e.get("returncode") == 0 else f"failed ({e.get('returncode')})"
+    return [f"Input: {f['input']} ({f['file_gib']} GiB on disk, made in {f['make_s']} s); goal: peak memory <= "
+            f"{f['goal']['peak_gib']} GiB.", "",
+            *_table(["command", "wall s", "CPU s", "peak GiB", "windows", "output GiB", "meets goal"],
+                    [[e["command"], e.get("wall_s"), e.get("cpu_s"), e.get("peak_gib"), report.get("windows"),
+                      e.get("output_gib"), state]]),
+            "", (f"Model MSE {report.get('mse')}, best baseline {report.get('best_baseline')} (model / best "
+                 f"{report.get('model_to_best')}).") if report else ""]
+
+
 def _train_md(f: dict) -> list[str]:
     c = f["config"]
     return [
@@ -104,6 +117,7 @@ def _gpu_md(f: dict) -> list[str]:
 
 SECTIONS = {
     "scene": ("Whole scene", _scene_md),
+    "full_tile": ("A full Sentinel-2 tile, a band of rows at a time", _full_tile_md),
     "train": ("Training throughput against MAE on timm 0.3.2's written-out attention", _train_md),
     "app": ("App latency (default view)", _app_md),
     "scaling": ("Cost against image size and band count", _scaling_md),
