@@ -7,17 +7,23 @@ The notebooks, the app and the ``s2lab`` command all come here to map change.
 **Change** (``change_map``). Windows of both dates at the same places go through a ``ChangeDetector``; overlapping
 windows are blended with weights that fall off linearly over the ``overlap`` pixels at each window's border, so no
 seam shows. Season and radiometry differ between dates and look like change: ``normalize`` first maps every band of
-AFTER onto BEFORE over the whole image (``match_radiometry``, a relative radiometric normalisation that uses no
+AFTER onto BEFORE over the whole image (``s2lab.radiometry``, a relative radiometric normalisation that uses no
 labels; a model should be trained with the same setting): ``"moments"`` linearly to BEFORE's mean and standard
 deviation, ``"quantiles"`` monotonically onto BEFORE's histogram. A ``ChangeDetector`` scales every window of each
 date with its encoder's input scaling: with per-window min-max scaling every per-band linear map cancels, so
 ``"moments"`` leaves its output unchanged and only the non-linear ``"quantiles"`` reaches it; with the default
-fixed dataset statistics both reach it. ``change_map_cva`` is the model-free floor: change vector analysis (which standardises each date's
-bands on its own, the same normalisation), thresholded by Otsu's method.
+fixed dataset statistics both reach it. ``change_map_cva`` is the model-free floor: change vector analysis (which
+standardises each date's bands on its own, the same normalisation), thresholded by Otsu's method.
+
+**Pairs larger than memory** (a full Sentinel-2 tile is 4.8 GB per date as float32): where the pair would not fit
+the memory limit (``s2lab.data.stream``), both dates are read a band of rows at a time, and the whole-image
+statistics (the normalisation, CVA's band means and deviations) are taken on strided samples of each date
+(``s2lab.windows.filled_sample``). Only (H, W) maps are held: the probability, CVA's magnitude, the blend.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -31,14 +37,14 @@ from s2lab.data.tiles import TileSum
 from s2lab.device import autocast, pick_device
 from s2lab.metrics import change_vector_analysis, otsu_threshold
 from s2lab.models.heads import ChangeDetector
+from s2lab.data.stream import memory_limit
+from s2lab.radiometry import NORMALIZATIONS, check_normalize, fit_radiometry, match_radiometry
 from s2lab.scaling import SCALE_EPS
-from s2lab.windows import Image, Rows, WindowPlan, as_raster, band_list, check_window, prepare
+from s2lab.windows import (IN_MEMORY_COPIES, Image, Rows, WindowPlan, as_raster, band_list, check_window,
+                           filled_sample, image_rows, prepare)
 
 MODEL_THRESHOLD = 0.5  # a ChangeDetector's default cut on the sigmoid probability
-NORMALIZATIONS = {  # change_map's per-image radiometric normalisations (none uses labels) -> what each does
-    "moments": "each band of after mapped linearly to before's mean and standard deviation over the image",
-    "quantiles": "each band of after mapped monotonically onto before's values (histogram matching over the image)",
-}
+BLEND_ROWS = 512  # rows at a time of the CVA magnitude and of the blend of a pair too large for memory
 
 
 @dataclass
@@ -96,44 +102,30 @@ def _as_map(values: torch.Tensor, like: Image) -> xr.DataArray:
     return as_raster(values[None], like).isel(band=0, drop=True).rename("change_probability")
 
 
-def match_radiometry(
-    before: torch.Tensor, after: torch.Tensor, method: str = "moments", eps: float = SCALE_EPS
-) -> torch.Tensor:
-    """``after`` with each band mapped onto ``before``'s radiometry over the whole image (no labels).
-
-    A relative radiometric normalisation: a global change of each band (season, sun, atmosphere, calibration) is
-    removed; real change, local by nature, moves the image statistics little. ``"moments"``: a gain and offset per
-    band, so that the mean and standard deviation equal ``before``'s. ``"quantiles"``: histogram matching, each
-    value replaced by ``before``'s value of the same rank (ties by position), so the two histograms are equal.
-
-    Args:
-        before, after: (C, H, W) or (B, C, H, W) reflectance without NaN, the same shape; statistics over (H, W).
-        method: a key of ``NORMALIZATIONS``.
-
-    Returns:
-        after normalised, the shape of ``after``.
-    """
-    if before.shape != after.shape or before.ndim not in (3, 4):
-        raise ValueError(f"before {tuple(before.shape)} and after {tuple(after.shape)} must be two (C, H, W) or "
-                         "(B, C, H, W) images of the same shape")
-    _check_normalize(method)
-    if method == "quantiles":  # band by band: the int64 ranks of a whole scene would be 8 bytes per value at once
-        out = torch.empty_like(after)
-        for c in range(after.shape[-3]):
-            a, b = after[..., c, :, :].flatten(-2), before[..., c, :, :].flatten(-2)  # (..., H * W)
-            order = a.argsort(dim=-1, stable=True)  # positions of after's values, smallest first
-            matched = torch.empty_like(a).scatter_(-1, order, b.sort(dim=-1).values)  # rank k gets before's k-th
-            out[..., c, :, :] = matched.view(after.shape[:-3] + after.shape[-2:])
-        return out
-    mean_b, std_b = before.mean(dim=(-2, -1), keepdim=True), before.std(dim=(-2, -1), keepdim=True, unbiased=False)
-    mean_a, std_a = after.mean(dim=(-2, -1), keepdim=True), after.std(dim=(-2, -1), keepdim=True, unbiased=False)
-    return (after - mean_a) / std_a.clamp_min(eps) * std_b + mean_b
+def _in_memory(image: Image, copies: int = 2 * IN_MEMORY_COPIES) -> bool:
+    """Whether whole-image work on a pair of such images fits the memory limit (``s2lab.data.stream``)."""
+    return copies * 4 * math.prod(image.shape) <= memory_limit()
 
 
-def _check_normalize(normalize: str | None) -> None:
-    if normalize is not None and normalize not in NORMALIZATIONS:
-        raise ValueError(f"unknown radiometric normalisation {normalize!r}; expected None or one of "
-                         f"{', '.join(NORMALIZATIONS)}")
+def _pair_rows(before: Image, after: Image, normalize: str | None, in_chans: int | None, patch: int,
+               window: int) -> tuple[list[Rows], str]:
+    """Before and after as ``Rows``, after normalised onto before; and a note on how.
+
+    A pair that fits in memory is normalised exactly over every pixel (``match_radiometry``); a larger one is read a
+    band of rows at a time and normalised by a map fitted on strided samples (``fit_radiometry``)."""
+    if _in_memory(before):
+        xb, nan_b = prepare(before, in_chans, patch, "before")
+        xa, nan_a = prepare(after, in_chans, patch, "after")
+        if normalize is not None:
+            xa = match_radiometry(xb, xa, normalize)
+        return [Rows.of(xb, nan_b, window), Rows.of(xa, nan_a, window)], ""
+    rows_b = image_rows(before, in_chans, patch, window, "before")
+    if normalize is None:
+        return [rows_b, image_rows(after, in_chans, patch, window, "after")], ""
+    sample_b, sample_a = filled_sample(before, "before"), filled_sample(after, "after")
+    fitted = fit_radiometry(sample_b, sample_a, normalize)
+    note = f"; fitted on a strided sample of {sample_b.shape[1]} px per band (the pair is larger than memory)"
+    return [rows_b, image_rows(after, in_chans, patch, window, "after", transform=fitted.apply)], note
 
 
 def change_map(
@@ -172,21 +164,17 @@ def change_map(
             an unknown ``normalize``.
     """
     start = time.perf_counter()
-    _check_normalize(normalize)
+    check_normalize(normalize)
     config = model.encoder.config
     window = config.img_size if window is None else int(window)
     overlap = window // 4 if overlap is None else int(overlap)
     check_window(window, overlap, config.patch_size)
     _check_pair(before, after)
-    xb, nan_b = prepare(before, config.in_chans, config.patch_size, "before")
-    xa, nan_a = prepare(after, config.in_chans, config.patch_size, "after")
-    if normalize is not None:
-        xa = match_radiometry(xb, xa, normalize)
-    nan_fraction = float((nan_b | nan_a).float().mean())
+    images, note = _pair_rows(before, after, normalize, config.in_chans, config.patch_size, window)
     device = pick_device(device)
-    plan = WindowPlan([Rows.of(xb, nan_b, window), Rows.of(xa, nan_a, window)], window, overlap)
+    plan = WindowPlan(images, window, overlap)
     weight = _feather(window, overlap)  # (w, w)
-    H, W = xb.shape[-2:]
+    H, W = images[0].H, images[0].W
     sums = TileSum(1, plan.images[0].Wp)  # (1, rows, W') probability times weight, and the weights
     probability = torch.empty(H, W)
     training = model.training
@@ -206,12 +194,40 @@ def change_map(
         probability=_as_map(probability, before),
         threshold=MODEL_THRESHOLD,
         method="model",
-        nan_fraction=nan_fraction,
+        nan_fraction=images[0].nan_fraction(images[1]),
         windows=len(plan),
         seconds=time.perf_counter() - start,
         device=str(device),
-        extra={"normalize": None if normalize is None else f"{normalize}: {NORMALIZATIONS[normalize]} (no labels)"},
+        extra={"normalize": None if normalize is None else f"{normalize}: {NORMALIZATIONS[normalize]} (no labels)"
+                                                              + note},
     )
+
+
+def cva_magnitude(before: Image, after: Image) -> tuple[torch.Tensor, float]:
+    """Change vector analysis of a pair (``s2lab.metrics.change_vector_analysis``): (H, W) float32 magnitude and the
+    share of pixels NaN in some band of either date (filled with the band medians first).
+
+    A pair that fits in memory is computed at once; a larger one a band of rows at a time, each date's band means
+    and standard deviations taken on a strided sample (``s2lab.windows.filled_sample``)."""
+    _check_pair(before, after)
+    if _in_memory(before):
+        xb, nan_b = prepare(before, None, 1, "before")
+        xa, nan_a = prepare(after, None, 1, "after")
+        return change_vector_analysis(xb, xa), float((nan_b | nan_a).float().mean())
+    stats = []
+    for image, what in ((before, "before"), (after, "after")):
+        sample = filled_sample(image, what)  # (C, n)
+        mean, std = sample.mean(dim=1), sample.std(dim=1, unbiased=False).clamp_min(1e-6)
+        stats.append((mean[:, None, None], std[:, None, None]))
+    rows_b, rows_a = image_rows(before, None, 1, 1, "before"), image_rows(after, None, 1, 1, "after")
+    H, W = rows_b.H, rows_b.W
+    magnitude, nan = torch.empty(H, W), 0
+    for top in range(0, H, BLEND_ROWS):
+        (xb, nan_b), (xa, nan_a) = rows_b.read(top, top + BLEND_ROWS), rows_a.read(top, top + BLEND_ROWS)
+        (mb, sb), (ma, sa) = stats
+        magnitude[top : top + BLEND_ROWS] = ((xa - ma) / sa - (xb - mb) / sb).pow(2).sum(dim=0).sqrt()
+        nan += int((nan_b | nan_a).sum())
+    return magnitude, nan / (H * W)
 
 
 def change_map_cva(before: Image, after: Image) -> ChangeResult:
@@ -226,17 +242,14 @@ def change_map_cva(before: Image, after: Image) -> ChangeResult:
         ``extra`` holds the magnitude's min and max.
     """
     start = time.perf_counter()
-    _check_pair(before, after)
-    xb, nan_b = prepare(before, None, 1, "before")
-    xa, nan_a = prepare(after, None, 1, "after")
-    magnitude = change_vector_analysis(xb, xa)  # (H, W)
+    magnitude, nan_fraction = cva_magnitude(before, after)  # (H, W)
     lo, hi = float(magnitude.min()), float(magnitude.max())
     probability = (magnitude - lo) / max(hi - lo, SCALE_EPS)
     return ChangeResult(
         probability=_as_map(probability, before),
         threshold=float(otsu_threshold(probability)),
         method="cva",
-        nan_fraction=float((nan_b | nan_a).float().mean()),
+        nan_fraction=nan_fraction,
         seconds=time.perf_counter() - start,
         extra={"magnitude_min": lo, "magnitude_max": hi},
     )
@@ -291,10 +304,14 @@ def blend_with_cva(result: ChangeResult, before: Image, after: Image, weight: fl
         ``ChangeResult`` of method "model + cva" with the blended probability and ``threshold``.
     """
     start = time.perf_counter()
-    xb, _ = prepare(before, None, 1, "before")
-    xa, _ = prepare(after, None, 1, "after")
-    magnitude = change_vector_analysis(xb, xa).numpy()  # (H, W)
-    blended = blend_scores(result.probability.values, magnitude, weight, sigma).astype(np.float32)
+    magnitude = cva_magnitude(before, after)[0].numpy()  # (H, W)
+    p = result.probability.values
+    blended = np.empty(p.shape, dtype=np.float32)
+    halo = int(4.0 * sigma + 0.5)  # gaussian_filter's radius: rows beyond it do not reach a row's smoothed value
+    for top in range(0, p.shape[0], BLEND_ROWS):  # a band of rows at a time: a full tile's float64 maps would not fit
+        bottom = min(top + BLEND_ROWS, p.shape[0])
+        lo, hi = max(top - halo, 0), min(bottom + halo, p.shape[0])
+        blended[top:bottom] = blend_scores(p[lo:hi], magnitude[lo:hi], weight, sigma)[top - lo : bottom - lo]
     probability = result.probability.copy(data=blended)
     return ChangeResult(probability=probability, threshold=float(threshold), method="model + cva",
                         nan_fraction=result.nan_fraction, windows=result.windows,

@@ -152,7 +152,7 @@ def evaluate_change(model: torch.nn.Module, train_pairs: Sequence[Pair], eval_pa
         model: a ``ChangeDetector``.
         train_pairs: the pairs it was trained on; only used to choose the threshold (skipped when one is given).
         eval_pairs: held-out pairs. eval_names: their names (default pair0, pair1, ...).
-        normalize: the radiometric normalisation the model was trained with (``s2lab.change.NORMALIZATIONS``).
+        normalize: the radiometric normalisation the model was trained with (``s2lab.radiometry.NORMALIZATIONS``).
         device: where to run. threshold: a fixed cut instead of the one chosen on the training pairs.
 
     Returns:

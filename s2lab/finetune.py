@@ -134,7 +134,7 @@ def change_setup(encoder: torch.nn.Module, bands: Sequence[str], *, data: str = 
         encoder: the pretrained masked autoencoder, taking (B, C, H, W) images of ``bands``.
         data: "auto", "oscd" or "synthetic".
         img_size: the side of the (B, C, img_size, img_size) training windows; default the encoder's own.
-        normalize: one of ``s2lab.change.NORMALIZATIONS``, a per-image radiometric normalisation of the after date
+        normalize: one of ``s2lab.radiometry.NORMALIZATIONS``, a per-image radiometric normalisation of the after date
             that uses no labels, or None.
         train_cities, eval_cities: labelled OSCD cities; default: the last quarter evaluated, the rest trained on.
         synthetic_count: synthetic training pairs when OSCD is not used (a quarter as many held out).

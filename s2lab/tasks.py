@@ -26,7 +26,7 @@ import torch
 import xarray as xr
 from torch.nn import functional as F
 
-from s2lab.change import NORMALIZATIONS, match_radiometry
+from s2lab.radiometry import NORMALIZATIONS, match_radiometry
 from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.bigearthnet import bigearthnet_patches, load_bigearthnet_patch
 from s2lab.data.oscd import load_oscd_city, oscd_cities
@@ -231,7 +231,7 @@ def change_task(
         batch_size: B windows per step.
         img_size: window side in pixels, a multiple of the encoder's patch size.
         pos_weight: weight of the change class in the binary cross-entropy (change is rare); None = 1.
-        normalize: None, or a key of ``s2lab.change.NORMALIZATIONS``: each whole pair's after image is first
+        normalize: None, or a key of ``s2lab.radiometry.NORMALIZATIONS``: each whole pair's after image is first
             matched to its before image (no labels used); ``change_map`` must then get the same setting.
 
     Returns:

@@ -118,6 +118,14 @@ def band_medians(image: Image, what: str, sample: torch.Tensor | None = None) ->
     return torch.nanmedian(sample, dim=1).values
 
 
+def filled_sample(image: Image, what: str) -> torch.Tensor:
+    """(C, n) the strided sample of ``band_medians`` with its NaN filled by them: whole-image statistics of an image
+    too large for memory are taken on it (every pixel of an image up to ``MEDIAN_SAMPLE`` pixels)."""
+    sample = _sample(image)
+    nan = torch.isnan(sample)
+    return torch.where(nan, band_medians(image, what, sample)[:, None], sample) if nan.any() else sample
+
+
 def _fill(values: torch.Tensor, image: Image, medians: list, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     """values (C, n, W) with NaN replaced by the image's band medians (computed once, at the first NaN, into
     ``medians``), and the (n, W) bool pixels that had NaN in some band."""
@@ -144,17 +152,24 @@ def prepare(image: Image, in_chans: int | None, patch: int, what: str) -> tuple[
     return _fill(to_tensor(image), image, [], what)
 
 
-def image_rows(image: Image, in_chans: int | None, patch: int, window: int, what: str) -> Rows:
+def image_rows(image: Image, in_chans: int | None, patch: int, window: int, what: str,
+               transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Rows:
     """The image read a band of rows at a time (a lazily opened raster stays on disk), validated, NaN filled.
 
-    Args: as ``prepare``; window: the windows' side w.
+    Args: as ``prepare``; window: the windows' side w; transform: applied to every band of rows read, (C, n, W) ->
+    (C, n, W), after the filling (a change pair's radiometric normalisation).
     """
     shape = image_shape(image, in_chans, patch, what)
     C, H, W = shape
     check_fits(ROWS_HELD * window * W * C * 4, size_text(shape), "a band of rows of it")
     sample = _sample(image)  # read first, so that an image or band NaN everywhere is refused before any window
     medians = [band_medians(image, what, sample)] if torch.isnan(sample).any() else []
-    return Rows(lambda a, b: _fill(rows_of(image, a, b), image, medians, what), shape, window)
+
+    def read(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
+        values, nan = _fill(rows_of(image, start, stop), image, medians, what)
+        return (values if transform is None else transform(values)), nan
+
+    return Rows(read, shape, window)
 
 
 def as_raster(values: torch.Tensor, like: Image) -> xr.DataArray:

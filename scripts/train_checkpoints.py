@@ -48,7 +48,7 @@ from s2lab.tasks import fusion_task
 from s2lab.train import TrainConfig, fit
 from s2lab.data.oscd import images_dir, oscd_cities
 from s2lab.device import pick_device
-from s2lab.change import NORMALIZATIONS
+from s2lab.radiometry import NORMALIZATIONS
 from s2lab.settings import data_dir
 
 EVAL_CITIES = ("nantes", "abudhabi")

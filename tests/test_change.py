@@ -8,9 +8,12 @@ blending, georeference, validation, thresholds).
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 from scipy.ndimage import gaussian_filter
 
-from s2lab.change import blend_scores, change_map, change_map_cva, chosen_threshold, detect_change
+from s2lab.change import (BLEND_ROWS, ChangeResult, blend_scores, blend_with_cva, change_map, change_map_cva,
+                          chosen_threshold, cva_magnitude, detect_change)
+from s2lab.data.raster import open_raster, write_geotiff
 from s2lab.data.oscd import load_oscd_city
 from s2lab.evaluate import best_threshold, score_change
 from s2lab.metrics import binary_scores, change_vector_analysis
@@ -165,3 +168,38 @@ def test_best_threshold_is_the_f1_maximum():
         best_threshold(probability, np.zeros((30, 40)))
     with pytest.raises(ValueError, match=r"\[1, 2\]"):
         score_change(probability, label + 1, 0.5)
+
+
+# -- pairs larger than memory ---------------------------------------------------------------------------------------
+@needs_oscd
+def test_a_pair_larger_than_memory_is_read_a_band_of_rows_at_a_time(detector, bercy, tmp_path, monkeypatch):
+    """Over the memory limit: both dates read lazily a band of rows at a time, statistics on strided samples, the
+    result close to the in-memory one (equal without normalisation), and the blend smoothed band by band exactly."""
+    crop = {"y": slice(0, 300), "x": slice(0, 200)}
+    before, after = bercy.before.isel(crop), bercy.after.isel(crop)
+    after = after.copy(deep=True)
+    after.values[3, 5:9, 7:11] = np.nan
+    write_geotiff(before, tmp_path / "before.tif")
+    write_geotiff(after, tmp_path / "after.tif")
+    lazy_b, lazy_a = open_raster(tmp_path / "before.tif"), open_raster(tmp_path / "after.tif")
+    meta = {"normalize": "moments", "method": "model + cva", "threshold": 0.5,
+            "blend": {"cva_weight": 0.7, "sigma": 1.0, "threshold": 0.6}}
+    memory = {n: detect_change(detector, {**meta, "normalize": n}, before, after, device="cpu")
+              for n in (None, "moments", "quantiles")}
+    monkeypatch.setenv("S2LAB_MEMORY_LIMIT_GIB", "0.02")  # 21 MB: under the 2 x 6 copies of 10 x 300 x 200 floats
+    for normalize, tolerance in ((None, 1e-6), ("moments", 1e-4), ("quantiles", 0.05)):
+        large = detect_change(detector, {**meta, "normalize": normalize}, lazy_b, lazy_a, device="cpu")
+        np.testing.assert_allclose(large.probability.values, memory[normalize].probability.values, atol=tolerance)
+        assert large.nan_fraction == memory[normalize].nan_fraction == pytest.approx(16 / 60000)
+        if normalize is not None:
+            assert "strided sample of 60000 px per band" in large.extra["normalize"]
+    magnitude, _ = cva_magnitude(lazy_b, lazy_a)
+    monkeypatch.delenv("S2LAB_MEMORY_LIMIT_GIB")
+    np.testing.assert_allclose(magnitude.numpy(), cva_magnitude(before, after)[0].numpy(), rtol=1e-4, atol=1e-4)
+    p, m = np.random.default_rng(0).random((2, 2 * BLEND_ROWS + 37, 20))  # more rows than two blend bands
+    result = ChangeResult(probability=xr.DataArray(p.astype(np.float32), dims=("y", "x")), threshold=0.5,
+                          method="model", nan_fraction=0.0)
+    monkeypatch.setattr("s2lab.change.cva_magnitude", lambda b, a: (torch.as_tensor(m, dtype=torch.float32), 0.0))
+    banded = blend_with_cva(result, None, None, 0.5, 0.5, sigma=1.5).probability.values
+    whole = blend_scores(p.astype(np.float32), m.astype(np.float32), 0.5, sigma=1.5)  # all rows at once
+    np.testing.assert_allclose(banded, whole, rtol=1e-6)

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from s2lab.change import NORMALIZATIONS, change_map, match_radiometry
+from s2lab.change import change_map
+from s2lab.radiometry import NORMALIZATIONS, match_radiometry
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.tiles import to_tensor
 from s2lab.evaluate import ceiling, evaluate_blend, evaluate_change, evaluate_cva, scores_at

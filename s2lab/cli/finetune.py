@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from s2lab.change import NORMALIZATIONS
+from s2lab.radiometry import NORMALIZATIONS
 from s2lab.checkpoints import MAE_KINDS, load_state, save_model
 from s2lab.cli._args import _common, _is_rank_zero, _load, _model_bands, _rounded, _train_config, _training
 from s2lab.device import pick_device
