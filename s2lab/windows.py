@@ -10,7 +10,7 @@ both tasks:
          them out; batches of ``batch_size`` windows (b, C, w, w) cut as needed   cut
       -> each batch through the model, inference_mode, autocast
       -> summed into running sums over the padded image, overlaps averaged        s2lab.reconstruct._Stitcher
-      -> cropped to (H, W) with the input's georeference                           s2lab.data.raster.from_numpy
+      -> cropped to (H, W) with the input's georeference                           s2lab.data.export.from_numpy
 
 Memory is the image, its padded copy and a few image-sized sums, whatever the number of windows: the embedded
 scene (10 x 1947 x 1933) reconstructs in about 1.5 GiB.
@@ -26,7 +26,7 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from s2lab.data.raster import from_numpy
+from s2lab.data.export import from_numpy
 from s2lab.data.tiles import to_tensor
 
 Image = xr.DataArray | torch.Tensor  # (band, y, x) DataArray or (C, H, W) tensor

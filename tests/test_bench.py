@@ -16,7 +16,7 @@ import torch
 from s2lab import bench
 from s2lab.cli import main
 from s2lab.data.embedded import open_embedded_scene
-from s2lab.data.raster import write_geotiff
+from s2lab.data.export import write_geotiff
 from s2lab.models import build, load_model
 from s2lab.tokenize import patchify
 from _tiny import TINY

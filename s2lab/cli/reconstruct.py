@@ -21,7 +21,7 @@ from s2lab.cli._args import (
     _open_input,
     _shipped,
 )
-from s2lab.data.raster import write_geotiff
+from s2lab.data.export import write_geotiff
 from s2lab.masking import STRATEGIES
 from s2lab.reconstruct import reconstruct_image
 
