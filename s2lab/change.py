@@ -16,7 +16,7 @@ fixed dataset statistics both reach it. ``change_map_cva`` is the model-free flo
 standardises each date's bands on its own, the same normalisation), thresholded by Otsu's method.
 
 **Pairs larger than memory** (a full Sentinel-2 tile is 4.8 GB per date as float32): where the pair would not fit
-the memory limit (``s2lab.data.stream``), both dates are read a band of rows at a time, and the whole-image
+the memory limit (``s2lab.data.memory``), both dates are read a band of rows at a time, and the whole-image
 statistics (the normalisation, CVA's band means and deviations) are taken on strided samples of each date
 (``s2lab.windows.filled_sample``). Only (H, W) maps are held: the probability, CVA's magnitude, the blend.
 """
@@ -37,7 +37,7 @@ from s2lab.data.tiles import TileSum
 from s2lab.device import autocast, pick_device
 from s2lab.metrics import change_vector_analysis, otsu_threshold
 from s2lab.models.heads import ChangeDetector
-from s2lab.data.stream import memory_limit
+from s2lab.data.memory import memory_limit
 from s2lab.radiometry import NORMALIZATIONS, check_normalize, fit_radiometry, match_radiometry
 from s2lab.scaling import SCALE_EPS
 from s2lab.windows import (IN_MEMORY_COPIES, Image, Rows, WindowPlan, as_raster, band_list, check_window,
@@ -103,7 +103,7 @@ def _as_map(values: torch.Tensor, like: Image) -> xr.DataArray:
 
 
 def _in_memory(image: Image, copies: int = 2 * IN_MEMORY_COPIES) -> bool:
-    """Whether whole-image work on a pair of such images fits the memory limit (``s2lab.data.stream``)."""
+    """Whether whole-image work on a pair of such images fits the memory limit (``s2lab.data.memory``)."""
     return copies * 4 * math.prod(image.shape) <= memory_limit()
 
 

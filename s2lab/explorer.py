@@ -225,17 +225,17 @@ def read_upload(data: bytes, filename: str) -> Source:
         _check_header(path, name)
         try:
             image = open_raster(path)
+            found = [str(b) for b in image["band"].values]
+            missing = [b for b in BANDS if b not in found]
+            if missing:
+                raise UploadError(
+                    f"{name} has {len(found)} band{'s' * (len(found) != 1)} ({', '.join(found)}) but lacks "
+                    f"{', '.join(missing)}; the models need {', '.join(BANDS)} (name them in the band descriptions, "
+                    "or write 10, 12 or 13 bands in Sentinel-2 order)"
+                )
+            image = select_bands(image, BANDS).load()  # the file's pixels are read here, a damaged one fails here
         except RasterError as err:
             raise UploadError(f"{name}: {err}") from None
-        found = [str(b) for b in image["band"].values]
-        missing = [b for b in BANDS if b not in found]
-        if missing:
-            raise UploadError(
-                f"{name} has {len(found)} band{'s' * (len(found) != 1)} ({', '.join(found)}) but lacks "
-                f"{', '.join(missing)}; the models need {', '.join(BANDS)} (name them in the band descriptions, "
-                "or write 10, 12 or 13 bands in Sentinel-2 order)"
-            )
-        image = select_bands(image, BANDS).load()
     image.attrs.pop("source_files", None)
     median = float(np.nanmedian(image.values[:, :: max(1, image.sizes["y"] // 256), :: max(1, image.sizes["x"] // 256)]))
     if not np.isfinite(median) or median > 2.0:

@@ -7,7 +7,7 @@
   part, and nothing the user had is lost to a failed write.
 
 The checks that name what a user gave (``s2lab.train.check_out_dir``, the command line's output checks) and the
-writers (``s2lab.checkpoints``, ``s2lab.data.raster.write_geotiff``) build on these two.
+writers (``s2lab.checkpoints``, ``s2lab.data.export.write_geotiff``) build on these two.
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ from s2lab.device import autocast, pick_device
 from s2lab.masking import draw_mask
 from s2lab.metrics import psnr, reconstruction_scores
 from s2lab.models.mae import MaskedAutoencoder, Reconstruction
-from s2lab.data.stream import RowWriter, check_fits, size_text
+from s2lab.data.export import RowWriter
+from s2lab.data.memory import check_fits, size_text
 from s2lab.windows import (IN_MEMORY_COPIES, Image, Rows, WindowPlan, as_raster, band_list, check_window, image_rows,
                            model_device, rows_of)
 
@@ -255,7 +256,7 @@ def reconstruct_image(
         ValueError: wrong band count, image smaller than a patch, a band NaN everywhere, bad window or overlap,
             a mask ratio outside [0, 1) or keeping no token of a window, an unknown strategy (all before any
             window is computed).
-        RasterError: the image would not fit the memory limit (``s2lab.data.stream.check_fits``), or ``out``
+        RasterError: the image would not fit the memory limit (``s2lab.data.memory.check_fits``), or ``out``
             cannot be written (nothing is left at ``out`` then, and what was there is kept).
     """
     start = time.perf_counter()

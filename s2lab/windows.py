@@ -12,7 +12,7 @@ both tasks:
       -> each batch through the model, inference_mode, autocast
       -> added back into the image, overlaps averaged                             s2lab.data.tiles.TileSum
       -> rows no later window covers handed on (cropped to H x W) as soon as the batch that finishes them is done
-      -> with the input's georeference                                             s2lab.data.raster.from_numpy
+      -> with the input's georeference                                             s2lab.data.export.from_numpy
 
 A batch reads only the rows its windows cover, and the sums hold only the rows a later window may still reach, so
 beyond the input and the output, memory is a few bands of rows whatever the image's height: an image read from a
@@ -30,8 +30,8 @@ import torch
 import xarray as xr
 from tqdm.auto import tqdm
 
-from s2lab.data.raster import from_numpy
-from s2lab.data.stream import check_fits, size_text
+from s2lab.data.export import from_numpy
+from s2lab.data.memory import check_fits, size_text
 from s2lab.data.tiles import reflect_index, cut, padded_size, to_tensor, window_origins
 
 Image = xr.DataArray | torch.Tensor  # (band, y, x) DataArray or (C, H, W) tensor
@@ -139,7 +139,7 @@ def _fill(values: torch.Tensor, image: Image, medians: list, what: str) -> tuple
 
 def prepare(image: Image, in_chans: int | None, patch: int, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The whole image in memory: a validated (C, H, W) float32 tensor with NaN filled, and its (H, W) bool NaN
-    pixels. Refused in one line when it would not fit the memory limit (``s2lab.data.stream.check_fits``).
+    pixels. Refused in one line when it would not fit the memory limit (``s2lab.data.memory.check_fits``).
 
     Args:
         image: (band, y, x) DataArray or (C, H, W) tensor.

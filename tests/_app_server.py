@@ -76,7 +76,7 @@ def real_crop(path: Path):
     Returns the crop as a (band, y, x) DataArray, so a test can write variants of it (one band, say).
     """
     from s2lab.data.embedded import open_embedded_scene
-    from s2lab.data.raster import write_geotiff
+    from s2lab.data.export import write_geotiff
     from s2lab.explorer import BANDS
 
     crop = open_embedded_scene(BANDS).isel(y=slice(1100, 1260), x=slice(380, 540))

@@ -50,7 +50,7 @@ def server(served, uploads) -> str:
 @pytest.fixture(scope="module")
 def uploads(served, tmp_path_factory) -> dict:
     """Files a learner might upload, made from a real 160 x 160 px crop of the embedded scene's held-out half."""
-    from s2lab.data.raster import write_geotiff
+    from s2lab.data.export import write_geotiff
     from s2lab.explorer import BANDS, MAX_UPLOAD_MB
 
     folder = tmp_path_factory.mktemp("uploads")

@@ -36,8 +36,9 @@ import torch
 from s2lab.change import change_map_cva
 from s2lab.checkpoints import CheckpointError, save_model
 from s2lab.data.embedded import open_embedded_scene
+from s2lab.data.export import write_geotiff
 from s2lab.data.oscd import read_label
-from s2lab.data.raster import RasterError, open_raster, write_geotiff
+from s2lab.data.raster import RasterError, open_raster
 from s2lab.evaluate import score_change
 from s2lab.models import ChangeDetector, build, head_config, load_model
 from s2lab.reconstruct import reconstruct_image
@@ -109,8 +110,8 @@ def lab(tmp_path_factory) -> Path:
     (inputs / "empty_folder").mkdir()
     junk = inputs / "junk_folder"  # every band the model takes, none of them a raster
     junk.mkdir()
-    for n, name in enumerate(S2_10BANDS):
-        (junk / f"T18_{name}.tif").write_bytes([raw[:1000], b"hello", b"", raw[:8]][n % 4])
+    for n, name in enumerate(S2_10BANDS):  # a kilobyte from inside a GeoTIFF, text, nothing, a TIFF's first 8 bytes
+        (junk / f"T18_{name}.tif").write_bytes([raw[1000:2000], b"hello", b"", raw[:8]][n % 4])
     wide = open_embedded_scene().isel(y=ROWS, x=slice(864, 928))
     write_geotiff(wide, inputs / "beside.tif")  # the same size, 640 m east
     write_geotiff(crop.isel(y=slice(0, 32), x=slice(0, 32)), inputs / "quarter.tif")
@@ -368,7 +369,7 @@ def test_open_raster_names_what_is_wrong(lab):
     ]
     for path, kwargs, message in cases:
         with pytest.raises(RasterError, match=message):
-            open_raster(path, **kwargs)
+            open_raster(path, **kwargs).load()  # a file's pixels are read when used: damage there fails here
 
 
 def test_band_names_win_over_the_esa_assumption(lab):

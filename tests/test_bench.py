@@ -18,7 +18,7 @@ from s2lab.bench import report
 from s2lab.bench.parts import reference_for
 from s2lab.cli import main
 from s2lab.data.embedded import open_embedded_scene
-from s2lab.data.raster import write_geotiff
+from s2lab.data.export import write_geotiff
 from s2lab.models import build, load_model
 from s2lab.tokenize import patchify
 from _tiny import TINY

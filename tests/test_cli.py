@@ -22,8 +22,9 @@ from s2lab.change import change_map, chosen_threshold
 from s2lab.checkpoints import shipped_models
 from s2lab.cli import main
 from s2lab.data.embedded import open_embedded_scene
+from s2lab.data.export import write_geotiff
 from s2lab.data.oscd import IMAGES, LABELS
-from s2lab.data.raster import open_raster, write_geotiff
+from s2lab.data.raster import open_raster
 from s2lab.models import load_model
 from s2lab.sensors import S2_10BANDS
 from s2lab.settings import data_dir

@@ -9,7 +9,7 @@ pytest.importorskip("matplotlib", reason="the explorer's colour maps come from m
 
 from s2lab import viz
 from s2lab.data.embedded import open_embedded_scene, split_rows
-from s2lab.data.raster import write_geotiff
+from s2lab.data.export import write_geotiff
 from s2lab.explorer import BANDS, CROP, MAX_UPLOAD_MB, Explorer, embedded_source, png
 
 UPLOAD_WINDOW = (slice(1100, 1292), slice(380, 572))  # 192 x 192 px of fields and a village, held-out half

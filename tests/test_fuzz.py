@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from s2lab.data.embedded import open_embedded_scene
-from s2lab.data.raster import RasterError, open_raster, write_geotiff
+from s2lab.data.export import write_geotiff
+from s2lab.data.raster import RasterError, open_raster
 from s2lab.masking import STRATEGIES, draw_mask, num_kept
 from s2lab.sensors import S2_13BANDS
 from s2lab.tokenize import CubeTokenizer, patchify, patchify_groups
@@ -179,10 +180,11 @@ def real() -> dict:
 
 
 def read_or_refuse(path: Path, names: tuple[str, ...]) -> object:
-    """open_raster(path): the array, or the RasterError after checking its message names ``names`` (any)."""
+    """open_raster(path) with its pixels read (a file is read lazily): the array, or the RasterError after checking
+    its message names ``names`` (any)."""
     try:
         with no_hang():
-            return open_raster(path)
+            return open_raster(path).load()
     except RasterError as err:
         message = str(err)
         assert message and any(name in message for name in names), message

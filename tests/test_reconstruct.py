@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from s2lab.baselines import FILL_NAMES, gaussian_fill
-from s2lab.data.raster import RasterError, open_raster, write_geotiff
+from s2lab.data.export import write_geotiff
+from s2lab.data.raster import RasterError, open_raster
 from s2lab.metrics import spectral_angle
 from s2lab.models import S2MAE, SatMAE
 from s2lab.reconstruct import reconstruct_image, reconstruct_tiles

@@ -26,7 +26,7 @@ from s2lab.cli import finetune as finetune_command
 from s2lab.cli import main
 from s2lab.cli import pretrain as pretrain_command
 from s2lab.data.embedded import open_embedded_scene
-from s2lab.data.raster import write_geotiff
+from s2lab.data.export import write_geotiff
 from s2lab.train import TrainConfig, TrainingError, check_out_dir, fit
 from _tiny import TINY_FLAGS
 

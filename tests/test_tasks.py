@@ -10,8 +10,8 @@ from torch import nn
 
 from s2lab.data.bigearthnet import EMBEDDED, bigearthnet_patches, load_bigearthnet_patch
 from s2lab.data.embedded import open_embedded_scene
+from s2lab.data.export import write_geotiff
 from s2lab.data.oscd import IMAGES, oscd_cities
-from s2lab.data.raster import write_geotiff
 from s2lab.models import FUSMAE, S2MAE, ChangeDetector
 from s2lab.settings import data_dir
 from s2lab.tasks import (

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 
 from s2lab.data.embedded import open_embedded_scene
-from s2lab.data.raster import open_raster, write_geotiff
+from s2lab.data.export import write_geotiff
+from s2lab.data.raster import open_raster
 from s2lab.sensors import S2_10BANDS, S2_13BANDS
 
 scene = open_embedded_scene(bands=S2_13BANDS)

@@ -2,8 +2,9 @@
 
 A Sentinel-2 tile is 10980 x 10980 pixels at 10 m: 4.8 GB as 10 float32 bands, three times that for the input, the
 reconstruction and its mask in memory. ``s2lab reconstruct`` reads it and writes its output a band of rows at a
-time (``s2lab.data.stream``), so its memory should not grow with the tile's height. This part measures that: wall
-time and the command's peak resident memory against ``GOALS["full_tile_gib"]``.
+time (``s2lab.windows.image_rows``, ``s2lab.data.export.RowWriter``), so its memory should not grow with the
+tile's height. This part measures that: wall time and the command's peak resident memory against
+``GOALS["full_tile_gib"]``.
 
 No full tile ships with the lab, so one is made from the embedded real scene (10 x 1947 x 1933 px): the scene
 mirrored across its edges as often as needed to fill 10980 x 10980 px (``make_full_tile``), on the scene's own
@@ -25,7 +26,7 @@ import xarray as xr
 from s2lab.bench.measure import GOALS, run_measured
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.raster import DN_SCALE
-from s2lab.data.stream import RowWriter
+from s2lab.data.export import RowWriter
 from s2lab.data.tiles import reflect_index
 
 TILE = 10980  # pixels per side of a Sentinel-2 tile at 10 m
@@ -82,6 +83,6 @@ def full_tile(*, size: int = TILE, device: str = "auto", timeout: float = 3600.0
                                                           "best_baseline", "model_to_best")}
             entry["output_gib"] = round(out_path.stat().st_size / 2**30, 3)
         entry["meets_goal"] = bool(report is not None and measured["peak_gib"] <= goal)
-        return {"input": f"the embedded scene mirrored to 10 x {size} x {size} px, uint16 DN", "shape": [10, size, size],
-                "make_s": made["wall_s"], "file_gib": round(tile_path.stat().st_size / 2**30, 3),
+        return {"input": f"the embedded scene mirrored to 10 x {size} x {size} px, uint16 DN",
+                "shape": [10, size, size], "make_s": made["wall_s"], "file_gib": round(tile_path.stat().st_size / 2**30, 3),
                 "reconstruct": entry, "goal": {"peak_gib": goal}}

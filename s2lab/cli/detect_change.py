@@ -23,8 +23,9 @@ from s2lab.cli._args import (
     _open_input,
     _shipped,
 )
+from s2lab.data.export import write_geotiff
 from s2lab.data.oscd import read_label
-from s2lab.data.raster import match_grid, same_grid, write_geotiff
+from s2lab.data.raster import match_grid, same_grid
 from s2lab.sensors import S2_10BANDS
 
 

@@ -19,7 +19,8 @@ from s2lab.data.eurosat import (
     eurosat_available,
     load_eurosat,
 )
-from s2lab.data.raster import RasterError, write_geotiff
+from s2lab.data.export import write_geotiff
+from s2lab.data.raster import RasterError
 from s2lab.sensors import S2_10BANDS, S2_13BANDS
 
 OFFICIAL_NESTING = Path("ds/images/remote_sensing/otherDatasets/sentinel_2/tif")

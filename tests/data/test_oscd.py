@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import rasterio
 
+from s2lab.data.export import write_geotiff
 from s2lab.data.oscd import IMAGES, LABELS, images_dir, load_oscd_city, oscd_cities
-from s2lab.data.raster import RasterError, write_geotiff
+from s2lab.data.raster import RasterError
 from s2lab.sensors import S2_10BANDS
 from s2lab.settings import data_dir
 
