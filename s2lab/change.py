@@ -26,10 +26,10 @@ import torch
 import xarray as xr
 from scipy.ndimage import gaussian_filter
 
+from s2lab.cva import change_vector_analysis, otsu_threshold
 from s2lab.data.raster import same_grid
 from s2lab.data.tiles import window_origins
 from s2lab.device import autocast, pick_device
-from s2lab.metrics import change_vector_analysis, otsu_threshold
 from s2lab.models.heads import ChangeDetector
 from s2lab.scaling import SCALE_EPS
 from s2lab.windows import Image, as_raster, band_list, batches, check_window, cut, pad_reflect, prepare

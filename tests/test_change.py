@@ -11,9 +11,10 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 from s2lab.change import blend_scores, change_map, change_map_cva, chosen_threshold, detect_change
+from s2lab.classification_metrics import binary_scores
+from s2lab.cva import change_vector_analysis
 from s2lab.data.oscd import load_oscd_city
 from s2lab.evaluate import best_threshold, score_change
-from s2lab.metrics import binary_scores, change_vector_analysis
 from s2lab.models import S2MAE, ChangeDetector
 from s2lab.settings import data_dir
 from _tiny import TINY
