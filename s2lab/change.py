@@ -32,10 +32,10 @@ import torch
 import xarray as xr
 from scipy.ndimage import gaussian_filter
 
+from s2lab.cva import change_vector_analysis, otsu_threshold
 from s2lab.data.raster import same_grid
 from s2lab.data.tiles import TileSum
 from s2lab.device import autocast, pick_device
-from s2lab.metrics import change_vector_analysis, otsu_threshold
 from s2lab.models.heads import ChangeDetector
 from s2lab.data.memory import memory_limit
 from s2lab.radiometry import NORMALIZATIONS, check_normalize, fit_radiometry, match_radiometry
@@ -204,7 +204,7 @@ def change_map(
 
 
 def cva_magnitude(before: Image, after: Image) -> tuple[torch.Tensor, float]:
-    """Change vector analysis of a pair (``s2lab.metrics.change_vector_analysis``): (H, W) float32 magnitude and the
+    """Change vector analysis of a pair (``s2lab.cva.change_vector_analysis``): (H, W) float32 magnitude and the
     share of pixels NaN in some band of either date (filled with the band medians first).
 
     A pair that fits in memory is computed at once; a larger one a band of rows at a time, each date's band means

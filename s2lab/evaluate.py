@@ -21,8 +21,9 @@ import torch
 import xarray as xr
 
 from s2lab.change import MODEL_THRESHOLD, blend_scores, change_map, smooth_maps
+from s2lab.classification_metrics import binary_scores
+from s2lab.cva import change_vector_analysis, otsu_threshold
 from s2lab.data.tiles import to_tensor
-from s2lab.metrics import binary_scores, change_vector_analysis, otsu_threshold
 
 Pair = tuple[Any, Any, Any]  # (before (C, H, W), after (C, H, W), label (H, W) 0/1)
 
@@ -57,7 +58,7 @@ def score_change(probability, label, threshold: float = MODEL_THRESHOLD) -> dict
         threshold: the cut; choose it on training cities only (``best_threshold``).
 
     Returns:
-        ``s2lab.metrics.binary_scores`` of the cut map.
+        ``s2lab.classification_metrics.binary_scores`` of the cut map.
     """
     p, y = _check_label(probability, label)
     return binary_scores(p >= threshold, y)

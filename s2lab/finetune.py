@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from s2lab import settings
+from s2lab.classification_metrics import accuracy, mean_average_precision
 from s2lab.data.bigearthnet import EMBEDDED, bigearthnet_patches, load_bigearthnet_patch
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.eurosat import eurosat_available, load_eurosat
@@ -32,7 +33,6 @@ from s2lab.data.synthetic import synthetic_change_dataset, synthetic_multilabel,
 from s2lab.data.tiles import to_tensor
 from s2lab.device import pick_device
 from s2lab.evaluate import change_probabilities, evaluate_blend
-from s2lab.metrics import accuracy, mean_average_precision
 from s2lab.models import ChangeDetector, SceneClassifier
 from s2lab.tasks import change_task, classification_task, multilabel_task
 from s2lab.train import TrainConfig, fit

@@ -13,11 +13,12 @@ from scipy.ndimage import gaussian_filter
 
 from s2lab.change import (BLEND_ROWS, ChangeResult, blend_scores, blend_with_cva, change_map, change_map_cva,
                           chosen_threshold, cva_magnitude, detect_change)
+from s2lab.classification_metrics import binary_scores
+from s2lab.cva import change_vector_analysis
 from s2lab.data.export import write_geotiff
 from s2lab.data.raster import open_raster
 from s2lab.data.oscd import load_oscd_city
 from s2lab.evaluate import best_threshold, score_change
-from s2lab.metrics import binary_scores, change_vector_analysis
 from s2lab.models import S2MAE, ChangeDetector
 from s2lab.settings import data_dir
 from _tiny import TINY

@@ -4,7 +4,7 @@ import pandas as pd
 import torch
 
 from s2lab import metrics
-from s2lab.baselines import FILL_NAMES, mean_of_visible, neighbourhood_mean
+from s2lab.baselines import FILL_NAMES
 from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.tiles import to_tensor
 from s2lab.models import load_model
@@ -12,6 +12,7 @@ from s2lab.models.mae import standardize_tokens
 from s2lab.reconstruct import reconstruct_tiles
 from s2lab.scaling import unscale
 from s2lab.sensors import S2_10BANDS
+from s2lab.token_baselines import mean_of_visible, neighbourhood_mean
 
 scene = open_embedded_scene(bands=S2_10BANDS)
 eval_rows = split_rows(scene.sizes["y"], "eval")

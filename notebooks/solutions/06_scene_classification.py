@@ -9,9 +9,9 @@ import copy
 import torch
 from torch import nn
 
+from s2lab.classification_metrics import accuracy
 from s2lab.data.eurosat import eurosat_available, load_eurosat
 from s2lab.data.synthetic import synthetic_scene_classification
-from s2lab.metrics import accuracy
 from s2lab.models import S2MAE, SceneClassifier, load_model
 from s2lab.sensors import S2_10BANDS
 from s2lab.tasks import classification_task

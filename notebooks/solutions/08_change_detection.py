@@ -9,11 +9,11 @@ import pandas as pd
 import torch
 
 from s2lab.change import change_map_cva, detect_change
+from s2lab.cva import change_vector_analysis, otsu_threshold
 from s2lab.evaluate import score_change
 from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.oscd import load_oscd_city
 from s2lab.data.synthetic import plant_changes, scene_radiometry
-from s2lab.metrics import change_vector_analysis, otsu_threshold
 from s2lab.models import load_model
 from s2lab.settings import data_dir
 

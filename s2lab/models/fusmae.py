@@ -21,11 +21,11 @@ import torch
 from torch import nn
 
 from s2lab.blocks import Block, CrossAttention, init_weights
-from s2lab.scaling import SCALE_EPS, scale_unit
 from s2lab.masking import Mask, draw_mask, mask_from_order, num_kept, random_ranks
 from s2lab.models.mae import Reconstruction, masked_mse
 from s2lab.models.s2mae import S2MAEConfig
 from s2lab.pos_embed import SpatialSpectralEmbedding
+from s2lab.scaling import SCALE_EPS, scale_unit
 from s2lab.tokenize import CubeTokenizer, TokenEmbed
 
 FUSIONS = ("early", "feature", "both")
