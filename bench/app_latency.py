@@ -5,7 +5,7 @@ seed 0, the slider walked up and down between 0.05 and 0.95 in its steps of 0.05
 timed from setting ``Explorer.mask_ratio`` until the new pictures are ready for the browser, in two ways:
 
 - ``state_png``: the state recomputes (S2MAE and SatMAE, composites, masks, error maps) and the seven pictures are
-  encoded as PNG (``s2lab.explorer.png``);
+  encoded as PNG (``s2lab.viz.png``);
 - ``panel``: the same change with the app's seven PNG panes bound to the state, until every pane's bokeh model
   holds its new base64 data (what Panel then sends over the websocket).
 
@@ -29,7 +29,8 @@ import numpy as np
 import torch
 
 from s2lab.device import describe_device
-from s2lab.explorer import CROP, MODELS, Explorer, device, png
+from s2lab.explorer import CROP, MODELS, Explorer, device
+from s2lab.viz import png
 
 GOAL_P95_MS = 150.0  # the goal for the default view on two idle cores
 RATIOS = np.round(np.arange(0.05, 0.951, 0.05), 2)  # the slider's positions

@@ -629,3 +629,16 @@ def write_geotiff(
     except RasterioError as err:
         raise RasterError(f"could not write {path}: {err}") from None
     return path
+
+
+def raster_shape(path: str | os.PathLike) -> tuple[int, int, int]:
+    """(C, H, W) of a raster file: its band count and pixel size, read from its header without reading a band.
+
+    Raises:
+        RasterError: GDAL cannot open the file as a raster; the message is GDAL's own.
+    """
+    try:
+        with rasterio.open(path) as src:
+            return src.count, src.height, src.width
+    except RasterioError as err:
+        raise RasterError(str(err)) from None
