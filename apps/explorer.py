@@ -13,7 +13,8 @@ page says so in a notification.
 import holoviews as hv
 import panel as pn
 
-from s2lab.explorer import BANDS, MAX_UPLOAD_MB, Explorer, describe_groups, png
+from s2lab.explorer import BANDS, MAX_UPLOAD_MB, Explorer, describe_groups
+from s2lab.viz import png
 
 pn.extension(sizing_mode="fixed", disconnect_notification=(
     f"Lost the connection to the server: an upload far over {MAX_UPLOAD_MB} MB closes it. Reload the page."))

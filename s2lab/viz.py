@@ -8,10 +8,16 @@ returns plain numpy arrays (the plotting library is the caller's choice):
 A stretch maps each channel's ``lo``-th percentile to 0 and its ``hi``-th to 1. To compare an original with its
 reconstruction, compute the limits once (``stretch_limits`` on the original) and pass them to both, so that the
 same reflectance gets the same colour in both pictures.
+
+The drawings the app adds: ``colorize`` (a map through a matplotlib colour map), ``outline`` (a rectangle),
+``draw_column`` (one token position's cubes in oblique projection) and ``png`` (a picture's PNG bytes).
+matplotlib and Pillow (the lab extra) are imported by the two functions that need them, not here.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 from collections.abc import Sequence
 
 import numpy as np
@@ -200,3 +206,67 @@ def to_uint8(rgb: np.ndarray) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[-1] != 3:
         raise ValueError(f"expected an (H, W, 3) picture, got shape {rgb.shape}")
     return np.round(np.clip(np.nan_to_num(rgb), 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def png(picture: np.ndarray) -> bytes:
+    """(H, W, 3) uint8 -> PNG bytes, compressed lightly (encoding speed matters more than a few kB)."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(picture)).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
+
+
+@functools.lru_cache(maxsize=4)
+def _lut(name: str) -> np.ndarray:
+    """(256, 3) uint8 colours of a matplotlib colour map."""
+    from matplotlib import colormaps
+
+    return (colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).round().astype(np.uint8)
+
+
+def colorize(values: np.ndarray, vmax: float, cmap: str) -> np.ndarray:
+    """(H, W) values in [0, vmax] -> (H, W, 3) uint8 through a colour map; NaN black, above vmax saturated."""
+    scaled = np.nan_to_num(np.clip(values / max(vmax, 1e-12), 0.0, 1.0), nan=0.0)
+    return _lut(cmap)[np.round(scaled * 255).astype(np.uint8)]
+
+
+def outline(picture: np.ndarray, top: int, left: int, height: int, width: int, colour=(255, 255, 255)) -> None:
+    """Draw a one-pixel rectangle into an (H, W, 3) picture, in place, clipped to it."""
+    H, W = picture.shape[:2]
+    bottom, right = min(top + height - 1, H - 1), min(left + width - 1, W - 1)
+    top, left = max(top, 0), max(left, 0)
+    picture[top, left : right + 1] = picture[bottom, left : right + 1] = colour
+    picture[top : bottom + 1, left] = picture[top : bottom + 1, right] = colour
+
+
+def draw_column(column: np.ndarray, s: int, cell: int = 10, depth: int = 6, gap: int = 10) -> np.ndarray:
+    """A picture of one token position's p x p x C values as G cubes of s bands, in oblique projection.
+
+    Each band is a p x p slice of ``cell``-pixel squares (grey level = reflectance, scaled per band), drawn back to
+    front, each ``depth`` pixels up and to the right of the one before; a new cube starts ``gap`` pixels further.
+
+    Args:
+        column: (C, p, p) reflectance.
+        s: bands per token.
+
+    Returns:
+        (h, w, 3) uint8 on white.
+    """
+    C, p, _ = column.shape
+    lo, hi = column.min(axis=(1, 2), keepdims=True), column.max(axis=(1, 2), keepdims=True)
+    grey = (column - lo) / np.maximum(hi - lo, 1e-6)  # (C, p, p) in [0, 1]
+    hues = np.array([(66, 133, 244), (219, 68, 55), (244, 180, 0), (15, 157, 88), (171, 71, 188)], dtype=np.float32)
+    side = p * cell
+    shift = [c * depth + (c // s) * gap for c in range(C)]  # offset of band c
+    H = side + shift[-1] + 2
+    W = side + shift[-1] + 2
+    picture = np.full((H, W, 3), 255, dtype=np.uint8)
+    for c in reversed(range(C)):  # the last band at the back, drawn first
+        tint = hues[(c // s) % len(hues)]
+        face = (0.35 + 0.65 * grey[c])[..., None] * tint  # (p, p, 3)
+        face = np.repeat(np.repeat(face, cell, 0), cell, 1).astype(np.uint8)  # (side, side, 3)
+        top, left = shift[-1] - shift[c], shift[c]
+        picture[top : top + side, left : left + side] = face
+        outline(picture, top, left, side, side, (40, 40, 40))
+    return picture

@@ -10,7 +10,7 @@ pytest.importorskip("matplotlib", reason="the explorer's colour maps come from m
 from s2lab import viz
 from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.export import write_geotiff
-from s2lab.explorer import BANDS, CROP, MAX_UPLOAD_MB, Explorer, embedded_source, png
+from s2lab.explorer import BANDS, CROP, MAX_UPLOAD_MB, Explorer, embedded_source
 
 UPLOAD_WINDOW = (slice(1100, 1292), slice(380, 572))  # 192 x 192 px of fields and a village, held-out half
 
@@ -54,7 +54,7 @@ def test_opens_on_the_embedded_scene_with_every_view(state):
     counts = state.tokens.counts
     assert counts["L"] == counts["G"] * counts["N"] and counts["tokens_shape"] == (1, counts["L"], counts["P"])
     assert state.changed is None  # the change map starts only when asked for
-    assert png(rec.pictures["original"]).startswith(b"\x89PNG")
+    assert viz.png(rec.pictures["original"]).startswith(b"\x89PNG")
 
 
 def test_mask_ratio_changes_the_reconstruction(state):

@@ -28,7 +28,8 @@ import torch
 
 from s2lab.bench.measure import GOALS
 from s2lab.device import describe_device
-from s2lab.explorer import CROP, MODELS, Explorer, device, png
+from s2lab.explorer import CROP, MODELS, Explorer, device
+from s2lab.viz import png
 
 RATIOS = np.round(np.arange(0.05, 0.951, 0.05), 2)  # the slider's positions
 

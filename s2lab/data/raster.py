@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 import rioxarray
 import xarray as xr
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
@@ -295,3 +296,16 @@ def open_raster(path: str | os.PathLike, *, bands: Sequence[str] | None = None, 
             )
         return _open_folder(path, bands, reflectance)
     return _open_file(path, bands, reflectance, band_names)
+
+
+def raster_shape(path: str | os.PathLike) -> tuple[int, int, int]:
+    """(C, H, W) of a raster file: its band count and pixel size, read from its header without reading a band.
+
+    Raises:
+        RasterError: GDAL cannot open the file as a raster; the message is GDAL's own.
+    """
+    try:
+        with rasterio.open(path) as src:
+            return src.count, src.height, src.width
+    except RasterioError as err:
+        raise RasterError(str(err)) from None

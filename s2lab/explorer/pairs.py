@@ -1,0 +1,118 @@
+"""The explorer's change pairs: a before / after pair, its truth and the shipped change model's probability map.
+
+The default pair is a held-out OSCD city where OSCD is found, else changes planted on the embedded scene; it is
+computed once per process, on a background thread, since a whole OSCD city takes seconds, and shared read-only.
+An upload's pair is planted on the upload, computed on the same thread, and belongs to its session.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import xarray as xr
+
+from s2lab.change import detect_change
+from s2lab.data.oscd import load_oscd_city, oscd_cities
+from s2lab.data.synthetic import plant_changes, scene_radiometry
+from s2lab.explorer.models import device, model
+from s2lab.explorer.sources import BANDS, Source, embedded_source
+from s2lab.settings import data_dir
+
+CHANGE_SIDE = 256  # side of a synthetic change pair cut from the scene or an upload
+EMBEDDED_CHANGE = (1088, 496)  # (row, col) of the synthetic change pair's corner in the embedded scene
+
+
+@dataclass(frozen=True, eq=False)
+class ChangePair:
+    """A before / after pair with its truth and the shipped change model's probability map."""
+
+    name: str  # e.g. "OSCD nantes (held out)" or "SYNTHETIC: planted changes on ..."
+    before: xr.DataArray  # (C, H, W) reflectance
+    after: xr.DataArray  # (C, H, W) reflectance on before's grid
+    label: np.ndarray  # (H, W) uint8, 1 = change
+    probability: np.ndarray  # (H, W) float32 in [0, 1], from ``s2lab.change.detect_change``
+    synthetic: bool  # True when the changes were planted (s2lab.data.synthetic.plant_changes)
+    description: str  # where the pair comes from, in a sentence
+    seconds: float  # time the probability map took
+
+
+def _probability(before: xr.DataArray, after: xr.DataArray) -> tuple[np.ndarray, float]:
+    detector, info = model("change")
+    with torch.inference_mode():  # the model's own default: alone or blended with CVA, as its training cities chose
+        result = detect_change(detector, info.get("meta") or {}, before, after, device=device())
+    return np.asarray(result.probability.values, dtype=np.float32), result.seconds
+
+
+def _planted_pair(image: xr.DataArray, origin: tuple[int, int], name: str, reference=None) -> ChangePair:
+    row, col = origin
+    side = min(CHANGE_SIDE, image.sizes["y"] - row, image.sizes["x"] - col)
+    crop = image.isel(y=slice(row, row + side), x=slice(col, col + side))
+    crop = crop.fillna(crop.median(dim=("y", "x")))
+    pair = plant_changes(crop, rng=np.random.default_rng(0), reference=reference)
+    probability, seconds = _probability(pair.before, pair.after)
+    return ChangePair(name=f"SYNTHETIC: planted changes on {name}", before=pair.before, after=pair.after,
+                      label=np.asarray(pair.mask.values, dtype=np.uint8), probability=probability, synthetic=True,
+                      description=pair.description, seconds=seconds)
+
+
+def _oscd_city() -> str | None:
+    """The OSCD city the change view shows: the change model's first held-out city present, else any city."""
+    if data_dir("oscd") is None:
+        return None
+    try:
+        present = oscd_cities(labelled=True)
+    except FileNotFoundError:
+        return None
+    held_out = (model("change")[1].get("meta") or {}).get("eval_cities", [])
+    return next((c for c in held_out if c in present), present[0] if present else None)
+
+
+@functools.lru_cache(maxsize=1)
+def default_change_pair() -> ChangePair:
+    """A held-out OSCD city where ``data_dir("oscd")`` finds OSCD, else changes planted on the embedded scene.
+
+    Computed once per process (a whole city takes seconds); later calls return the same pair.
+    """
+    city = _oscd_city()
+    if city is not None:
+        pair = load_oscd_city(city, bands=BANDS)
+        held = city in (model("change")[1].get("meta") or {}).get("eval_cities", [])
+        probability, seconds = _probability(pair.before, pair.after)
+        dates = f", {pair.dates[0]} -> {pair.dates[1]}" if pair.dates else ""
+        return ChangePair(
+            name=f"OSCD {city}{' (held out)' if held else ' (seen in training)'}", before=pair.before,
+            after=pair.after, label=np.asarray(pair.label.values, dtype=np.uint8), probability=probability,
+            synthetic=False, seconds=seconds,
+            description=f"real Sentinel-2 pair and change label from OSCD ({city}{dates}, label {pair.label_encoding})",
+        )
+    scene = embedded_source().image
+    return _planted_pair(scene, EMBEDDED_CHANGE, "the embedded scene (held-out half)", scene_radiometry(scene))
+
+
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2lab-explorer")  # long computations, in turn
+_default_future: Future | None = None
+_default_lock = threading.Lock()
+
+
+def default_change_future() -> Future:
+    """``default_change_pair`` computing on a background thread (started by the first call)."""
+    global _default_future
+    with _default_lock:
+        if _default_future is None:
+            _default_future = _executor.submit(default_change_pair)
+        return _default_future
+
+
+def change_future(source: Source) -> Future:
+    """A source's change pair computing on the background thread: the default pair for the embedded scene, else
+    changes planted on the ``CHANGE_SIDE`` px around the source's crop (a new computation at every call)."""
+    if source.key == "embedded":
+        return default_change_future()
+    image, (row, col), side = source.image, source.crop_origin, source.crop.shape[-1]
+    corner = (max(0, row + side // 2 - CHANGE_SIDE // 2), max(0, col + side // 2 - CHANGE_SIDE // 2))
+    return _executor.submit(_planted_pair, image, corner, source.name)
