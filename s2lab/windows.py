@@ -36,6 +36,7 @@ from s2lab.data.tiles import reflect_index, cut, padded_size, to_tensor, window_
 
 Image = xr.DataArray | torch.Tensor  # (band, y, x) DataArray or (C, H, W) tensor
 MEDIAN_SAMPLE = 4_000_000  # pixels per band at most in the sample of the band medians that fill NaN
+SAMPLE_ROWS = 256  # rows read at a time for that sample
 IN_MEMORY_COPIES = 6  # (C, H, W) float32 images held by whole-image work in memory: input, filled, outputs, sums
 ROWS_HELD = 24  # rows of (C, W) float32 per window row held by work a band of rows at a time (reads, pads, sums)
 
@@ -86,19 +87,20 @@ def image_shape(image: Image, in_chans: int | None, patch: int, what: str) -> tu
     return C, H, W
 
 
-def rows_of(image: Image, start: int | None = None, stop: int | None = None, step: int | None = None) -> torch.Tensor:
-    """Rows ``start:stop:step`` of the image (every ``step``-th column too) as (C, n, W) float32, NaN kept; a lazily
-    opened raster reads only these rows from disk."""
+def rows_of(image: Image, start: int | None = None, stop: int | None = None) -> torch.Tensor:
+    """Rows ``start`` to ``stop`` of the image as (C, n, W) float32, NaN kept; a lazily opened raster reads only
+    these rows from disk."""
     if isinstance(image, xr.DataArray):
-        return to_tensor(image.isel(y=slice(start, stop, step), x=slice(None, None, step)))
-    return image[:, start:stop:step, ::step].float()
+        return to_tensor(image.isel(y=slice(start, stop)))
+    return image[:, start:stop].float()
 
 
 def _sample(image: Image) -> torch.Tensor:
     """(C, n) an evenly strided sample of at most ``MEDIAN_SAMPLE`` pixels per band (every pixel of a smaller image)."""
     H, W = image.shape[-2:]
     step = max(1, math.ceil(math.sqrt(H * W / MEDIAN_SAMPLE)))
-    return rows_of(image, step=step).flatten(1)
+    rows = step * max(1, SAMPLE_ROWS // step)  # read a band of rows at a time: a strided read may read them all
+    return torch.cat([rows_of(image, top, top + rows)[:, ::step, ::step].flatten(1) for top in range(0, H, rows)], dim=1)
 
 
 def band_medians(image: Image, what: str, sample: torch.Tensor | None = None) -> torch.Tensor:

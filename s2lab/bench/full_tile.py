@@ -8,8 +8,8 @@ tile's height. This part measures that: wall time and the command's peak residen
 
 No full tile ships with the lab, so one is made from the embedded real scene (10 x 1947 x 1933 px): the scene
 mirrored across its edges as often as needed to fill 10980 x 10980 px (``make_full_tile``), on the scene's own
-grid origin and CRS, written as uint16 digital numbers (reflectance x 10000, as in an L1C product), a band of rows at
-a time. Its pixels are real Sentinel-2 values, its layout a mirrored mosaic of one scene.
+grid origin and CRS, written as uint16 digital numbers (reflectance x 10000, as in an L1C product) in 512 px
+tiles, as a cloud-optimised GeoTIFF lays them out, a row of tiles at a time. Its pixels are real Sentinel-2 values, its layout a mirrored mosaic of one scene.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from s2lab.data.export import RowWriter
 from s2lab.data.tiles import reflect_index
 
 TILE = 10980  # pixels per side of a Sentinel-2 tile at 10 m
-ROWS = 512  # rows written at a time by make_full_tile
+ROWS = 512  # rows written at a time by make_full_tile, and the side of its tiles
 
 
 def make_full_tile(path: str | os.PathLike, size: int = TILE) -> Path:
@@ -45,7 +45,7 @@ def make_full_tile(path: str | os.PathLike, size: int = TILE) -> Path:
     like = xr.DataArray(np.broadcast_to(np.uint16(0), (size, size)), dims=("y", "x"))  # the grid, no pixels
     like = like.rio.write_crs(scene.rio.crs).rio.write_transform(scene.rio.transform())
     names = [str(b) for b in scene["band"].values]
-    with RowWriter(path, like, names, dtype="uint16") as writer:
+    with RowWriter(path, like, names, dtype="uint16", block=ROWS) as writer:  # tiled like a COG
         for start in range(0, size, ROWS):
             writer.write(start, dn[:, rows[start : start + ROWS]][:, :, cols])
     return Path(path)

@@ -139,6 +139,9 @@ def write_geotiff(
     return path
 
 
+GDAL_CACHE_BYTES = 256 * 2**20  # GDAL's block cache while a RowWriter is open (reads of the input included)
+
+
 class RowWriter:
     """A GeoTIFF written a band of rows at a time, on ``like``'s grid, atomically: the file appears, whole, when
     the ``with`` block ends without an error; on an error nothing is left and what was at ``path`` is kept.
@@ -148,10 +151,17 @@ class RowWriter:
         like: (band, y, x) or (y, x) DataArray whose grid, CRS and transform the file takes.
         names: the C band names (band descriptions).
         dtype: the file's data type; NaN is its nodata for floats.
+        block: None for strips of 16 rows (rows written in order complete them: nothing is held back), or the side
+            of square tiles (a cloud-optimised layout; write whole rows of tiles at a time).
+
+    GDAL's block cache is held to ``GDAL_CACHE_BYTES`` while the file is open (by default GDAL takes 5 % of the
+    machine's memory), so memory stays bounded however large the file.
     """
 
-    def __init__(self, path: str | os.PathLike, like: xr.DataArray, names: list[str], dtype: str = "float32"):
+    def __init__(self, path: str | os.PathLike, like: xr.DataArray, names: list[str], dtype: str = "float32",
+                 block: int | None = None):
         self.path, self.like, self.names, self.dtype = Path(path).expanduser(), like, list(names), np.dtype(dtype)
+        self.block = block
         check_target(self.path, like)
         self._stack = ExitStack()
 
@@ -159,10 +169,13 @@ class RowWriter:
         H, W = self.like.sizes["y"], self.like.sizes["x"]
         profile = {"driver": "GTiff", "count": len(self.names), "height": H, "width": W, "dtype": self.dtype.name,
                    "nodata": float("nan") if self.dtype.kind == "f" else None, "compress": "deflate",
-                   "tiled": True, "blockxsize": 256, "blockysize": 256, "BIGTIFF": "IF_SAFER"}
+                   "BIGTIFF": "IF_SAFER"}
+        profile |= ({"tiled": False, "blockysize": 16} if self.block is None else
+                    {"tiled": True, "blockxsize": self.block, "blockysize": self.block})
         crs = self.like.rio.crs
         if crs is not None:
             profile |= {"crs": crs, "transform": self.like.rio.transform()}
+        self._stack.enter_context(rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES))
         tmp = self._stack.enter_context(atomic_path(self.path))
         try:
             with warnings.catch_warnings():
@@ -175,8 +188,9 @@ class RowWriter:
             self.file.set_band_description(i + 1, name)
         return self
 
-    def write(self, start: int, values: torch.Tensor | np.ndarray) -> None:
-        """Write ``values`` (C, n, W) (or (n, W) for one band) at image rows ``start`` to ``start + n``."""
+    def write(self, start: int, values: Any) -> None:
+        """Write ``values`` (C, n, W) (or (n, W) for one band; numpy or a CPU tensor) at image rows ``start`` to
+        ``start + n``."""
         data = np.asarray(values, dtype=self.dtype)
         data = data[None] if data.ndim == 2 else data
         window = Window(0, start, data.shape[2], data.shape[1])
