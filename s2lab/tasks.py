@@ -11,99 +11,27 @@ Each task returns the pair ``(batch_fn, loss_fn)`` that ``s2lab.train.fit`` take
 - ``classification_task`` / ``multilabel_task``: random batches of (x, y) tensors, flipped and turned.
 - ``fusion_task``: aligned random windows of Sentinel-2 / Sentinel-1 pairs (FUS-MAE), flipped and turned together.
 
-``pretraining_images`` gathers the images pretraining draws from: the embedded scene, the OSCD cities, user rasters.
+The images pretraining draws from are gathered by ``s2lab.data.pretraining.pretraining_images``.
 Shapes follow the glossary: B batch, C bands, H, W pixels, K classes.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
 import xarray as xr
 from torch.nn import functional as F
 
-from s2lab.radiometry import NORMALIZATIONS, match_radiometry
-from s2lab.data.embedded import open_embedded_scene, split_rows
-from s2lab.data.bigearthnet import bigearthnet_patches, load_bigearthnet_patch
-from s2lab.data.oscd import load_oscd_city, oscd_cities
-from s2lab.data.raster import RASTER_SUFFIXES, band_files, open_raster
+from s2lab.data.pretraining import refuse_nodata
 from s2lab.data.tiles import to_tensor
 from s2lab.masking import STRATEGIES
-from s2lab.sensors import S2_10BANDS
+from s2lab.radiometry import NORMALIZATIONS, match_radiometry
 
 BatchFn = Callable[[int, torch.Generator], Any]
 LossFn = Callable[[torch.nn.Module, Any, torch.Generator], torch.Tensor]
 MaskRatio = float | tuple[float, float]
-
-
-# -- the images ----------------------------------------------------------------------------------------------------
-def _raster_paths(path: Path) -> list[Path]:
-    """A raster file, a folder of band files (one image), or a folder of multi-band rasters (one image each)."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist; expected 'embedded', 'oscd', a GeoTIFF or a folder of them")
-    if path.is_file() or band_files(path):
-        return [path]
-    found = sorted(f for f in path.iterdir() if f.is_file() and f.suffix.lower() in RASTER_SUFFIXES)
-    if not found:
-        raise FileNotFoundError(f"{path} holds no band files (*_B02.tif ...) and no GeoTIFFs")
-    return found
-
-
-def _finite(x: torch.Tensor, what: str) -> torch.Tensor:
-    """x (C, H, W), refused when it holds nodata: tiles must be whole."""
-    nan = int(torch.isnan(x).sum())
-    if nan:
-        raise ValueError(f"{what} holds {nan} nodata (NaN) pixels; crop or fill them before pretraining on it")
-    return x
-
-
-def pretraining_images(
-    sources: Sequence[str | os.PathLike] = ("embedded",), bands: Sequence[str] = S2_10BANDS
-) -> list[torch.Tensor]:
-    """The real images pretraining draws its tiles from.
-
-    Args:
-        sources: any of ``"embedded"`` (the embedded Sentinel-2 scene; ``"embedded:train"`` / ``"embedded:eval"`` its
-            top / bottom half, see ``s2lab.data.embedded.split_rows``), ``"oscd"`` (both dates of every OSCD city
-            found by ``settings.data_dir("oscd")``, labelled or not), ``"bigearthnet"`` (the Sentinel-2 side of every
-            BigEarthNet patch ``s2lab.data.bigearthnet.bigearthnet_patches()`` finds: the 6 real patches of
-            ``bigearthnet-common`` by default, 120 x 120 px, L2A), a GeoTIFF, a folder of one-GeoTIFF-per-band
-            files, or a folder of multi-band GeoTIFFs.
-        bands: the C bands to read, in this order.
-
-    Returns:
-        A list of (C, H, W) float32 reflectance tensors, sizes differing from image to image.
-
-    Raises:
-        FileNotFoundError: a path that does not exist, or "oscd" without OSCD data.
-        RasterError: a file that is not a raster or lacks a band. ValueError: an image with nodata.
-    """
-    if isinstance(sources, (str, os.PathLike)):
-        sources = [sources]
-    if not sources:
-        raise ValueError("no pretraining data given; expected 'embedded', 'oscd' or raster paths")
-    images: list[torch.Tensor] = []
-    for source in sources:
-        if source in ("embedded", "embedded:train", "embedded:eval"):
-            scene = to_tensor(open_embedded_scene(bands))
-            if ":" in source:
-                scene = scene[:, split_rows(scene.shape[1], source.split(":")[1])]
-            images.append(_finite(scene, f"the embedded scene ({source})"))
-        elif source == "oscd":
-            for city in oscd_cities():
-                pair = load_oscd_city(city, bands=bands)
-                images += [_finite(to_tensor(pair.before), f"OSCD {city} before"),
-                           _finite(to_tensor(pair.after), f"OSCD {city} after")]
-        elif source == "bigearthnet":
-            images += [_finite(to_tensor(load_bigearthnet_patch(name, bands=bands).s2), f"BigEarthNet {name}")
-                       for name in bigearthnet_patches()]
-        else:
-            images += [_finite(to_tensor(open_raster(p, bands=bands)), str(p)) for p in _raster_paths(Path(source))]
-    return images
 
 
 # -- shared helpers ------------------------------------------------------------------------------------------------
@@ -241,7 +169,7 @@ def change_task(
     if normalize is not None and normalize not in NORMALIZATIONS:
         raise ValueError(f"unknown radiometric normalisation {normalize!r}; expected None or one of "
                          f"{', '.join(NORMALIZATIONS)}")
-    stacks = [_finite(_pair_tensors(p), f"change pair {i}") for i, p in enumerate(pairs)]  # (2C + 1, H, W) each
+    stacks = [refuse_nodata(_pair_tensors(p), f"change pair {i}") for i, p in enumerate(pairs)]  # (2C + 1, H, W) each
     _check_sizes(stacks, img_size, batch_size, "change pairs")
     C = (stacks[0].shape[0] - 1) // 2
     if normalize is not None:
@@ -266,7 +194,7 @@ def _labelled_batch_fn(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> Bat
     if x.ndim != 4 or len(x) != len(y):
         raise ValueError(f"expected x (N, C, H, W) and y with N rows, got {tuple(x.shape)} and {tuple(y.shape)}")
     _check_batch_size(batch_size)
-    _finite(x, "the images")
+    refuse_nodata(x, "the images")
 
     def batch_fn(step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.randint(0, len(x), (batch_size,), generator=generator)  # (B,)
@@ -325,7 +253,7 @@ def _fusion_tensors(pair: Any, i: int) -> tuple[torch.Tensor, int]:
     s2, s1 = to_tensor(s2), to_tensor(s1)
     if s2.shape[-2:] != s1.shape[-2:]:
         raise ValueError(f"fusion pair {i}: S2 {tuple(s2.shape)} and S1 {tuple(s1.shape)} must share one (H, W) grid")
-    return _finite(torch.cat([s2, s1]), f"fusion pair {i}"), s2.shape[0]
+    return refuse_nodata(torch.cat([s2, s1]), f"fusion pair {i}"), s2.shape[0]
 
 
 def fusion_task(

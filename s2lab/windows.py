@@ -38,6 +38,7 @@ Image = xr.DataArray | torch.Tensor  # (band, y, x) DataArray or (C, H, W) tenso
 MEDIAN_SAMPLE = 4_000_000  # pixels per band at most in the sample of the band medians that fill NaN
 SAMPLE_ROWS = 256  # rows read at a time for that sample
 IN_MEMORY_COPIES = 6  # (C, H, W) float32 images held by whole-image work in memory: input, filled, outputs, sums
+BAND_WINDOWS = 4  # Rows reads at least this many windows' height of rows at a time
 ROWS_HELD = 24  # rows of (C, W) float32 per window row held by work a band of rows at a time (reads, pads, sums)
 
 
@@ -213,7 +214,8 @@ class Rows:
         self.C, self.H, self.W = (int(n) for n in shape)
         self.Hp, self.Wp = padded_size(self.H, self.W, window)
         self._rows, self._cols = reflect_index(self.H, self.Hp), reflect_index(self.W, self.Wp)
-        self._last: tuple[tuple[int, int], tuple[torch.Tensor, torch.Tensor]] | None = None
+        self.band = BAND_WINDOWS * window  # rows read at least at a time: the batches of the next rows come from them
+        self._last: tuple[int, int, torch.Tensor, torch.Tensor] | None = None  # top, bottom, values, real
         self.nan_rows: dict[int, torch.Tensor] = {}  # image row -> (W,) bool NaN pixels, for rows read that had any
 
     @classmethod
@@ -232,10 +234,14 @@ class Rows:
 
     def padded(self, top: int, bottom: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded rows ``top`` to ``bottom``: values (C, n, W') and real (1, n, W') float, 1 where a pixel is the
-        image's own (not padding, not NaN-filled). The last band asked for is kept, so windows of one row of
-        windows read the file once."""
-        if self._last is not None and self._last[0] == (top, bottom):
-            return self._last[1]
+        image's own (not padding, not NaN-filled). At least ``band`` rows are read at once and kept, so the batches
+        that follow, a few rows further down, are views of them: each row is read about once."""
+        if self._last is None or not self._last[0] <= top < bottom <= self._last[1]:
+            self._last = self._read(top, min(max(bottom, top + self.band), self.Hp))
+        first, _, values, real = self._last
+        return values[:, top - first : bottom - first], real[:, top - first : bottom - first]
+
+    def _read(self, top: int, bottom: int) -> tuple[int, int, torch.Tensor, torch.Tensor]:
         src = self._rows[top:bottom]  # (n,) image rows of the padded rows
         first, last = int(src.min()), int(src.max()) + 1
         values, nan = self.read(first, last)  # (C, m, W), (m, W)
@@ -245,8 +251,7 @@ class Rows:
         values = values[:, rows][:, :, cols]  # (C, n, W')
         inside = (torch.arange(top, bottom) < self.H)[:, None] & (torch.arange(self.Wp) < self.W)[None, :]
         real = (inside & ~nan[rows][:, cols])[None].float()  # (1, n, W')
-        self._last = ((top, bottom), (values, real))
-        return values, real
+        return top, bottom, values, real
 
 
 @dataclass

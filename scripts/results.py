@@ -62,7 +62,7 @@ from s2lab.reconstruct import reconstruct_tiles
 from s2lab.sensors import S2_10BANDS
 from s2lab.settings import data_dir
 from s2lab.spectra import resample
-from s2lab.tasks import pretraining_images
+from s2lab.data.pretraining import pretraining_images
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_checkpoints import EVAL_CITIES, TOKENS, WIDTH, pretraining_data, stage_state

@@ -12,6 +12,7 @@ from s2lab.data.bigearthnet import EMBEDDED, bigearthnet_patches, load_bigearthn
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.export import write_geotiff
 from s2lab.data.oscd import IMAGES, oscd_cities
+from s2lab.data.pretraining import pretraining_images
 from s2lab.models import FUSMAE, S2MAE, ChangeDetector
 from s2lab.settings import data_dir
 from s2lab.tasks import (
@@ -20,7 +21,6 @@ from s2lab.tasks import (
     fusion_task,
     multilabel_task,
     pretrain_task,
-    pretraining_images,
 )
 
 TINY = {"img_size": 16, "embed_dim": 16, "depth": 1, "num_heads": 2, "decoder_embed_dim": 16, "decoder_depth": 1,

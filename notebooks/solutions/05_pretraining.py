@@ -10,7 +10,8 @@ from s2lab.baselines import FILL_NAMES
 from s2lab.models import S2MAE, load_model
 from s2lab.pos_embed import sincos_2d
 from s2lab.reconstruct import reconstruct_tiles
-from s2lab.tasks import pretrain_task, pretraining_images
+from s2lab.data.pretraining import pretraining_images
+from s2lab.tasks import pretrain_task
 from s2lab.train import TrainConfig, fit
 
 SMALL = {"img_size": 32, "in_chans": 10, "patch_size": 8, "bands_per_token": 2, "embed_dim": 64, "depth": 2,

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 from s2lab.classification_metrics import binary_scores, mean_average_precision
-from s2lab.data.bigearthnet import EMBEDDED, LABELS_19, bigearthnet_patches, load_bigearthnet_patch
+from s2lab.data.bigearthnet import EMBEDDED, bigearthnet_patches, load_bigearthnet_patch
+from s2lab.data.corine import LABELS_19
 from s2lab.data.synthetic import synthetic_multilabel
 from s2lab.models import SceneClassifier, load_model
 from s2lab.tasks import multilabel_task

@@ -16,7 +16,7 @@ from s2lab.data.tiles import tile, to_tensor
 from s2lab.masking import random_masking
 from s2lab.metrics import masked_token_mse
 from s2lab.sensors import S2_10BANDS, wavelengths
-from s2lab.tasks import pretraining_images
+from s2lab.data.pretraining import pretraining_images
 from s2lab.tokenize import CubeTokenizer
 
 hs = open_hyperspectral()

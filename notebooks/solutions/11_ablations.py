@@ -17,7 +17,8 @@ from s2lab.models import S2MAE
 from s2lab.reconstruct import reconstruct_tiles
 from s2lab.scaling import scale_unit
 from s2lab.sensors import S2_10BANDS, wavelengths
-from s2lab.tasks import pretrain_task, pretraining_images
+from s2lab.data.pretraining import pretraining_images
+from s2lab.tasks import pretrain_task
 from s2lab.train import TrainConfig, fit
 
 STEPS, BATCH, RATIO = 150, 16, 0.9

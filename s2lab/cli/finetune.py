@@ -28,7 +28,7 @@ from s2lab.finetune import (
     seeded,
 )
 from s2lab.models import build, head_config
-from s2lab.models.mae import MAEConfig
+from s2lab.models.config import MAEConfig
 from s2lab.sensors import S2_10BANDS
 from s2lab.train import check_out_dir, fit
 

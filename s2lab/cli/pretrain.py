@@ -24,10 +24,11 @@ from s2lab.device import pick_device
 from s2lab.finetune import seeded
 from s2lab.masking import STRATEGIES
 from s2lab.models import build
-from s2lab.models.mae import LOSSES, TARGETS, MAEConfig
+from s2lab.models.config import LOSSES, TARGETS, MAEConfig
 from s2lab.scaling import SCALINGS, band_statistics
 from s2lab.sensors import S2_10BANDS
-from s2lab.tasks import pretrain_task, pretraining_images
+from s2lab.data.pretraining import pretraining_images
+from s2lab.tasks import pretrain_task
 from s2lab.train import check_out_dir, fit
 
 SLIDER_RANGE = "0.5:0.95"  # the app's mask-ratio slider: pretraining covers all of it by default

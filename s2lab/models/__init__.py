@@ -9,7 +9,8 @@ from __future__ import annotations
 from s2lab import checkpoints
 from s2lab.models.fusmae import FUSMAE, FUSMAEConfig
 from s2lab.models.heads import ChangeDetector, SceneClassifier
-from s2lab.models.mae import MAEConfig, MAEOutput, MaskedAutoencoder, Reconstruction
+from s2lab.models.config import MAEConfig
+from s2lab.models.mae import MAEOutput, MaskedAutoencoder, Reconstruction
 from s2lab.models.s2mae import S2MAE, S2MAEConfig
 from s2lab.models.satmae import SatMAE, SatMAEConfig
 

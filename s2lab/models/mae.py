@@ -25,90 +25,30 @@ second optimises the reflectance MSE that the lab scores.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from s2lab.blocks import Block, init_weights
-from s2lab.scaling import SCALINGS, default_band_statistics, scale, unscale
+from s2lab.scaling import scale, unscale
 from s2lab.masking import Mask, draw_mask
+from s2lab.models.config import MAEConfig
 from s2lab.pos_embed import SpatialSpectralEmbedding
 from s2lab.tokenize import CubeTokenizer, GroupTokenizer, TokenEmbed
 
-TARGETS = ("unit", "patch")
-LOSSES = ("scaled", "reflectance", "balanced")  # where the masked MSE is taken (see reflectance_weight)
-
-
-@dataclass
-class MAEConfig:
-    """Size and choices of a masked autoencoder. The defaults are the lab's small S2MAE."""
-
-    img_size: int = 64  # H = W of the training tiles in pixels; other multiples of patch_size work too
-    in_chans: int = 10  # C, bands (the default 10: B02 B03 B04 B05 B06 B07 B08 B8A B11 B12)
-    patch_size: int = 8  # p, a token covers p x p pixels
-    embed_dim: int = 128  # D, encoder width
-    depth: int = 4  # encoder blocks
-    num_heads: int = 4  # encoder attention heads
-    decoder_embed_dim: int = 96  # decoder width
-    decoder_depth: int = 2  # decoder blocks (S2MAE found 4 best at full scale)
-    decoder_num_heads: int = 4  # decoder attention heads
-    mlp_ratio: float = 4.0  # MLP hidden width / D
-    pos_embed: str = "learnable"  # learnable | sincos | wavelength (see s2lab.pos_embed)
-    target: str = "unit"  # unit | patch (see the module docstring)
-    wavelengths: tuple[float, ...] | None = None  # (C,) band centres in nm; needed by pos_embed="wavelength"
-    scaling: str = "dataset"  # dataset | window | none (s2lab.scaling)
-    band_mean: tuple[float, ...] | None = None  # (C,) reflectance mean per band of the pretraining data (dataset)
-    band_std: tuple[float, ...] | None = None  # (C,) reflectance standard deviation per band, the same data
-    loss: str = "scaled"  # scaled: MSE in the target space (the papers) | reflectance: each band of each window
-    #                       weighted by its squared scaling range, so the loss is the reflectance MSE the lab scores |
-    #                       balanced: the same weights divided by each band's batch mean, so bands weigh alike
-
-    def __post_init__(self) -> None:
-        """Without statistics of its own, a dataset-scaled model of the lab's 10 bands takes the embedded scene's."""
-        if self.scaling == "dataset" and self.band_mean is None and self.band_std is None:
-            found = default_band_statistics(self.in_chans)
-            if found is not None:
-                self.band_mean, self.band_std = found
-
-    def validate(self) -> None:
-        """Raise ValueError naming the first inconsistent field."""
-        if self.target == "raw":
-            raise ValueError("target 'raw' is now scaling='none' with target='unit': the input is then on the "
-                             "target's scale (reflectance), so the model can see what it must predict")
-        if self.target not in TARGETS:
-            raise ValueError(f"unknown reconstruction target {self.target!r}; expected one of {', '.join(TARGETS)}")
-        if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
-        if self.loss != "scaled" and self.target != "unit":
-            raise ValueError(f"loss={self.loss!r} undoes the scaling of a 'unit' target; the 'patch' target is "
-                             "standardised per token, so take loss='scaled' with it")
-        if self.scaling not in SCALINGS:
-            raise ValueError(f"unknown scaling {self.scaling!r}; expected one of {', '.join(SCALINGS)}")
-        if self.scaling == "dataset":
-            for name in ("band_mean", "band_std"):
-                value = getattr(self, name)
-                if value is None or len(value) != self.in_chans:
-                    raise ValueError(
-                        f"scaling='dataset' needs {name} with one value per band ({self.in_chans}), got "
-                        f"{None if value is None else len(value)}; s2lab pretrain computes them from its data "
-                        "(s2lab.scaling.band_statistics), or choose scaling='window'")
-        if self.img_size % self.patch_size:
-            raise ValueError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
-        if self.wavelengths is not None and len(self.wavelengths) != self.in_chans:
-            raise ValueError(f"{len(self.wavelengths)} wavelengths given for {self.in_chans} bands")
-        if self.pos_embed == "wavelength" and self.wavelengths is None:
-            raise ValueError("pos_embed='wavelength' needs the bands' wavelengths (nm) in the config")
-
-
 class MAEOutput(NamedTuple):
-    """loss (), pred (B, L, P) and target (B, L, P) in target space, mask (B, L) with 1 = removed."""
+    """loss (), pred (B, L, P) and target (B, L, P) in target space, mask (B, L) with 1 = removed; and what undoing
+    the scaling needs: the scaled tokens tokens01 (B, L, P) and the scaling's lo, hi (B, C, 1, 1)."""
 
     loss: torch.Tensor
     pred: torch.Tensor
     target: torch.Tensor
     mask: torch.Tensor
+    tokens01: torch.Tensor
+    lo: torch.Tensor
+    hi: torch.Tensor
 
 
 class Reconstruction(NamedTuple):
@@ -251,13 +191,9 @@ class MaskedAutoencoder(nn.Module):
         if mask is None:
             mask = self.draw(B, hw, mask_ratio, strategy, generator, x.device)
         x = torch.gather(x, 1, mask.ids_keep[..., None].expand(-1, -1, x.shape[-1]))  # (B, K, D)
-        return self.run_encoder(x), mask
-
-    def run_encoder(self, x: torch.Tensor) -> torch.Tensor:
-        """Embedded tokens (B, K, D) through the encoder blocks and the final norm."""
         for block in self.blocks:
             x = block(x)
-        return self.norm(x)
+        return self.norm(x), mask
 
     def forward_decoder(self, latent: torch.Tensor, ids_restore: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         """latent (B, K, D) -> pred (B, L, P) for every token."""
@@ -271,6 +207,28 @@ class MaskedAutoencoder(nn.Module):
             x = block(x)
         return self.decoder_pred(self.decoder_norm(x))  # (B, L, P)
 
+    def forward_loss(self, x: torch.Tensor, tokens01: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor,
+                     lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The masked MSE of pred (B, L, P) against the target made from tokens01 (B, L, P), over the removed tokens
+        (mask (B, L), 1 = removed) and real bands; returns (loss, target).
+
+        ``loss="scaled"`` scores in the target space (the papers); otherwise the error is carried back to
+        reflectance through the scaling's lo, hi (B, C, 1, 1) of x (B, C, H, W).
+        """
+        hw = (x.shape[2] // self.config.patch_size, x.shape[3] // self.config.patch_size)
+        target = self.target_tokens(tokens01, hw)
+        value_weight = None
+        if self.config.loss != "scaled":  # the error the lab scores: in reflectance, not in the scaled space
+            weight = reflectance_weight(lo, hi, x.shape, balanced=self.config.loss == "balanced")
+            value_weight = self.tokenizer.patchify(weight)  # (B, L, P)
+        return masked_mse(pred.float(), target, mask, self.valid(hw, x.device), value_weight), target
+
+    def _check_mask(self, mask: Mask, x: torch.Tensor, hw: tuple[int, int]) -> Mask:
+        if mask.mask.shape != (x.shape[0], self.tokenizer.G * hw[0] * hw[1]):
+            raise ValueError(f"the mask covers {tuple(mask.mask.shape)} tokens; this batch has "
+                             f"{(x.shape[0], self.tokenizer.G * hw[0] * hw[1])} (B, L)")
+        return Mask(*(t.to(x.device) for t in mask))
+
     def forward(
         self,
         x: torch.Tensor,
@@ -278,51 +236,41 @@ class MaskedAutoencoder(nn.Module):
         mask_ratio: float = 0.75,
         strategy: str = "random",
         generator: torch.Generator | None = None,
+        mask: Mask | None = None,
     ) -> MAEOutput:
-        """Mask, encode, decode, score.
+        """Mask, encode, decode, score: the recipe of the module docstring.
+
+        The mask is drawn first, so that a scaling by each window's own range sees the visible values only.
 
         Args:
             x: (B, C, H, W) reflectance.
             mask_ratio: share of tokens removed, in [0, 1).
             strategy: a key of ``s2lab.masking.STRATEGIES``.
             generator: a CPU torch.Generator for the mask; a fresh unseeded one when None.
-        """
-        return self._forward(x, mask_ratio, strategy, generator)[0]
-
-    def _forward(self, x, mask_ratio, strategy, generator, mask: Mask | None = None
-                 ) -> tuple[MAEOutput, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``forward``, the scaled tokens (B, L, P) and the lo, hi (B, C, 1, 1) of the scaling, so that
-        ``reconstruct`` can undo it; ``mask`` given, it is used instead of one drawn.
-
-        The mask is drawn first, so that a scaling by each window's own range sees the visible values only.
+            mask: the removed tokens chosen by hand (``s2lab.masking.mask_from_removed``) instead of drawn.
         """
         hw = self.check_input(x)
         generator = generator if generator is not None else torch.Generator()
         if mask is None:
             mask = self.draw(x.shape[0], hw, mask_ratio, strategy, generator, x.device)
-        elif mask.mask.shape != (x.shape[0], self.tokenizer.G * hw[0] * hw[1]):
-            raise ValueError(f"the mask covers {tuple(mask.mask.shape)} tokens; this batch has "
-                             f"{(x.shape[0], self.tokenizer.G * hw[0] * hw[1])} (B, L)")
         else:
-            mask = Mask(*(t.to(x.device) for t in mask))
+            mask = self._check_mask(mask, x, hw)
         x01, lo, hi = self.scale(x, removed=self.mask_image(mask.mask, *x.shape[-2:]).bool())
         tokens01 = self.tokenizer.patchify(x01)  # (B, L, P)
         latent, mask = self.forward_encoder(tokens01, hw, mask_ratio, strategy, generator, mask=mask)
         pred = self.forward_decoder(latent, mask.ids_restore, hw)
-        target = self.target_tokens(tokens01, hw)
-        value_weight = None
-        if self.config.loss != "scaled":  # the error the lab scores: in reflectance, not in the scaled space
-            weight = reflectance_weight(lo, hi, x.shape, balanced=self.config.loss == "balanced")
-            value_weight = self.tokenizer.patchify(weight)  # (B, L, P)
-        loss = masked_mse(pred.float(), target, mask.mask, self.valid(hw, x.device), value_weight)
-        return MAEOutput(loss, pred, target, mask.mask), tokens01, lo, hi
+        loss, target = self.forward_loss(x, tokens01, pred, mask.mask, lo, hi)
+        return MAEOutput(loss, pred, target, mask.mask, tokens01, lo, hi)
 
     # -- using a trained model ---------------------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """All tokens through the encoder, none removed: (B, C, H, W) -> (B, L, D)."""
         hw = self.check_input(x)
-        tokens01 = self.tokenizer.patchify(self.scale(x)[0])
-        return self.run_encoder(self.embed(tokens01) + self.pos(hw, self.group_wavelengths()))
+        tokens01 = self.tokenizer.patchify(self.scale(x)[0])  # (B, L, P)
+        B, L, _ = tokens01.shape
+        order = torch.arange(L, device=x.device).expand(B, L)
+        every = Mask(order, order, torch.zeros(B, L, device=x.device))  # every token kept, in token order
+        return self.forward_encoder(tokens01, hw, 0.0, "random", None, mask=every)[0]
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
         """Encoder features averaged over spectral groups, as a map: (B, C, H, W) -> (B, D, H/p, W/p)."""
@@ -350,8 +298,8 @@ class MaskedAutoencoder(nn.Module):
         information from the removed tokens.
         """
         hw = self.check_input(x)
-        out, tokens01, lo, hi = self._forward(x, mask_ratio, strategy, generator, mask)
-        pred = out.pred.float()
+        out = self(x, mask_ratio=mask_ratio, strategy=strategy, generator=generator, mask=mask)
+        tokens01, lo, hi, pred = out.tokens01, out.lo, out.hi, out.pred.float()
         H, W = x.shape[-2:]
         mask_image = self.mask_image(out.mask, H, W)  # (B, C, H, W)
         if self.config.target == "patch":

@@ -11,7 +11,8 @@ import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from s2lab.models.mae import MAEConfig, MaskedAutoencoder
+from s2lab.models.config import MAEConfig
+from s2lab.models.mae import MaskedAutoencoder
 from s2lab.tokenize import CubeTokenizer
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from s2lab.models.mae import MAEConfig, MaskedAutoencoder
+from s2lab.models.config import MAEConfig
+from s2lab.models.mae import MaskedAutoencoder
 from s2lab.sensors import satmae_group_indices
 from s2lab.tokenize import GroupTokenizer
 

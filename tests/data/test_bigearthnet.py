@@ -10,15 +10,8 @@ import numpy as np
 import pytest
 import rasterio
 
-from s2lab.data.bigearthnet import (
-    EMBEDDED,
-    LABELS_19,
-    LABELS_43,
-    bigearthnet_patches,
-    load_bigearthnet_patch,
-    multi_hot,
-    to_19,
-)
+from s2lab.data.bigearthnet import EMBEDDED, bigearthnet_patches, load_bigearthnet_patch
+from s2lab.data.corine import LABELS_19, LABELS_43, multi_hot, to_19
 from s2lab.sensors import S2_10BANDS, S2_12BANDS
 
 pytestmark = pytest.mark.skipif(

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from s2lab.data import synthetic
-from s2lab.data.bigearthnet import LABELS_19
+from s2lab.data.corine import LABELS_19
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.eurosat import EUROSAT_CLASSES
 from s2lab.data.synthetic import (

@@ -75,7 +75,8 @@ def test_patch_target_and_the_old_raw_target(real_tiles):
 def test_reflectance_loss_is_the_reflectance_mse_of_the_removed_values(scaling, real_tiles):
     """loss='reflectance' = the masked MSE after undoing the scaling, over the batch's mean squared band range."""
     model = S2MAE(**SMALL, scaling=scaling, loss="reflectance")
-    out, _, lo, hi = model._forward(real_tiles, 0.75, "random", _gen(3))
+    out = model(real_tiles, mask_ratio=0.75, generator=_gen(3))
+    lo, hi = out.lo, out.hi
     unscaled = model.tokenizer.unpatchify((out.pred.float() - out.target) * 1.0, 32, 32) * (hi - lo)  # reflectance
     removed = model.mask_image(out.mask, 32, 32).bool()  # (B, C, H, W)
     expected = (unscaled[removed] ** 2).mean() / ((hi - lo) ** 2).mean()

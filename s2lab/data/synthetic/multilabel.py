@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from s2lab.data.bigearthnet import LABELS_19
+from s2lab.data.corine import LABELS_19
 from s2lab.data.embedded import split_rows
 from s2lab.data.synthetic.covers import _smooth_noise, as_numpy_generator
 from s2lab.data.synthetic.textures import (
@@ -97,7 +97,7 @@ class MultiLabelSet:
 
     x: torch.Tensor  # (B, C, S, S) float32 top-of-atmosphere reflectance
     y: torch.Tensor  # (B, 19) float32 multi-hot: 1.0 where the class covers some pixels of the image
-    classes: tuple[str, ...]  # the 19 class names (``s2lab.data.bigearthnet.LABELS_19``)
+    classes: tuple[str, ...]  # the 19 class names (``s2lab.data.corine.LABELS_19``)
     label_map: torch.Tensor  # (B, S, S) int64, the class index of every pixel
     bands: tuple[str, ...]  # the C band names
     split: str  # which half of the scene's rows the real windows come from
