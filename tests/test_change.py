@@ -17,7 +17,7 @@ from s2lab.classification_metrics import binary_scores
 from s2lab.cva import change_vector_analysis
 from s2lab.data.export import write_geotiff
 from s2lab.data.raster import open_raster
-from s2lab.data.oscd import load_oscd_city
+from s2lab.data.oscd import load_oscd_city, read_label
 from s2lab.evaluate import best_threshold, score_change
 from s2lab.models import S2MAE, ChangeDetector
 from s2lab.settings import data_dir
@@ -97,6 +97,25 @@ def test_change_map_validates_the_pair(detector, scene_crop):
         change_map(detector, before, shifted, device="cpu")
     with pytest.raises(ValueError, match=r"4 bands .* takes 10"):
         change_map(detector, before.isel(band=slice(0, 4)), before.isel(band=slice(0, 4)), device="cpu")
+
+
+def test_change_pairs_and_labels_must_match(lab):
+    crop = open_raster(lab / "inputs" / "crop.tif")
+    nine = open_raster(lab / "inputs" / "nine_bands.tif")  # B02 ... B8A, B11
+    swapped = nine.sel(band=[*nine["band"].values[:7], "B11", "B8A"])
+    cases = [
+        (crop, open_raster(lab / "inputs" / "quarter.tif"), r"before has shape \(10, 64, 64\) and after \(10, 32, 32\)"),
+        (crop, open_raster(lab / "inputs" / "other_crs.tif"), r"before is in CRS EPSG:32618 but after in EPSG:32617"),
+        (crop, open_raster(lab / "inputs" / "beside.tif"), r"same size but different transforms"),
+        (nine, swapped, r"before has bands B02, .*B8A, B11 but after has B02, .*B11, B8A"),
+    ]
+    for before, after, message in cases:
+        with pytest.raises(ValueError, match=message):
+            change_map_cva(before, after)
+    with pytest.raises(ValueError, match=r"label_10px\.tif is 10 x 10 px, the before image 64 x 64"):
+        read_label(lab / "inputs" / "label_10px.tif", crop)
+    with pytest.raises(ValueError, match=r"probability has shape \(64, 64\) but the label \(10, 10\)"):
+        score_change(np.zeros((64, 64)), np.zeros((10, 10)))
 
 
 @needs_oscd

@@ -1,8 +1,10 @@
-"""s2lab.checkpoints: safetensors + JSON, checksums, refusing pickles, exact fits, training states."""
+"""s2lab.checkpoints: safetensors + JSON, checksums, refusing pickles, exact fits, training states; the bad
+checkpoints of the error tests (pickled, disguised, tampered, of another width) through ``s2lab.models.load_model``."""
 
 import hashlib
 import json
 import pickle
+import re
 import shutil
 
 import pytest
@@ -20,6 +22,7 @@ from s2lab.checkpoints import (
     save_training_state,
     shipped_models,
 )
+from s2lab.models import load_model as load_s2lab_model
 
 
 class TiedMLP(nn.Module):
@@ -184,6 +187,26 @@ def test_mismatched_checkpoint_lists_keys_and_shapes(tmp_path):
     assert "(0.weight, expected (8, 4), found (6, 4))" in message
     assert "(2.weight, expected (2, 8), found (2, 6))" in message
     assert all(torch.equal(before[k], v) for k, v in target.state_dict().items())
+
+
+def test_checkpoints_are_data_never_code(lab):
+    models, marker = lab / "models", lab / "UNPICKLED"
+    pickle.loads((models / "evil.pt").read_bytes())  # the payload is live: unpickling it creates the marker ...
+    assert marker.exists()
+    marker.unlink()
+    for path in ("evil.pt", "disguised.safetensors", "disguised.json", "disguised"):
+        with pytest.raises(CheckpointError, match="pickle-based"):
+            load_s2lab_model(models / path)
+    assert not marker.exists()  # ... and s2lab never unpickled it
+    with pytest.raises(CheckpointError, match=r"does not match the sha256 recorded in tampered\.json"):
+        load_s2lab_model(models / "tampered")
+    with pytest.raises(CheckpointError) as caught:
+        load_s2lab_model(models / "wide")
+    message = str(caught.value)
+    assert "checkpoint does not fit S2MAE: 0 missing, 0 unexpected" in message
+    assert re.search(r"\(embed\.weight, expected \(\d+, 48\), found \(\d+, 32\)\)", message)
+    with pytest.raises(CheckpointError, match=r"models is a folder; expected a checkpoint file"):
+        load_s2lab_model(models)
 
 
 def _trained(seed: int, steps: int):

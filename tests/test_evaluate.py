@@ -1,4 +1,5 @@
-"""s2lab.evaluate (the change-scoring protocol) and the radiometric normalisation it passes to change_map."""
+"""s2lab.evaluate (the change-scoring protocol), and the radiometric normalisation it passes to change_map and
+change_task, on the ``pairs`` fixture (tests/conftest.py)."""
 
 import numpy as np
 import pytest
@@ -6,40 +7,9 @@ import torch
 
 from s2lab.change import change_map
 from s2lab.radiometry import NORMALIZATIONS, match_radiometry
-from s2lab.data.embedded import open_embedded_scene
-from s2lab.data.tiles import to_tensor
 from s2lab.evaluate import ceiling, evaluate_blend, evaluate_change, evaluate_cva, scores_at
 from s2lab.models import S2MAE, ChangeDetector
 from s2lab.tasks import change_task
-
-
-@pytest.fixture(scope="module")
-def pairs():
-    """Three real 64 x 96 crops of the embedded scene; after = a season-like gain of before, a planted change."""
-    scene = to_tensor(open_embedded_scene().isel(y=slice(1000, 1192), x=slice(500, 596)))  # (10, 192, 96)
-    made = []
-    for k in range(3):
-        before = scene[:, 64 * k:64 * (k + 1)]
-        after = before * (1.3 + 0.1 * k) + 0.01  # global radiometric change, no real change
-        label = torch.zeros(64, 96)
-        label[10 + 5 * k:30 + 5 * k, 20:50] = 1
-        after[:, label.bool()] = before[:, label.bool()].flip(0)  # real change: the spectra scrambled
-        made.append((before, after, label))
-    return made
-
-
-def test_match_radiometry_undoes_a_global_map_and_keeps_shapes(pairs):
-    before, after, _ = pairs[0]
-    brighter = before * 1.7 + 0.02
-    assert torch.allclose(match_radiometry(before, brighter), before, atol=1e-5)
-    squared = before.clamp_min(0) ** 2  # monotone, not linear: only histogram matching undoes it
-    assert torch.equal(match_radiometry(before, squared, "quantiles"), before)
-    assert not torch.allclose(match_radiometry(before, squared, "moments"), before, atol=1e-3)
-    assert match_radiometry(before[None], after[None], "quantiles").shape == (1, *before.shape)
-    with pytest.raises(ValueError, match="same shape"):
-        match_radiometry(before, after[:, :10])
-    with pytest.raises(ValueError, match="unknown radiometric normalisation 'gamma'"):
-        match_radiometry(before, after, "gamma")
 
 
 def test_change_map_says_its_normalisation_and_moments_cannot_reach_a_window_scaled_model(pairs):
@@ -63,18 +33,6 @@ def test_change_map_says_its_normalisation_and_moments_cannot_reach_a_window_sca
     assert not np.allclose(change_map(fixed, before, after, device="cpu").probability.values,
                            change_map(fixed, before, after, normalize="moments", device="cpu").probability.values,
                            atol=1e-4)
-
-
-def test_histogram_matching_gives_each_value_befores_value_of_the_same_rank():
-    torch.manual_seed(0)
-    before, after = torch.rand(2, 3, 17, 19), torch.rand(2, 3, 17, 19) * 2 + 0.3
-    after[0, 1, 0, :5] = 0.5  # ties keep their order of position
-    ranks = after.flatten(-2).argsort(dim=-1, stable=True).argsort(dim=-1)  # (B, C, H * W)
-    expected = before.flatten(-2).sort(dim=-1).values.gather(-1, ranks).view(after.shape)
-    assert torch.equal(match_radiometry(before, after, "quantiles"), expected)
-    assert torch.equal(match_radiometry(before[1], after[1], "quantiles"), expected[1])  # (C, H, W) too
-    order = [x.flatten(-2).argsort(dim=-1, stable=True) for x in (after, expected)]
-    assert torch.equal(*order)  # the order of the values is kept: only the histogram changes
 
 
 def test_scores_at_pools_pixels_and_scores_each_pair():

@@ -1,8 +1,12 @@
-"""Masking strategies: exact kept counts, valid permutations, the structure each strategy promises, purity."""
+"""Masking strategies: exact kept counts, valid permutations, the structure each strategy promises, purity.
+
+Property tests over random sizes: masks obey the MAE unshuffle contract and keep each strategy's structure at any
+size, drawing a mask touches no global state, and every ratio outside [0, 1) is refused by every strategy.
+"""
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from s2lab.masking import STRATEGIES, draw_mask, mask_from_removed, num_kept
@@ -97,3 +101,57 @@ def test_mask_from_removed_removes_exactly_the_marked_tokens():
         mask_from_removed(torch.tensor([[True, False, True, False], [True, True, True, False]]))
     with pytest.raises(ValueError, match="at least one"):
         mask_from_removed(torch.ones(1, 4, dtype=torch.bool))
+
+
+# -- properties over random sizes: the MAE unshuffle contract, each strategy's structure, no global state -----------
+masks = {
+    "strategy": st.sampled_from(sorted(STRATEGIES)),
+    "B": st.integers(1, 3),
+    "G": st.integers(1, 6),
+    "N": st.integers(1, 30),
+    "ratio": st.floats(0.0, 0.95),
+    "seed": st.integers(0, 2**31),
+}
+
+
+@settings(max_examples=80, deadline=None)
+@given(**masks)
+def test_masks_obey_the_unshuffle_contract_and_touch_no_global_state(strategy, B, G, N, ratio, seed):
+    assume(round(G * N * (1 - ratio)) >= 1)  # a mask keeping nothing is refused (test_masking.py)
+    state = torch.random.get_rng_state()
+    m = draw_mask(strategy, B, G, N, ratio, generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(torch.random.get_rng_state(), state)  # only the generator passed in was used
+    again = draw_mask(strategy, B, G, N, ratio, generator=torch.Generator().manual_seed(seed))
+    assert all(torch.equal(a, b) for a, b in zip(m, again))
+    L, K = G * N, num_kept(G * N, ratio)
+    x = torch.randn(B, L, 3)
+    kept = torch.gather(x, 1, m.ids_keep[..., None].expand(-1, -1, 3))  # (B, K, 3): what the encoder sees
+    filler = torch.full((B, L - K, 3), float("inf"))  # the decoder's mask tokens
+    restored = torch.gather(torch.cat([kept, filler], 1), 1, m.ids_restore[..., None].expand(-1, -1, 3))
+    removed = m.mask.bool()[..., None].expand(-1, -1, 3)
+    assert torch.equal(restored[~removed], x[~removed]) and torch.isinf(restored[removed]).all()
+
+
+@settings(max_examples=80, deadline=None)
+@given(**masks)
+def test_each_strategy_keeps_its_structure_at_any_size(strategy, B, G, N, ratio, seed):
+    assume(round(G * N * (1 - ratio)) >= 1)
+    m = draw_mask(strategy, B, G, N, ratio, generator=torch.Generator().manual_seed(seed))
+    grid = m.mask.view(B, G, N)  # 1 = removed
+    per_column, per_group = grid.sum(1), grid.sum(2)  # (B, N) removed groups, (B, G) removed positions
+    if strategy in ("tube", "consistent"):  # a position is removed in all groups or none, but for one split
+        assert (((per_column > 0) & (per_column < G)).sum(1) <= 1).all()
+    if strategy == "spectral":  # a group is removed at all positions or none, but for one split
+        assert (((per_group > 0) & (per_group < N)).sum(1) <= 1).all()
+    if strategy == "balanced":  # every group keeps the same share, to within one token
+        assert ((per_group.max(1).values - per_group.min(1).values) <= 1).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    strategy=st.sampled_from(sorted(STRATEGIES)),
+    ratio=st.one_of(st.floats(max_value=-1e-9), st.floats(min_value=1.0), st.just(float("nan"))),
+)
+def test_ratios_outside_the_unit_interval_are_refused_by_every_strategy(strategy, ratio):
+    with pytest.raises(ValueError, match=r"mask ratio must be in \[0, 1\), got "):
+        draw_mask(strategy, 1, 2, 8, ratio, generator=torch.Generator().manual_seed(0))

@@ -115,6 +115,34 @@ def test_bad_sizes_raise(mae, scene_crop):
         reconstruct_image(mae, scene_crop, overlap=32, device="cpu")
 
 
+def test_reconstruct_image_refuses_before_any_window(lab, mae):
+    crop = open_raster(lab / "inputs" / "crop.tif")
+    part = crop.copy(data=crop.values.copy())
+    part.loc["B05"] = np.nan
+    cases = [
+        (open_raster(lab / "inputs" / "oneband.tif"), {}, r"has 1 bands \(band1\) but the model takes 10"),
+        (open_raster(lab / "inputs" / "rgb_named.tif"), {}, r"has 3 bands \(B04, B03, B02\) but the model takes 10"),
+        (open_raster(lab / "inputs" / "allnan.tif"), {}, r"the image is NaN everywhere"),
+        (part, {}, r"has bands that are NaN everywhere \(B05\)"),
+        (open_raster(lab / "inputs" / "small.tif"), {}, r"5 x 5 px is smaller than one 8 x 8 patch"),
+        (crop, {"mask_ratio": 1.0}, r"mask ratio must be in \[0, 1\), got 1\.0"),
+        (crop, {"mask_ratio": -0.1}, r"mask ratio must be in \[0, 1\), got -0\.1"),
+        (crop, {"mask_ratio": float("nan")}, r"mask ratio must be in \[0, 1\), got nan"),
+        (crop, {"mask_ratio": 0.999}, r"mask ratio 0\.999 keeps no token of \d+"),
+        (crop, {"strategy": "diagonal"}, r"unknown masking strategy 'diagonal'"),
+    ]
+    windows = []
+    original = mae.reconstruct
+    mae.reconstruct = lambda *args, **kwargs: windows.append(1) or original(*args, **kwargs)
+    try:
+        for image, kwargs, message in cases:
+            with pytest.raises(ValueError, match=message):
+                reconstruct_image(mae, image, **kwargs)
+    finally:
+        del mae.reconstruct
+    assert windows == []  # every refusal came before the first window
+
+
 def test_nan_pixels_are_filled_and_reported(mae, scene_crop):
     image = scene_crop.isel(y=slice(0, 40), x=slice(0, 48)).copy()
     image.values[:, 5:10, 7:13] = np.nan  # 30 of 1920 pixels of nodata

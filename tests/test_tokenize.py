@@ -1,4 +1,9 @@
-"""Tokenization: exact round trips over band counts, patch sizes and bands per token, and the documented layout."""
+"""Tokenization: exact round trips over band counts, patch sizes and bands per token, and the documented layout.
+
+Property tests over random shapes: tokens are a pure rearrangement (every value once, padding exactly zero, at the
+documented place), patchify commutes with pixelwise arithmetic and batch order, sizes that are no multiple of the
+patch are refused with the sizes.
+"""
 
 import pytest
 import torch
@@ -101,3 +106,67 @@ def test_group_embedding_uses_one_projection_per_group():
     out = embed(tokens)
     assert out.shape == (1, 10, 3)
     assert torch.allclose(out[0, 7], tokens[0, 7] @ embed.weight[1] + embed.bias[1, 0])
+
+
+# -- properties over random shapes: tokens are a pure rearrangement, in the documented place ------------------------
+@st.composite
+def cube_images(draw):
+    """(x (B, C, H, W), p, s) with H, W multiples of p and 1 <= s <= C."""
+    C, p = draw(st.integers(1, 13)), draw(st.sampled_from([1, 2, 4, 8]))
+    s = draw(st.integers(1, C))
+    shape = (draw(st.integers(1, 3)), C, draw(st.integers(1, 3)) * p, draw(st.integers(1, 3)) * p)
+    seed = draw(st.integers(0, 2**31))
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed)), p, s
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=cube_images(), probe=st.integers(0, 10**6))
+def test_tokens_are_a_pure_rearrangement_in_the_documented_order(case, probe):
+    x, p, s = case
+    B, C, H, W = x.shape
+    tokenizer = CubeTokenizer(patch_size=p, bands_per_token=s, in_chans=C)
+    G, N = tokenizer.G, (H // p) * (W // p)
+    tokens = patchify(x, p, s).view(B, G, N, s * p * p)  # (B, G, N, P)
+    valid, by_position = tokenizer.valid, tokens.transpose(1, 2)  # (G, P), (B, N, G, P)
+    assert (by_position[:, :, ~valid] == 0).all()  # padding bands hold exactly zero
+    assert torch.equal(by_position[:, :, valid].flatten().sort().values, x.flatten().sort().values)  # each value once
+    b, g, n = probe % B, probe // B % G, probe // (B * G) % N  # token l = g * N + n holds bands g*s ..
+    row, col = divmod(n, W // p)
+    cube = x[b, g * s : (g + 1) * s, row * p : (row + 1) * p, col * p : (col + 1) * p]  # (<= s, p, p)
+    assert torch.equal(tokens[b, g, n, : cube.numel()], cube.flatten())  # band, row, column
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=cube_images(), scale=st.floats(-4, 4, allow_nan=False), seed=st.integers(0, 1000))
+def test_patchify_commutes_with_pixelwise_arithmetic_and_batch_order(case, scale, seed):
+    x, p, s = case
+    y = torch.randn(x.shape, generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(patchify(scale * x + y, p, s), scale * patchify(x, p, s) + patchify(y, p, s))
+    order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))
+    assert torch.equal(patchify(x[order], p, s), patchify(x, p, s)[order])
+
+
+@settings(max_examples=40, deadline=None)
+@given(C=st.integers(2, 13), p=st.sampled_from([2, 4]), seed=st.integers(0, 10**6))
+def test_group_tokens_hold_their_groups_bands_in_order(C, p, seed):
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(C, generator=g).tolist()
+    cuts = sorted(set(torch.randint(1, C, (3,), generator=g).tolist()))
+    groups = [order[a:b] for a, b in zip([0, *cuts], [*cuts, C])]
+    x = torch.randn(1, C, p, 2 * p, generator=g)  # N = 2
+    tokens = patchify_groups(x, p, groups).view(1, len(groups), 2, -1)  # (1, G, N, c_max * p * p)
+    for k, bands in enumerate(groups):
+        expected = x[0, bands, :, p : 2 * p].flatten()  # the second spatial position, the group's bands in order
+        assert torch.equal(tokens[0, k, 1, : expected.numel()], expected)
+        assert (tokens[0, k, 1, expected.numel() :] == 0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(p=st.integers(2, 8), H=st.integers(1, 40), W=st.integers(1, 40))
+def test_sizes_not_divisible_by_the_patch_are_refused_with_the_sizes(p, H, W):
+    x = torch.zeros(1, 3, H, W)
+    if H % p == 0 and W % p == 0:
+        assert patchify(x, p, 1).shape == (1, 3 * (H // p) * (W // p), p * p)
+    else:
+        with pytest.raises(ValueError, match=rf"{H} x {W} pixels is not divisible by patch size {p}"):
+            patchify(x, p, 1)

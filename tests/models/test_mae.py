@@ -12,8 +12,7 @@ from s2lab.models import S2MAE, SatMAE, build
 from s2lab.models.mae import reflectance_weight
 from s2lab.scaling import band_stats, scale_unit
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, wavelengths
-
-SMALL = {"img_size": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "decoder_embed_dim": 64, "decoder_depth": 1}
+from _tiny import SMALL
 
 
 @pytest.fixture(scope="module")

@@ -1,22 +1,14 @@
-"""FUS-MAE on the real BigEarthNet S1 + S2 patches, and the task heads."""
+"""FUS-MAE on the real BigEarthNet S1 + S2 patches: fusions and masking schemes, scaling, reconstruction, radar use.
+
+``real_pair`` (crops of the real patches) comes from tests/models/conftest.py.
+"""
 
 import pytest
 import torch
 
-from s2lab.data.bigearthnet import bigearthnet_patches, load_bigearthnet_patch
-from s2lab.models import FUSMAE, S2MAE, ChangeDetector, SceneClassifier, build, head_config
+from s2lab.models import FUSMAE
 from s2lab.models.fusmae import RADAR_CASES, radar_use
-
-SMALL = {"img_size": 32, "embed_dim": 64, "depth": 2, "num_heads": 4, "decoder_embed_dim": 64, "decoder_depth": 1}
-
-
-@pytest.fixture(scope="module")
-def real_pair():
-    """S2 (B, 10, 32, 32) and S1 (B, 2, 32, 32) crops of the real BigEarthNet patches."""
-    patches = [load_bigearthnet_patch(name) for name in bigearthnet_patches()]
-    s2 = torch.stack([torch.as_tensor(p.s2.values[:, :32, :32]) for p in patches]).float()
-    s1 = torch.stack([torch.as_tensor(p.s1.values[:, :32, :32]) for p in patches]).float()
-    return s2, s1
+from _tiny import SMALL
 
 
 @pytest.mark.parametrize("fusion", ["early", "feature", "both"])
@@ -72,27 +64,3 @@ def test_fusmae_refuses_mismatched_modalities(real_pair):
     s2, s1 = real_pair
     with pytest.raises(ValueError, match="must share batch and grid"):
         FUSMAE(**SMALL)(s2, s1[:, :, :16, :16])
-
-
-def test_classifier_heads_and_linear_probe(real_pair):
-    s2, _ = real_pair
-    probe = SceneClassifier(encoder=S2MAE(**SMALL), num_classes=19, multilabel=True, linear_probe=True)
-    assert probe(s2).shape == (s2.shape[0], 19)
-    probe.loss(s2, torch.ones(s2.shape[0], 19)).backward()
-    assert all(p.grad is None for p in probe.encoder.parameters())
-    assert probe.head[1].weight.grad is not None
-    single = SceneClassifier(encoder=S2MAE(**SMALL), num_classes=10)
-    single.loss(s2, torch.zeros(s2.shape[0], dtype=torch.long)).backward()
-    assert single.encoder.embed.weight.grad is not None
-
-
-def test_change_detector_full_resolution_and_rebuild(real_pair):
-    s2, _ = real_pair
-    model = ChangeDetector(encoder=S2MAE(**SMALL), hidden=16)
-    logits = model(s2, s2.flip(0))
-    assert logits.shape == (s2.shape[0], 32, 32)
-    again = build("change", head_config(model))
-    again.load_state_dict(model.state_dict())
-    assert torch.allclose(again(s2, s2.flip(0)), logits)
-    with pytest.raises(ValueError, match="must have the same shape"):
-        model(s2, s2[..., :16, :16])
