@@ -67,7 +67,7 @@ from s2lab.data.pretraining import pretraining_images
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_checkpoints import EVAL_CITIES, TOKENS, WIDTH, pretraining_data, stage_state
 
-RATIOS = (0.5, 0.75, 0.9, 0.95)  # the app slider's range, as the issue asks
+RATIOS = (0.5, 0.75, 0.9, 0.95)  # the app slider's range, the ratios that matter
 SEED = 0  # masks, weights of random encoders, fine-tuning runs, synthetic sets
 WINDOW = 64  # window side in pixels, the models' training img_size
 BATCH = 32  # windows per forward pass (fixes which windows share a mask seed)

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]  # one ch
 
 sync_api = require_browser()
 
-SESSIONS = 10  # browser sessions at once, as the issue asks
+SESSIONS = 10  # browser sessions at once: a small class on one server
 LOAD_S = 15.0  # how long they move sliders (the bench does a minute)
 EMBEDDED = "embedded Sentinel-2 scene"  # how the app names its default image
 

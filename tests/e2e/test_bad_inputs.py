@@ -35,7 +35,7 @@ def _digests(*folders: Path) -> dict[str, str]:
 
 # -- command line: the cases ---------------------------------------------------------------------------------------
 def _error_cases(lab: Path) -> list[tuple[str, list, str]]:
-    """(name, argv, what the one error line must say) for every bad input of the issue."""
+    """(name, argv, what the one error line must say) for every bad input a user may give."""
     i, m = lab / "inputs", lab / "models"
     tiny = m / "tiny.safetensors"
 

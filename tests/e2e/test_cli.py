@@ -1,6 +1,6 @@
 """The ``s2lab`` command, run as users run it (a subprocess) and in-process where that saves time.
 
-The end-to-end path of the issue: pretrain, fine-tune change detection, then detect change on a real OSCD city,
+The end-to-end path a user walks: pretrain, fine-tune change detection, then detect change on a real OSCD city,
 all through the command line. Models here are tiny (a few steps, small widths): the tests check what the command
 writes and reports, not how good the models are.
 """
