@@ -18,7 +18,7 @@ standardises each date's bands on its own, the same normalisation), thresholded 
 **Pairs larger than memory** (a full Sentinel-2 tile is 4.8 GB per date as float32): where the pair would not fit
 the memory limit (``s2lab.data.memory``), both dates are read a band of rows at a time, and the whole-image
 statistics (the normalisation, CVA's band means and deviations) are taken on strided samples of each date
-(``s2lab.windows.filled_sample``). Only (H, W) maps are held: the probability, CVA's magnitude, the blend.
+(``s2lab.windows.image_rows``). Only (H, W) maps are held: the probability, CVA's magnitude, the blend.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from s2lab.data.memory import memory_limit
 from s2lab.radiometry import NORMALIZATIONS, check_normalize, fit_radiometry, match_radiometry
 from s2lab.scaling import SCALE_EPS
 from s2lab.windows import (IN_MEMORY_COPIES, Image, Rows, WindowPlan, as_raster, band_list, check_window,
-                           filled_sample, image_rows, prepare)
+                           image_rows, prepare)
 
 MODEL_THRESHOLD = 0.5  # a ChangeDetector's default cut on the sigmoid probability
 BLEND_ROWS = 512  # rows at a time of the CVA magnitude and of the blend of a pair too large for memory
@@ -120,12 +120,12 @@ def _pair_rows(before: Image, after: Image, normalize: str | None, in_chans: int
             xa = match_radiometry(xb, xa, normalize)
         return [Rows.of(xb, nan_b, window), Rows.of(xa, nan_a, window)], ""
     rows_b = image_rows(before, in_chans, patch, window, "before")
+    rows_a = image_rows(after, in_chans, patch, window, "after")
     if normalize is None:
-        return [rows_b, image_rows(after, in_chans, patch, window, "after")], ""
-    sample_b, sample_a = filled_sample(before, "before"), filled_sample(after, "after")
-    fitted = fit_radiometry(sample_b, sample_a, normalize)
-    note = f"; fitted on a strided sample of {sample_b.shape[1]} px per band (the pair is larger than memory)"
-    return [rows_b, image_rows(after, in_chans, patch, window, "after", transform=fitted.apply)], note
+        return [rows_b, rows_a], ""
+    rows_a.transform = fit_radiometry(rows_b.sample, rows_a.sample, normalize).apply
+    note = f"; fitted on a strided sample of {rows_b.sample.shape[1]} px per band (the pair is larger than memory)"
+    return [rows_b, rows_a], note
 
 
 def change_map(
@@ -208,18 +208,18 @@ def cva_magnitude(before: Image, after: Image) -> tuple[torch.Tensor, float]:
     share of pixels NaN in some band of either date (filled with the band medians first).
 
     A pair that fits in memory is computed at once; a larger one a band of rows at a time, each date's band means
-    and standard deviations taken on a strided sample (``s2lab.windows.filled_sample``)."""
+    and standard deviations taken on a strided sample (``s2lab.windows.image_rows``)."""
     _check_pair(before, after)
     if _in_memory(before):
         xb, nan_b = prepare(before, None, 1, "before")
         xa, nan_a = prepare(after, None, 1, "after")
         return change_vector_analysis(xb, xa), float((nan_b | nan_a).float().mean())
+    # window 1 pads nothing: only the images' rows and their samples are used here
+    rows_b, rows_a = image_rows(before, None, 1, 1, "before"), image_rows(after, None, 1, 1, "after")
     stats = []
-    for image, what in ((before, "before"), (after, "after")):
-        sample = filled_sample(image, what)  # (C, n)
+    for sample in (rows_b.sample, rows_a.sample):  # (C, n)
         mean, std = sample.mean(dim=1), sample.std(dim=1, unbiased=False).clamp_min(1e-6)
         stats.append((mean[:, None, None], std[:, None, None]))
-    rows_b, rows_a = image_rows(before, None, 1, 1, "before"), image_rows(after, None, 1, 1, "after")
     H, W = rows_b.H, rows_b.W
     magnitude, nan = torch.empty(H, W), 0
     for top in range(0, H, BLEND_ROWS):

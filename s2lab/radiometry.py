@@ -6,7 +6,7 @@ the whole image, without labels (a change model is trained with the same setting
 
 - ``match_radiometry(before, after, method)``: exact, over every pixel of images in memory.
 - ``fit_radiometry(before_sample, after_sample, method)``: the same map fitted on evenly strided samples of images
-  too large for memory (``s2lab.windows.filled_sample``), applied a band of rows at a time. For ``"moments"`` it is
+  too large for memory (``Rows.sample`` of ``s2lab.windows.image_rows``), applied a band of rows at a time. For ``"moments"`` it is
   the exact map when the samples are every pixel; for ``"quantiles"`` it maps each value through the samples'
   ``QUANTILE_KNOTS`` evenly spaced order statistics (mid-rank for ties, linear between them), where the exact map
   matches every pixel's rank (ties by position).

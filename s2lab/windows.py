@@ -4,7 +4,7 @@ A model never sees a whole scene: it sees square windows of ``window`` pixels (b
 ``batch_size`` at a time, so memory is bounded and attention never spans more than one window. The recipe, shared by
 both tasks:
 
-    image (C, H, W) reflectance; NaN pixels filled with their band's median       prepare
+    image (C, H, W) reflectance; NaN pixels filled with their band's median       image_rows
       -> reflected past the right and bottom edges to a multiple of the window     Rows (s2lab.data.tiles.pad_reflect)
       -> window corners, one every ``window - overlap`` pixels, row by row         WindowPlan
          (s2lab.data.tiles.window_origins); batches of ``batch_size`` windows
@@ -121,14 +121,6 @@ def band_medians(image: Image, what: str, sample: torch.Tensor | None = None) ->
     return torch.nanmedian(sample, dim=1).values
 
 
-def filled_sample(image: Image, what: str) -> torch.Tensor:
-    """(C, n) the strided sample of ``band_medians`` with its NaN filled by them: whole-image statistics of an image
-    too large for memory are taken on it (every pixel of an image up to ``MEDIAN_SAMPLE`` pixels)."""
-    sample = _sample(image)
-    nan = torch.isnan(sample)
-    return torch.where(nan, band_medians(image, what, sample)[:, None], sample) if nan.any() else sample
-
-
 def _fill(values: torch.Tensor, image: Image, medians: list, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     """values (C, n, W) with NaN replaced by the image's band medians (computed once, at the first NaN, into
     ``medians``), and the (n, W) bool pixels that had NaN in some band."""
@@ -155,24 +147,24 @@ def prepare(image: Image, in_chans: int | None, patch: int, what: str) -> tuple[
     return _fill(to_tensor(image), image, [], what)
 
 
-def image_rows(image: Image, in_chans: int | None, patch: int, window: int, what: str,
-               transform: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Rows:
+def image_rows(image: Image, in_chans: int | None, patch: int, window: int, what: str) -> Rows:
     """The image read a band of rows at a time (a lazily opened raster stays on disk), validated, NaN filled.
 
-    Args: as ``prepare``; window: the windows' side w; transform: applied to every band of rows read, (C, n, W) ->
-    (C, n, W), after the filling (a change pair's radiometric normalisation).
+    The strided sample of ``band_medians`` is read first (an image or band NaN everywhere is refused before any
+    window) and kept, NaN filled, as ``Rows.sample`` (C, n): whole-image statistics of an image too large for memory
+    are taken on it (every pixel of an image up to ``MEDIAN_SAMPLE`` pixels).
+
+    Args: as ``prepare``; window: the windows' side w.
     """
     shape = image_shape(image, in_chans, patch, what)
     C, H, W = shape
     check_fits(ROWS_HELD * window * W * C * 4, size_text(shape), "a band of rows of it")
-    sample = _sample(image)  # read first, so that an image or band NaN everywhere is refused before any window
-    medians = [band_medians(image, what, sample)] if torch.isnan(sample).any() else []
-
-    def read(start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor]:
-        values, nan = _fill(rows_of(image, start, stop), image, medians, what)
-        return (values if transform is None else transform(values)), nan
-
-    return Rows(read, shape, window)
+    sample = _sample(image)  # (C, n)
+    nan = torch.isnan(sample)
+    medians = [band_medians(image, what, sample)] if nan.any() else []
+    rows = Rows(lambda start, stop: _fill(rows_of(image, start, stop), image, medians, what), shape, window)
+    rows.sample = torch.where(nan, medians[0][:, None], sample) if medians else sample
+    return rows
 
 
 def as_raster(values: torch.Tensor, like: Image) -> xr.DataArray:
@@ -216,6 +208,9 @@ class Rows:
         self._rows, self._cols = reflect_index(self.H, self.Hp), reflect_index(self.W, self.Wp)
         self.band = BAND_WINDOWS * window  # rows read at least at a time: the batches of the next rows come from them
         self._last: tuple[int, int, torch.Tensor, torch.Tensor] | None = None  # top, bottom, values, real
+        self.transform: Callable[[torch.Tensor], torch.Tensor] | None = None  # applied to every band of rows read,
+        # (C, n, W) -> (C, n, W), after the filling (a change pair's radiometric normalisation)
+        self.sample: torch.Tensor | None = None  # (C, n) NaN-filled strided sample (``image_rows``)
         self.nan_rows: dict[int, torch.Tensor] = {}  # image row -> (W,) bool NaN pixels, for rows read that had any
 
     @classmethod
@@ -245,6 +240,8 @@ class Rows:
         src = self._rows[top:bottom]  # (n,) image rows of the padded rows
         first, last = int(src.min()), int(src.max()) + 1
         values, nan = self.read(first, last)  # (C, m, W), (m, W)
+        if self.transform is not None:
+            values = self.transform(values)
         for i in nan.any(dim=1).nonzero().flatten().tolist():
             self.nan_rows[first + i] = nan[i]
         rows, cols = src - first, self._cols
