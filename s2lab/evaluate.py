@@ -23,9 +23,10 @@ import xarray as xr
 from s2lab.change import MODEL_THRESHOLD, blend_scores, change_map, smooth_maps
 from s2lab.classification_metrics import binary_scores
 from s2lab.cva import change_vector_analysis, otsu_threshold
+from s2lab.data.pairs import ChangePair
 from s2lab.data.tiles import to_tensor
 
-Pair = tuple[Any, Any, Any]  # (before (C, H, W), after (C, H, W), label (H, W) 0/1)
+Pair = ChangePair | tuple[Any, Any, Any]  # unpacks as before (C, H, W), after (C, H, W), label (H, W) 0/1
 
 
 # -- scoring a map against a label ---------------------------------------------------------------------------------

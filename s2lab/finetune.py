@@ -101,7 +101,7 @@ def _change_data(bands: Sequence[str], *, data: str, seed: int, img_size: int, t
                  eval_cities: Sequence[str] | None, synthetic_count: int) -> tuple[list, list, dict]:
     """(training pairs, evaluation pairs, what they are): OSCD cities when present, else synthetic tiles.
 
-    A pair is (before (C, H, W), after (C, H, W), label (H, W) 0/1).
+    A pair is an ``OSCDPair`` or a (before (C, H, W), after (C, H, W), label (H, W) 0/1) tuple of tiles.
     """
     if _real("change", data, "oscd", settings.data_dir("oscd") is not None):
         unlabelled = [c for c in [*(eval_cities or []), *(train_cities or [])] if c in oscd_cities(labelled=False)]
@@ -111,7 +111,7 @@ def _change_data(bands: Sequence[str], *, data: str, seed: int, img_size: int, t
         train, held = split_cities(oscd_cities(labelled=True), eval_cities, train_cities)
 
         def load(cities: Sequence[str]) -> list:
-            return [(p.before, p.after, p.label) for p in (load_oscd_city(c, bands=bands) for c in cities)]
+            return [load_oscd_city(c, bands=bands) for c in cities]
 
         return load(train), load(held), {"data": "oscd", "synthetic": False, "train_cities": train,
                                          "eval_cities": held}
@@ -119,7 +119,7 @@ def _change_data(bands: Sequence[str], *, data: str, seed: int, img_size: int, t
     scene, size = open_embedded_scene(bands), max(128, img_size)
     sets = [synthetic_change_dataset(count, size, rng=generator, scene=scene, split=split)
             for count, split in ((synthetic_count, "train"), (max(1, synthetic_count // 4), "eval"))]
-    pairs = [list(zip(t.before, t.after, t.mask)) for t in sets]
+    pairs = [list(zip(t.before, t.after, t.label)) for t in sets]
     return pairs[0], pairs[1], {"data": sets[0].description + "; scored on eval-split tiles", "synthetic": True}
 
 

@@ -129,8 +129,8 @@ def pretrain_task(
 
 
 def _pair_tensors(pair: Any) -> torch.Tensor:
-    """(before, after, label) or an object with those fields -> one (2C + 1, H, W) stack (label last, 0/1)."""
-    before, after, label = (pair.before, pair.after, pair.label) if hasattr(pair, "before") else pair
+    """A ``ChangePair`` or a (before, after, label) tuple -> one (2C + 1, H, W) stack (label last, 0/1)."""
+    before, after, label = pair
     if label is None:
         raise ValueError("a change pair without a label cannot be trained on")
     before, after = to_tensor(before), to_tensor(after)
@@ -154,8 +154,8 @@ def change_task(
 
     Args:
         model: a ``ChangeDetector``.
-        pairs: (before (C, H, W), after (C, H, W), label (H, W) in {0, 1}) tensors or DataArrays, or objects with
-            ``before``, ``after``, ``label`` fields (``OSCDPair``, the synthetic change pairs).
+        pairs: ``s2lab.data.pairs.ChangePair`` (OSCD cities, planted changes) or (before (C, H, W), after (C, H, W),
+            label (H, W) in {0, 1}) tuples of tensors or DataArrays.
         batch_size: B windows per step.
         img_size: window side in pixels, a multiple of the encoder's patch size.
         pos_weight: weight of the change class in the binary cross-entropy (change is rare); None = 1.

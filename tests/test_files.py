@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from s2lab.files import atomic_path, check_writable
+from s2lab.files import atomic_path, check_output, check_writable
 
 
 def test_atomic_path_replaces_the_file_only_when_the_block_succeeds(tmp_path):
@@ -32,3 +32,18 @@ def test_check_writable_leaves_nothing_and_names_a_missing_folder(tmp_path):
     with pytest.raises(FileNotFoundError):
         with atomic_path(tmp_path / "missing" / "out.tif"):
             pass
+
+
+def test_check_output_refuses_inputs_folders_and_missing_folders(tmp_path):
+    source = tmp_path / "in.tif"
+    source.write_bytes(b"data")
+    assert check_output(tmp_path / "out.tif", [source]) == tmp_path / "out.tif"
+    with pytest.raises(ValueError, match=r"output .*in\.tif is the input .*in\.tif; choose another output path"):
+        check_output(tmp_path / "." / "in.tif", [source])
+    with pytest.raises(ValueError, match="is a folder; expected a file path"):
+        check_output(tmp_path)
+    with pytest.raises(NotADirectoryError, match=r"in\.tif, which is a file; expected a folder"):
+        check_output(source / "out.tif")
+    with pytest.raises(FileNotFoundError, match=r"the folder .*nowhere of output .* does not exist; create it first"):
+        check_output(tmp_path / "nowhere" / "out.tif")
+    assert source.read_bytes() == b"data" and sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]

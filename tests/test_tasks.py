@@ -12,6 +12,7 @@ from s2lab.data.bigearthnet import EMBEDDED, bigearthnet_patches, load_bigearthn
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.export import write_geotiff
 from s2lab.data.oscd import IMAGES, oscd_cities
+from s2lab.data.pairs import ChangePair
 from s2lab.data.pretraining import pretraining_images
 from s2lab.models import FUSMAE, S2MAE, ChangeDetector
 from s2lab.settings import data_dir
@@ -179,10 +180,10 @@ def test_change_windows_stay_aligned_under_flips_and_turns():
     assert len(seen) >= 6
 
 
-def test_change_task_accepts_oscd_like_pairs_and_weighs_change():
+def test_change_task_accepts_change_pairs_and_weighs_change():
     scene = open_embedded_scene(("B02", "B03", "B04")).isel(y=slice(0, 24), x=slice(0, 24))
     label = scene.isel(band=0, drop=True) > float(scene[0].median())
-    pair = SimpleNamespace(before=scene, after=scene * 1.1, label=label.astype("uint8"))
+    pair = ChangePair(before=scene, after=scene * 1.1, label=label.astype("uint8"), name="test", synthetic=False)
 
     def zeros(before, after):  # logits 0: every pixel's loss is log 2, times pos_weight where changed
         return torch.zeros(before.shape[0], *before.shape[-2:])

@@ -36,7 +36,7 @@ if data_dir("oscd") is not None:
     what = "OSCD nantes crop"
 else:
     planted = synthetic_pair(100, 300, 8)
-    before, after, label = planted.before, planted.after, planted.mask
+    before, after, label = planted.before, planted.after, planted.label
     what = "SYNTHETIC crop"
 
 # 1. CVA without standardising: a date-wide difference of brightness (sun, atmosphere, calibration, season) adds to
@@ -60,7 +60,7 @@ if data_dir("oscd") is not None:
     before2, after2, label2, what2 = other.before, other.after, other.label, "OSCD abudhabi (whole city)"
 else:
     planted2 = synthetic_pair(500, 900, 3)
-    before2, after2, label2, what2 = planted2.before, planted2.after, planted2.mask, "SYNTHETIC crop 2"
+    before2, after2, label2, what2 = planted2.before, planted2.after, planted2.label, "SYNTHETIC crop 2"
 default = detect_change(model, meta, before2, after2)  # meta: its normalisation, method and threshold
 maps = {f"default ({default.method}) at t = {default.threshold:.3f}": default}
 if default.method != "model":

@@ -19,7 +19,7 @@ from s2lab.checkpoints import CheckpointError, shipped_models
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.raster import open_raster
 from s2lab.device import CHOICES
-from s2lab.files import check_writable
+from s2lab.files import check_output
 from s2lab.masking import STRATEGIES
 from s2lab.models import load_model
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, S2_13BANDS
@@ -55,28 +55,9 @@ def _check_strategy(strategy: str) -> str:
 
 
 def _check_output(path: str, *inputs: str) -> Path:
-    """The output path, refused before any work when it is an input, a folder, or in a missing / read-only folder.
-
-    Writability is proven by creating (and removing) a temporary file in the folder, which also holds for root,
-    whom permission bits do not stop.
-    """
-    out = Path(path).expanduser()
-    for given in inputs:
-        if given != "embedded" and Path(given).expanduser().resolve() == out.resolve():
-            raise ValueError(f"output {out} is the input {given}; choose another output path")
-    if out.is_dir():
-        raise ValueError(f"output {out} is a folder; expected a file path such as out.tif")
-    if out.parent.exists() and not out.parent.is_dir():
-        raise NotADirectoryError(f"output {out} is inside {out.parent}, which is a file; expected a folder")
-    if not out.parent.is_dir():
-        raise FileNotFoundError(f"the folder {out.parent} of output {out} does not exist; create it first")
-    try:
-        check_writable(out.parent)
-    except OSError as err:
-        raise PermissionError(
-            f"cannot write output {out}: its folder {out.parent} is not writable ({err.strerror})"
-        ) from None
-    return out
+    """The output path, refused before any work when it is an input, a folder, or in a missing / read-only folder
+    (``s2lab.files.check_output``)."""
+    return check_output(path, [given for given in inputs if given != "embedded"])
 
 
 def _check_input(spec: str) -> None:

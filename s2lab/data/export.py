@@ -32,7 +32,7 @@ from rasterio.windows import Window
 
 from s2lab.data import grids
 from s2lab.data.raster import RasterError
-from s2lab.files import atomic_path, check_writable
+from s2lab.files import atomic_path, check_output
 
 
 def _to_numpy(data: Any) -> np.ndarray:
@@ -204,17 +204,10 @@ class RowWriter:
 
 
 def check_target(path: Path, *inputs: Any) -> None:
-    """Refuse an output path that is a folder, in a missing or unwritable folder, or one of the inputs' files."""
-    target = path.resolve()
-    for obj in inputs:
-        sources = obj.attrs.get("source_files", ()) if isinstance(obj, xr.DataArray) else ()
-        if any(Path(s).resolve() == target for s in sources):
-            raise RasterError(f"refusing to write {path}: it is an input of this raster; choose another path")
-    if path.is_dir():
-        raise RasterError(f"{path} is a folder; expected a file path ending in .tif")
-    if not path.parent.is_dir():
-        raise RasterError(f"folder {path.parent} does not exist; create it first")
+    """Refuse an output path that is a folder, in a missing or unwritable folder, or one of the inputs' files
+    (``s2lab.files.check_output`` on the ``source_files`` of the DataArrays among ``inputs``), as a ``RasterError``."""
+    sources = [s for obj in inputs if isinstance(obj, xr.DataArray) for s in obj.attrs.get("source_files", ())]
     try:
-        check_writable(path.parent)
-    except OSError as err:
-        raise RasterError(f"cannot write {path}: its folder {path.parent} is not writable ({err.strerror})") from None
+        check_output(path, sources)
+    except (OSError, ValueError) as err:
+        raise RasterError(str(err)) from None

@@ -33,6 +33,7 @@ import rasterio
 import xarray as xr
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
+from s2lab.data.pairs import ChangePair
 from s2lab.data.raster import RasterError, match_grid, open_raster, same_grid
 from s2lab.sensors import S2_10BANDS
 from s2lab.settings import data_dir
@@ -44,17 +45,14 @@ SPLITS = ("train", "test")
 ENCODINGS = {"1/2": (1, 2), "0/1": (0, 1), "0/255": (0, 255)}
 
 
-@dataclass
-class OSCDPair:
-    """One OSCD city: a before / after pair of Sentinel-2 images on one grid, and its change label."""
+@dataclass(frozen=True, kw_only=True)
+class OSCDPair(ChangePair):
+    """One OSCD city: before (imgs_1) and after (imgs_2) reflectance on imgs_1's 10 m grid (EPSG:4326), and its change
+    label on that grid (None for the test cities, published without labels). ``synthetic`` is always False."""
 
     city: str  # the city's folder name, e.g. "bercy"
-    before: xr.DataArray  # (C, H, W) reflectance of imgs_1 on its 10 m grid, EPSG:4326
-    after: xr.DataArray  # (C, H, W) reflectance of imgs_2 on the same grid as before
-    label: xr.DataArray | None  # (H, W) uint8, 1 = change, 0 = no change, on before's grid; None if unlabelled
     dates: tuple[datetime.date, datetime.date] | None  # acquisition dates (before, after) from dates.txt
     label_encoding: str | None  # what the label file held: "1/2" (1 = no change, 2 = change), "0/1" or "0/255"
-    synthetic: bool = False  # always False: real Sentinel-2 images and real change labels
 
 
 def _is_images_folder(folder: Path) -> bool:
@@ -207,4 +205,8 @@ def load_oscd_city(
     label_path = _label_path(images, city)
     if label_path is not None:
         label, encoding = read_label(label_path, before)
-    return OSCDPair(city=city, before=before, after=after, label=label, dates=dates, label_encoding=encoding)
+    when = f", {dates[0]} -> {dates[1]}" if dates else ""
+    description = (f"real Sentinel-2 pair from OSCD ({city}{when}, label {encoding})" if label is not None
+                   else f"real Sentinel-2 pair from OSCD ({city}{when}), no change label (an OSCD test city)")
+    return OSCDPair(name=f"OSCD {city}", before=before, after=after, label=label, synthetic=False,
+                    description=description, city=city, dates=dates, label_encoding=encoding)

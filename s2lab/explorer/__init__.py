@@ -2,7 +2,7 @@
 
     sources   ``Source``: the embedded scene or a user's upload (``read_upload``, refusing with ``UploadError``)
     models    the shipped models by role (``MODELS``, ``model``), on ``device()``
-    pairs     ``ChangePair``: the change view's pair and probability map, computed on a background thread
+    pairs     ``ScoredPair``: the change view's pair and probability map, computed on a background thread
     views     what each view draws, one frozen dataclass per view (``SceneView`` to ``ChangeView``)
     state     ``Explorer``: one session's input parameters, and the outputs its watchers compute from them
 
@@ -13,7 +13,7 @@ never seen by another session), parameters and outputs. The pictures are drawn b
 """
 
 from s2lab.explorer.models import MODELS, describe_groups, device, model
-from s2lab.explorer.pairs import ChangePair, default_change_future, default_change_pair
+from s2lab.explorer.pairs import ScoredPair, default_change_future, default_change_pair
 from s2lab.explorer.sources import BANDS, CROP, MAX_UPLOAD_MB, Source, UploadError, embedded_source, read_upload
 from s2lab.explorer.state import Explorer
 from s2lab.explorer.views import ChangeView, ReconstructionView, SceneView, SpectrumView, TokenView
@@ -23,11 +23,11 @@ __all__ = [
     "CROP",
     "MAX_UPLOAD_MB",
     "MODELS",
-    "ChangePair",
     "ChangeView",
     "Explorer",
     "ReconstructionView",
     "SceneView",
+    "ScoredPair",
     "Source",
     "SpectrumView",
     "TokenView",

@@ -1,4 +1,4 @@
-"""The explorer's change pairs: a before / after pair, its truth and the shipped change model's probability map.
+"""The explorer's change pairs: a ``ChangePair`` (before, after, label) and the shipped change model's probability map.
 
 The default pair is a held-out OSCD city where OSCD is found, else changes planted on the embedded scene; it is
 computed once per process, on a background thread, since a whole OSCD city takes seconds, and shared read-only.
@@ -7,6 +7,7 @@ An upload's pair is planted on the upload, computed on the same thread, and belo
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,6 +19,7 @@ import xarray as xr
 
 from s2lab.change import detect_change
 from s2lab.data.oscd import load_oscd_city, oscd_cities
+from s2lab.data.pairs import ChangePair
 from s2lab.data.synthetic import plant_changes, scene_radiometry
 from s2lab.explorer.models import device, model
 from s2lab.explorer.sources import BANDS, Source, embedded_source
@@ -28,36 +30,28 @@ EMBEDDED_CHANGE = (1088, 496)  # (row, col) of the synthetic change pair's corne
 
 
 @dataclass(frozen=True, eq=False)
-class ChangePair:
-    """A before / after pair with its truth and the shipped change model's probability map."""
+class ScoredPair:
+    """A change pair and the shipped change model's probability map on it."""
 
-    name: str  # e.g. "OSCD nantes (held out)" or "SYNTHETIC: planted changes on ..."
-    before: xr.DataArray  # (C, H, W) reflectance
-    after: xr.DataArray  # (C, H, W) reflectance on before's grid
-    label: np.ndarray  # (H, W) uint8, 1 = change
+    pair: ChangePair  # before, after (C, H, W), label (H, W) 1 = change, name, synthetic, description
     probability: np.ndarray  # (H, W) float32 in [0, 1], from ``s2lab.change.detect_change``
-    synthetic: bool  # True when the changes were planted (s2lab.data.synthetic.plant_changes)
-    description: str  # where the pair comes from, in a sentence
     seconds: float  # time the probability map took
 
 
-def _probability(before: xr.DataArray, after: xr.DataArray) -> tuple[np.ndarray, float]:
+def _scored(pair: ChangePair) -> ScoredPair:
     detector, info = model("change")
     with torch.inference_mode():  # the model's own default: alone or blended with CVA, as its training cities chose
-        result = detect_change(detector, info.get("meta") or {}, before, after, device=device())
-    return np.asarray(result.probability.values, dtype=np.float32), result.seconds
+        result = detect_change(detector, info.get("meta") or {}, pair.before, pair.after, device=device())
+    return ScoredPair(pair, np.asarray(result.probability.values, dtype=np.float32), result.seconds)
 
 
-def _planted_pair(image: xr.DataArray, origin: tuple[int, int], name: str, reference=None) -> ChangePair:
+def _planted_pair(image: xr.DataArray, origin: tuple[int, int], name: str, reference=None) -> ScoredPair:
     row, col = origin
     side = min(CHANGE_SIDE, image.sizes["y"] - row, image.sizes["x"] - col)
     crop = image.isel(y=slice(row, row + side), x=slice(col, col + side))
     crop = crop.fillna(crop.median(dim=("y", "x")))
     pair = plant_changes(crop, rng=np.random.default_rng(0), reference=reference)
-    probability, seconds = _probability(pair.before, pair.after)
-    return ChangePair(name=f"SYNTHETIC: planted changes on {name}", before=pair.before, after=pair.after,
-                      label=np.asarray(pair.mask.values, dtype=np.uint8), probability=probability, synthetic=True,
-                      description=pair.description, seconds=seconds)
+    return _scored(dataclasses.replace(pair, name=f"SYNTHETIC: planted changes on {name}"))
 
 
 def _oscd_city() -> str | None:
@@ -73,7 +67,7 @@ def _oscd_city() -> str | None:
 
 
 @functools.lru_cache(maxsize=1)
-def default_change_pair() -> ChangePair:
+def default_change_pair() -> ScoredPair:
     """A held-out OSCD city where ``data_dir("oscd")`` finds OSCD, else changes planted on the embedded scene.
 
     Computed once per process (a whole city takes seconds); later calls return the same pair.
@@ -82,14 +76,7 @@ def default_change_pair() -> ChangePair:
     if city is not None:
         pair = load_oscd_city(city, bands=BANDS)
         held = city in (model("change")[1].get("meta") or {}).get("eval_cities", [])
-        probability, seconds = _probability(pair.before, pair.after)
-        dates = f", {pair.dates[0]} -> {pair.dates[1]}" if pair.dates else ""
-        return ChangePair(
-            name=f"OSCD {city}{' (held out)' if held else ' (seen in training)'}", before=pair.before,
-            after=pair.after, label=np.asarray(pair.label.values, dtype=np.uint8), probability=probability,
-            synthetic=False, seconds=seconds,
-            description=f"real Sentinel-2 pair and change label from OSCD ({city}{dates}, label {pair.label_encoding})",
-        )
+        return _scored(dataclasses.replace(pair, name=f"{pair.name}{' (held out)' if held else ' (seen in training)'}"))
     scene = embedded_source().image
     return _planted_pair(scene, EMBEDDED_CHANGE, "the embedded scene (held-out half)", scene_radiometry(scene))
 

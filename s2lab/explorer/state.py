@@ -36,7 +36,7 @@ from s2lab.data.tiles import tile, untile
 from s2lab.device import describe_device
 from s2lab.evaluate import score_change
 from s2lab.explorer.models import MODELS, device, model
-from s2lab.explorer.pairs import ChangePair, change_future
+from s2lab.explorer.pairs import ScoredPair, change_future
 from s2lab.explorer.sources import BANDS, Source, UploadError, embedded_source, read_upload
 from s2lab.explorer.views import ChangeView, ReconstructionView, SceneView, SpectrumView, TokenView
 from s2lab.masking import STRATEGIES
@@ -92,7 +92,7 @@ class Explorer(param.Parameterized):
         self._crop_tiles: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # role -> the crop's windows, origins
         self._error_max = 0.0
         self._change_future: Future | None = None  # the change pair computing, started by refresh_change
-        self._pair: ChangePair | None = None
+        self._pair: ScoredPair | None = None
         self._set_source(embedded_source())
 
     # -- sources -------------------------------------------------------------------------------------------------
@@ -262,22 +262,22 @@ class Explorer(param.Parameterized):
 
     @param.depends("source", "threshold", "composite", "red", "green", "blue", watch=True)
     def _update_change(self) -> None:
-        pair = self._pair
-        if pair is None:
+        if self._pair is None:
             self.changed = None
             return
+        pair, probability = self._pair.pair, self._pair.probability
         limits = viz.stretch_limits(viz.composite_bands(pair.before, self.bands()))
         after = self._picture(pair.after, limits)
-        cut = pair.probability >= self.threshold  # (H, W)
-        truth = pair.label.astype(bool)
+        cut = probability >= self.threshold  # (H, W)
+        truth = np.asarray(pair.label.values, dtype=bool)
         overlay = after.copy()
         for name, where in (("hit", cut & truth), ("false alarm", cut & ~truth), ("missed", ~cut & truth)):
             overlay[where] = (0.35 * overlay[where] + 0.65 * np.array(OVERLAY[name])).astype(np.uint8)
         self.changed = ChangeView(
             name=pair.name, synthetic=pair.synthetic, description=pair.description, threshold=float(self.threshold),
             pictures={"before": self._picture(pair.before, limits), "after": after,
-                      "probability": viz.colorize(pair.probability, 1.0, PROBABILITY_CMAP), "overlay": overlay},
-            scores=score_change(pair.probability, pair.label, self.threshold), changed_share=float(truth.mean()))
+                      "probability": viz.colorize(probability, 1.0, PROBABILITY_CMAP), "overlay": overlay},
+            scores=score_change(probability, pair.label, self.threshold), changed_share=float(truth.mean()))
 
     # -- about ---------------------------------------------------------------------------------------------------
     def band_table(self) -> pd.DataFrame:

@@ -59,7 +59,7 @@ def test_cover_map_finds_the_scenes_covers(crop):
 
 def test_mask_is_exact(pair):
     residual = _residual(pair)
-    mask = pair.mask.values.astype(bool)
+    mask = pair.label.values.astype(bool)
     largest = np.abs(residual).max(axis=0)  # (H, W) the largest band difference at each pixel
     assert largest[~mask].max() < 7 * NOISE  # outside: only the documented gain, offset and noise
     assert residual[:, ~mask].std() == pytest.approx(NOISE, rel=0.05)
@@ -79,7 +79,7 @@ def test_all_kinds_appear_and_regions_match_the_mask(pair, crop):
     assert set(pair.kinds) == set(KINDS) and len(pair.kinds) == 8
     regions = pair.regions.values
     assert sorted(np.unique(regions)) == list(range(len(pair.kinds) + 1))
-    np.testing.assert_array_equal(pair.mask.values, (regions > 0).astype(np.uint8))
+    np.testing.assert_array_equal(pair.label.values, (regions > 0).astype(np.uint8))
     cover = cover_map(crop).values
     water = COVERS.index("water")
     for k, kind in enumerate(pair.kinds, start=1):
@@ -90,18 +90,18 @@ def test_all_kinds_appear_and_regions_match_the_mask(pair, crop):
 
 
 def test_after_differs_everywhere_as_a_real_pair(pair):
-    outside = ~pair.mask.values.astype(bool)
+    outside = ~pair.label.values.astype(bool)
     assert np.mean(pair.after.values[:, outside] != pair.before.values[:, outside]) > 0.99
     assert np.all(np.abs(pair.gain - 1) <= PlantConfig().gain) and np.all(np.abs(pair.offset) <= PlantConfig().offset)
 
 
 def test_synthetic_flags_and_georeference(pair, crop):
     assert pair.synthetic is True and "SYNTHETIC" in pair.description
-    for array in (pair.before, pair.after, pair.mask, pair.regions):
+    for array in (pair.before, pair.after, pair.label, pair.regions):
         assert array.attrs["synthetic"] is True
         assert array.rio.crs == crop.rio.crs and array.rio.transform() == crop.rio.transform()
-    assert pair.before.dims == pair.after.dims == ("band", "y", "x") and pair.mask.dims == ("y", "x")
-    assert pair.mask.dtype == np.uint8 and pair.after.dtype == np.float32
+    assert pair.before.dims == pair.after.dims == ("band", "y", "x") and pair.label.dims == ("y", "x")
+    assert pair.label.dtype == np.uint8 and pair.after.dtype == np.float32
     np.testing.assert_array_equal(pair.before.values, crop.values)
     assert list(pair.after["band"].values) == list(S2_10BANDS)
 

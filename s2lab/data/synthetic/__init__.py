@@ -21,7 +21,7 @@ Every name below is importable from ``s2lab.data.synthetic`` itself.
 
 from s2lab.data.embedded import split_rows
 from s2lab.data.synthetic.change_tiles import ChangeTiles, synthetic_change_dataset
-from s2lab.data.synthetic.changes import KINDS, ChangePair, PlantConfig, plant_changes
+from s2lab.data.synthetic.changes import KINDS, PlantConfig, PlantedPair, plant_changes
 from s2lab.data.synthetic.covers import (
     ANALOGUE_COVERS,
     COVER_RULES,
@@ -47,7 +47,6 @@ __all__ = [
     "BIGEARTHNET_RECIPES",
     "COVERS",
     "COVER_RULES",
-    "ChangePair",
     "ChangeTiles",
     "EUROSAT_RECIPES",
     "FAMILIES",
@@ -57,6 +56,7 @@ __all__ = [
     "MultiLabelSet",
     "NEAREST",
     "PlantConfig",
+    "PlantedPair",
     "RADIOMETRY_PIXELS",
     "Radiometry",
     "Recipe",

@@ -29,11 +29,11 @@ from s2lab.sensors import band_names
 
 @dataclass(frozen=True, kw_only=True)
 class ChangeTiles:
-    """Training tiles of synthetic change pairs; unpacks as ``before, after, mask = tiles``."""
+    """Training tiles of synthetic change pairs; unpacks as ``before, after, label = tiles``."""
 
     before: torch.Tensor  # (B, C, S, S) float32 reflectance
     after: torch.Tensor  # (B, C, S, S) float32 reflectance, with planted changes
-    mask: torch.Tensor  # (B, S, S) uint8, 1 = change
+    label: torch.Tensor  # (B, S, S) uint8, 1 = change
     origins: torch.Tensor  # (B, 2) int64 row and column of each tile's top-left pixel in the scene
     kinds: tuple[tuple[str, ...], ...]  # the kinds planted in each tile
     split: str  # "train" or "eval": which half of the scene's rows the tiles come from
@@ -41,7 +41,7 @@ class ChangeTiles:
     description: str = ""  # how the tiles were made
 
     def __iter__(self) -> Iterator[torch.Tensor]:
-        return iter((self.before, self.after, self.mask))
+        return iter((self.before, self.after, self.label))
 
 
 
@@ -121,7 +121,7 @@ def synthetic_change_dataset(
     return ChangeTiles(
         before=torch.from_numpy(before),
         after=torch.from_numpy(after),
-        mask=torch.from_numpy(masks),
+        label=torch.from_numpy(masks),
         origins=torch.tensor(origins, dtype=torch.int64),
         kinds=tuple(kinds_per_tile),
         split=split,

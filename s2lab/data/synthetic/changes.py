@@ -15,6 +15,7 @@ import torch
 import xarray as xr
 from scipy import ndimage
 
+from s2lab.data.pairs import ChangePair
 from s2lab.data.synthetic.covers import (
     COVERS,
     Radiometry,
@@ -72,19 +73,16 @@ class PlantConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ChangePair:
-    """A synthetic bitemporal pair: the real scene and the same scene with planted changes."""
+class PlantedPair(ChangePair):
+    """A synthetic bitemporal pair: before is the real scene as given (real pixels, but one half of a synthetic pair);
+    after has the planted regions plus the after-date radiometric difference, on the same grid; ``label`` is 1
+    exactly where a planted spectrum was applied. ``synthetic`` is always True."""
 
-    before: xr.DataArray  # (C, H, W) the scene as given (real pixels, but one half of a synthetic pair)
-    after: xr.DataArray  # (C, H, W) planted regions plus the after-date radiometric difference, same grid
-    mask: xr.DataArray  # (H, W) uint8, 1 exactly where a planted spectrum was applied, else 0
     regions: xr.DataArray  # (H, W) int16, 0 unchanged, k > 0 the k-th planted region (its kind is kinds[k - 1])
     kinds: tuple[str, ...]  # the kind of each planted region, in region order
     gain: np.ndarray  # (C,) after-date gain per band: after ~ gain * before + offset outside the mask
     offset: np.ndarray  # (C,) after-date offset per band
     noise_std: float  # std of the after-date per-pixel noise
-    synthetic: bool = True  # always True
-    description: str = "SYNTHETIC change pair: real scene, real library spectra planted with an exact mask"
 
 
 def _rectangle(sides: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -200,7 +198,7 @@ def plant_changes(
     rng: np.random.Generator | torch.Generator,
     reference: Radiometry | None = None,
     config: PlantConfig = PlantConfig(),
-) -> ChangePair:
+) -> PlantedPair:
     """Plant real material spectra into a real scene: a bitemporal pair with an exact change mask.
 
     The n regions take the kinds in turn (so each kind appears when n >= len(kinds)), in random order, each on
@@ -230,7 +228,7 @@ def plant_changes(
         config: sizes and magnitudes.
 
     Returns:
-        ``ChangePair`` with before, after (C, H, W), mask, regions (H, W) on the scene's grid (coords, CRS),
+        ``PlantedPair`` with before, after (C, H, W), label, regions (H, W) on the scene's grid (coords, CRS),
         ``attrs["synthetic"] = True`` on each; ``kinds`` the kind of each planted region.
 
     Raises:
@@ -250,10 +248,12 @@ def plant_changes(
         "spectra planted into the real scene; after-date gain, offset and noise everywhere"
     )
     attrs = {"synthetic": True, "description": description}
-    return ChangePair(
+    return PlantedPair(
+        name="SYNTHETIC: planted changes",
+        synthetic=True,
         before=scene.copy(data=before).assign_attrs(attrs | {"date": "before"}),
         after=scene.copy(data=after).assign_attrs(attrs | {"date": "after"}),
-        mask=_plane(scene, (regions > 0).astype(np.uint8), "change", attrs),
+        label=_plane(scene, (regions > 0).astype(np.uint8), "change", attrs),
         regions=_plane(scene, regions, "region", attrs | {"kinds": tuple(placed)}),
         kinds=tuple(placed),
         gain=gain,
