@@ -759,8 +759,9 @@ def ablations_markdown(result: dict) -> str:
     leak = next((r for r in rows.values() if r.get("target") == "patch"), None)
     if leak:
         lines += ["", ("The patch-target row is a warning, not a result. A model trained on MAE's norm_pix_loss "
-                  "predicts each token standardised, and its pictures (here as in MAE's figures) are put back with "
-                  "the removed tokens' own mean and standard deviation. Its ratio, {:.2f}, borrows the flat part of "
+                  "predicts each token standardised, and its pictures are put back here with the removed tokens' own "
+                  "mean and standard deviation (as some third-party MAE visualisers do; MAE's own demo draws its "
+                  "pictures with a model trained on plain pixels instead). Its ratio, {:.2f}, borrows the flat part of "
                   "the answer from the truth: the flat floor (those true means alone) is {:.2f} on the same windows. "
                   "Ratios near 0.3 at 0.9 can come from such scoring; the unit-target rows, which predict every value "
                   "from the visible tokens only, are the honest measure. Its probe accuracy ({:.3f}) is a fair figure: "
@@ -979,9 +980,12 @@ targets, metrics and results, and where each stands:
 | E8 SatMAE "independent" masking | Fixed: `independent` is now SatMAE's uniform draw over all G x L tokens; the lab's earlier variant, an equal share per group, is `balanced` (the shipped SatMAE was trained with it, and is scored with it). |
 | E9 SatMAE's learnable embeddings | Stated in `models/satmae.py` and the README. |
 | E10 "learnable is S2MAE's best" | Fixed in `pos_embed.py` and notebook 11 ("S2MAE's choice"; all three variants within 0.05 mAP), with the slides' numbers filled in. |
+| E11 which mAP the paper reports | Notebook 07 says that the paper does not say, and that the closest public code (SpectralGPT's) averages a per-batch micro AP, neither of the two mAPs it computes. |
 | E12 spatial-only baselines | Fixed. Gaussian fills of each band's visible pixels (2 and 4 px) joined the fills, and so did the review's cross-band fill (`s2lab.baselines.cross_band_fill`: the 3 x 3 level plus the texture of the best-correlated band visible at the same pixel, slope fitted on co-visible pixels); the best fill of every row is taken over all of them. In reflectance it beats the 3 x 3 mean but not the Gaussian fills. |
 | E13 FUS-MAE wording and the silent wavelength swap | Fixed. `pos_embed="wavelength"` raises for FUS-MAE; notebook 09 calls the layer "the lab's early fusion" and describes the paper's heavier block. FUS-MAE's window scaling, too, now takes each band's range from the visible values only. |
-| E16 PSNR | Labelled as the PSNR of the pooled MSE. |
+| E14 the reader ignores the processing-baseline offset | Documented, not yet handled: `docs/internals.md` says the reader applies no offset, which is right for every data set the lab ships (all before baseline 04.00), and that newer products read 0.1 too bright. |
+| E15 Jasper Ridge's description | Fixed in notebook 10: channels 1-3, 108-112, 154-166 and 220-224 removed, values radiance-derived and scaled by `maxValue`. |
+| E16 PSNR | Labelled as the PSNR of the pooled MSE; notebook 04 no longer promises "about a decibel" over the best fill. |
 | E17 S2MAE and SatMAE unpaired | Answered where the two share a token grid: the reconstruction section scores both under one shared spatial mask (the same removed pixels for both and for the fills); otherwise that table says why it was skipped. The main table still scores each with the masks it was trained with. |
 """
 

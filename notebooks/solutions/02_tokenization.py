@@ -22,12 +22,17 @@ with torch.no_grad():
     by_conv = conv(x[:, None]).flatten(2).transpose(1, 2)  # (B, G * h * w, D), group-major
 assert torch.allclose(by_linear, by_conv, atol=1e-5)
 
-# 3. Most similar band by wavelength embedding (D_spec = 16): a neighbour in wavelength, since the embedding encodes
-#    wavelength / 100 nm (pos_embed.WAVELENGTH_SCALE_NM). Notebook 01's correlation also groups by material response
-#    (the red-edge and NIR bands move together), which wavelength alone cannot know.
+# 3. Most similar band by wavelength embedding (D_spec = 16). For most bands it is a neighbour in wavelength, since the
+#    embedding encodes wavelength / 100 nm (pos_embed.WAVELENGTH_SCALE_NM) and bands a few tens of nm apart get nearly
+#    the same code. Not for all: the fast sinusoids wrap around, so similarity is not monotone in distance beyond a
+#    few hundred nm, and B10 (1374 nm) comes out closest to B07 (783 nm), not to B11 (1614 nm); the assert below
+#    checks it. Notebook 01's correlation also groups by material response (the red-edge and NIR bands move
+#    together), which wavelength alone cannot know.
 table = pos_embed.SpatialSpectralEmbedding(kind="wavelength", dim=64, grid=(1, 1), groups=1)
 codes = table.spectral_table(torch.tensor(wavelengths(S2_13BANDS)))
 sim = torch.nn.functional.cosine_similarity(codes[:, None], codes[None], dim=-1)
 sim.fill_diagonal_(-2)
 for i, name in enumerate(S2_13BANDS):
     print(name, "->", S2_13BANDS[int(sim[i].argmax())])
+b07, b10, b11 = (S2_13BANDS.index(n) for n in ("B07", "B10", "B11"))
+assert sim[b10, b07] > sim[b10, b11]  # 591 nm away beats 240 nm away: the codes alias beyond a few hundred nm

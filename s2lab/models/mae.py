@@ -294,8 +294,9 @@ class MaskedAutoencoder(nn.Module):
         ``mask`` (for example ``s2lab.masking.mask_from_removed``) chooses the removed tokens instead of a drawn one.
 
         The input scaling is undone (``s2lab.scaling.unscale``); the ``patch`` target is undone
-        with each token's true mean and standard deviation (as MAE's figures do), so its pictures borrow a little
-        information from the removed tokens.
+        with each token's true mean and standard deviation (as some third-party MAE visualisers do; MAE's own demo
+        draws with a model trained on plain pixels), so its pictures borrow a little information from the removed
+        tokens.
         """
         hw = self.check_input(x)
         out = self(x, mask_ratio=mask_ratio, strategy=strategy, generator=generator, mask=mask)
