@@ -68,3 +68,28 @@ def test_a_redraw_waits_while_the_turn_is_held_elsewhere():
 def test_bad_input_names_what_was_wrong(draw, controls, message):
     with pytest.raises(TypeError, match=message):
         widgets.live_output(draw, **controls)
+
+
+def _free_elsewhere() -> bool:
+    """Can another thread take the turn now?"""
+    got = []
+
+    def probe():
+        if widgets._TURN.acquire(blocking=False):
+            widgets._TURN.release()
+            got.append(True)
+
+    worker = threading.Thread(target=probe)
+    worker.start()
+    worker.join(5)
+    return bool(got)
+
+
+def test_a_cell_holds_the_turn_from_pre_to_post_run_cell_and_an_unpaired_post_releases_nothing():
+    turn = widgets._CellTurn(held=False)
+    turn.post_run_cell()  # an empty cell: IPython fires post_run_cell without pre_run_cell
+    assert _free_elsewhere()
+    turn.pre_run_cell()
+    assert not _free_elsewhere()  # a redraw in another thread waits
+    turn.post_run_cell()
+    assert _free_elsewhere()
