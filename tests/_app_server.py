@@ -1,8 +1,8 @@
 """Serving the explorer app and driving it in Debian's chromium: shared by the browser tests and bench/app_load.py.
 
 - ``AppServer``: ``panel serve apps/explorer.py`` in a subprocess on a free port, its log, the errors in the log.
-- ``require_browser``: skip a test module without playwright, chromium or panel (fail it when
-  ``S2LAB_REQUIRE_BROWSER=1``, as in CI).
+- ``require_browser``: skip a test module without playwright, chromium or what it drives (panel, jupyterlab); fail
+  it when ``S2LAB_REQUIRE_BROWSER=1``, as in CI.
 - One page driven step by step (sync Playwright): ``src``, ``text``, ``wait_for``, ``wait_changed``, ``press``.
 - Many pages at once (async Playwright): ``drive_sessions`` opens N sessions in one chromium, each moving the
   mask-ratio and threshold sliders with the keyboard for a while, and times each change until the page shows it.
@@ -14,6 +14,7 @@ playwright, so a test module can skip with a reason.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import re
 import socket
@@ -44,8 +45,11 @@ SERVE_ARGS = ("--unused-session-lifetime", "120000")
 REQUIRED = os.environ.get("S2LAB_REQUIRE_BROWSER") == "1"  # .ci/run sets it: there a missing browser is a failure
 
 
-def require_browser():
-    """Skip the calling test module unless playwright, Debian's chromium and panel are there (fail it in CI).
+def require_browser(needs: tuple[str, ...] = ("panel",)):
+    """Skip the calling test module unless playwright, Debian's chromium and ``needs`` are there (fail it in CI).
+
+    Args:
+        needs: the modules the test drives besides the browser (the app: panel; the notebooks: jupyterlab).
 
     Returns:
         The ``playwright.sync_api`` module.
@@ -63,10 +67,11 @@ def require_browser():
         missing("playwright is not installed (pip install playwright)")
     if not CHROMIUM.exists():
         missing(f"Debian's chromium is missing at {CHROMIUM} (apt-get install -y chromium)")
-    try:
-        import panel  # noqa: F401
-    except ImportError:
-        missing("the app needs panel (the lab extra)")
+    for name in needs:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing(f"{name} is not installed (the lab extra)")
     return sync_api
 
 
