@@ -1,0 +1,59 @@
+"""Sphinx configuration of the s2lab book: the notebooks executed and rendered with their outputs.
+
+Build it with ``make book``, which runs ``python -m sphinx -c book -n -W --keep-going . book/_build/html``: the
+source folder is the repository root, so the notebooks are read in place from ``notebooks/`` and the book's own
+pages from ``book/``; nothing is copied. Everything here works offline: the theme (alabaster) ships with Sphinx and
+no page loads anything from the internet.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BOOK = Path(__file__).resolve().parent
+
+project = "s2lab"
+author = "the s2lab authors"
+copyright = "the s2lab authors, MIT licence"  # noqa: A001 (Sphinx's name)
+
+extensions = ["myst_nb"]
+
+# The repository root is the source folder; only the book's pages and the notebooks are documents.
+root_doc = "book/index"
+include_patterns = ["book/**", "notebooks/*.ipynb"]
+exclude_patterns = ["book/_build/**", "**/.ipynb_checkpoints/**"]
+
+# MyST: $...$ maths as the notebooks write it, ::: fences and definition lists in the book's pages.
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+# Execution: every notebook runs headless at build time, into a cache keyed by its code cells, so a rebuild only
+# re-runs the notebooks whose code changed. A cell error is a warning that fails the build (-W), with its traceback
+# in the log; the build goes on to run the other notebooks (--keep-going) and reports every failure at the end.
+nb_execution_mode = "cache"
+nb_execution_cache_path = str(BOOK / "_build" / ".jupyter_cache")
+nb_execution_timeout = 900  # seconds per cell; the slowest cells train for a minute on a CPU
+nb_execution_raise_on_error = False
+nb_execution_show_tb = True
+# Widgets are shown by their static output (the figure each interactive cell also draws); no widget JavaScript is
+# loaded from a CDN, so the site works offline and shows no dead sliders.
+nb_ipywidgets_js = {}
+
+# Figures inline in the executed notebooks: ipykernel chooses its inline backend only when MPLBACKEND is unset, and
+# CI and the tests set MPLBACKEND=Agg, which would leave every figure out of the book.
+os.environ.pop("MPLBACKEND", None)
+
+html_theme = "alabaster"
+html_title = "s2lab: spatial-spectral masked autoencoders, hands on"
+html_theme_options = {
+    "description": "A teaching lab for masked autoencoders on Sentinel-2 imagery",
+    "page_width": "1200px",
+    "sidebar_width": "260px",
+    "fixed_sidebar": True,
+}
+html_sidebars = {"**": ["about.html", "navigation.html", "relations.html", "searchbox.html"]}
+# The site's front page, book/index.html, is also reached from the top of the built folder.
+html_extra_path = ["root"]
+html_show_sourcelink = False
+html_copy_source = False  # the notebooks are in the repository; the site need not carry their stripped copies
