@@ -23,8 +23,12 @@ reconstruct:
 	mkdir -p out
 	s2lab reconstruct embedded -o out/reconstruction.tif --mask-ratio 0.75 --json
 
+# The notebooks are tested by running each one headless from the top: with nbmake (test-notebooks), or by building
+# the book (book), which runs them the same way, fails on any cell error as nbmake does, and also on any warning or
+# broken link. CI takes `make test NOTEBOOK_TEST=book` so that each notebook runs once.
+NOTEBOOK_TEST ?= test-notebooks
 test: install
-	$(MAKE) --no-print-directory test-lib test-notebooks
+	$(MAKE) --no-print-directory test-lib $(NOTEBOOK_TEST)
 
 # One torch thread per pytest worker: two workers with two threads each on two cores run many times slower.
 test-lib:
@@ -42,13 +46,16 @@ test-notebooks:
 # reports them all), every cross-reference must resolve (-n), and book/check_links.py then checks every link inside
 # the built site (links to other sites are not followed: the build runs offline). Executed notebooks are cached in
 # book/_build/.jupyter_cache by their code, so a rebuild only runs the notebooks whose code changed.
+# BOOK_EXECUTION=force runs every notebook whatever the cache holds.
 BOOK_JOBS ?= 2
+BOOK_EXECUTION ?= cache
 book: install
 	$(PIP) install --quiet -e ".[book]" "$(TORCH)"
 	$(MAKE) --no-print-directory book-html
 
 book-html:
-	OMP_NUM_THREADS=1 $(PYTHON) -m sphinx -b html -c book -n -W --keep-going -j $(BOOK_JOBS) . book/_build/html
+	OMP_NUM_THREADS=1 $(PYTHON) -m sphinx -b html -c book -n -W --keep-going -j $(BOOK_JOBS) \
+		-D nb_execution_mode=$(BOOK_EXECUTION) . book/_build/html
 	$(PYTHON) book/check_links.py book/_build/html
 
 bench: install

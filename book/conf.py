@@ -8,10 +8,23 @@ no page loads anything from the internet.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 BOOK = Path(__file__).resolve().parent
+
+
+def _inputs_key() -> str:
+    """A short hash of the library's files (code and weights) and of the S2LAB_* environment variables."""
+    digest = hashlib.sha256()
+    for path in sorted((BOOK.parent / "s2lab").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(BOOK.parent).as_posix().encode())
+            digest.update(path.read_bytes())
+    for name in sorted(k for k in os.environ if k.startswith("S2LAB_")):
+        digest.update(f"{name}={os.environ[name]}".encode())
+    return digest.hexdigest()[:16]
 
 project = "s2lab"
 author = "the s2lab authors"
@@ -29,16 +42,23 @@ myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 # Execution: every notebook runs headless at build time, into a cache keyed by its code cells, so a rebuild only
-# re-runs the notebooks whose code changed. A cell error is a warning that fails the build (-W), with its traceback
+# re-runs the notebooks whose code changed. The cache sits in a folder named by everything else a notebook's outputs
+# depend on (the library, its shipped weights, the S2LAB_* data variables), so that a change there runs them all again.
+# `-D nb_execution_mode=force` runs every notebook whatever the cache holds (CI does). A cell error is a warning that fails the build (-W), with its traceback
 # in the log; the build goes on to run the other notebooks (--keep-going) and reports every failure at the end.
 nb_execution_mode = "cache"
-nb_execution_cache_path = str(BOOK / "_build" / ".jupyter_cache")
+nb_execution_cache_path = str(BOOK / "_build" / ".jupyter_cache" / _inputs_key())
 nb_execution_timeout = 900  # seconds per cell; the slowest cells train for a minute on a CPU
 nb_execution_raise_on_error = False
 nb_execution_show_tb = True
-# Widgets are shown by their static output (the figure each interactive cell also draws); no widget JavaScript is
-# loaded from a CDN, so the site works offline and shows no dead sliders.
+# Widgets are shown by their static output (the figure each interactive cell also draws): no widget JavaScript is
+# loaded, so the page shows no sliders that a reader could move without effect.
 nb_ipywidgets_js = {}
+# HoloViews and Panel outputs carry, beside their HTML, mime types of their own (vnd.holoviews_load / _exec) that
+# only a live notebook reads. Not warning about those is safe: an output with no renderable mime type at all still
+# fails the build (mystnb.mime_priority). The bokeh figures of those outputs load BokehJS from its CDN when the page
+# is viewed, so they need a network connection to draw; every matplotlib figure is an image in the site.
+suppress_warnings = ["mystnb.unknown_mime_type"]
 
 # Figures inline in the executed notebooks: ipykernel chooses its inline backend only when MPLBACKEND is unset, and
 # CI and the tests set MPLBACKEND=Agg, which would leave every figure out of the book.
