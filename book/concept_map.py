@@ -19,6 +19,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 _PREREQ = re.compile(r"\*\*Prerequisites\*\*:(.*?)(?:\n\s*\n|\n\*\*|\Z)", re.S)
 _LINK = re.compile(r"\]\(([0-9]{2}_[A-Za-z0-9_]+)\.ipynb\)")
 _TITLE = re.compile(r"^#\s+(.+)$", re.M)
+_STEP = 1.5  # columns apart, in data units: room for an arrow between boxes 1.1 wide
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def direct(notebooks: list[Notebook]) -> dict[str, tuple[str, ...]]:
             for nb in notebooks}
 
 
-def draw(notebooks: list[Notebook], *, width: float = 12.0) -> Figure:
+def draw(notebooks: list[Notebook], *, width: float = 11.0) -> Figure:
     """Draw the path left to right: a box per notebook in the column of its depth, an arrow per direct prerequisite.
 
     A prerequisite reached through another prerequisite gets no arrow of its own (see :func:`direct`).
@@ -104,7 +105,7 @@ def draw(notebooks: list[Notebook], *, width: float = 12.0) -> Figure:
         columns.setdefault(depth[nb.stem], []).append(nb)
     rows = max(len(c) for c in columns.values())
     fig, ax = plt.subplots(figsize=(width, 1.1 * rows + 0.6))
-    ax.set_xlim(-0.6, max(columns) + 0.6)
+    ax.set_xlim(-0.7, _STEP * max(columns) + 0.7)
     ax.axis("off")
     place: dict[str, tuple[float, float]] = {}
     for x in sorted(columns):
@@ -116,23 +117,23 @@ def draw(notebooks: list[Notebook], *, width: float = 12.0) -> Figure:
             ys.append(max(y, ys[-1] + 1))
         shift = sum(w for w, _ in wanted) / len(wanted) - sum(ys) / len(ys)
         for (_, stem), y in zip(wanted, ys):
-            place[stem] = (x, y + shift)
+            place[stem] = (_STEP * x, y + shift)
     low = min(y for _, y in place.values())
     high = max(y for _, y in place.values())
     ax.set_ylim(high + 0.6, low - 0.6)  # the first notebook of each column on top
     for nb in notebooks:
         for r in edges[nb.stem]:
             (x0, y0), (x1, y1) = place[r], place[nb.stem]
-            ax.add_patch(FancyArrowPatch((x0 + 0.42, y0), (x1 - 0.42, y1), arrowstyle="-|>", mutation_scale=12,
+            ax.add_patch(FancyArrowPatch((x0 + 0.57, y0), (x1 - 0.57, y1), arrowstyle="-|>", mutation_scale=12,
                                          connectionstyle="arc3,rad=0.12", color="0.45", lw=1.0, zorder=1))
     for nb in notebooks:
         x, y = place[nb.stem]
         number, _, name = nb.title.partition("·")
-        label = f"{number.strip()}\n{_wrap(name.split(':')[0].strip(), 16)}" if name else _wrap(nb.title, 16)
-        ax.add_patch(FancyBboxPatch((x - 0.4, y - 0.3), 0.8, 0.6, boxstyle="round,pad=0.02", fc="#e8f0fa",
+        label = f"{number.strip()}\n{_wrap(name.split(':')[0].strip(), 13)}" if name else _wrap(nb.title, 13)
+        ax.add_patch(FancyBboxPatch((x - 0.55, y - 0.32), 1.1, 0.64, boxstyle="round,pad=0.02", fc="#e8f0fa",
                                     ec="#2f5d8a", lw=1.2, zorder=2))
-        ax.text(x, y, label, ha="center", va="center", fontsize=8.5, zorder=3)
-    ax.set_title("Learning path: an arrow from A to B means B builds on A", fontsize=10)
+        ax.text(x, y, label, ha="center", va="center", fontsize=9.5, zorder=3)
+    ax.set_title("Learning path: an arrow from A to B means B builds on A", fontsize=11)
     fig.tight_layout()
     return fig
 

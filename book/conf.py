@@ -51,6 +51,8 @@ nb_execution_cache_path = str(BOOK / "_build" / ".jupyter_cache" / _inputs_key()
 nb_execution_timeout = 900  # seconds per cell; the slowest cells train for a minute on a CPU
 nb_execution_raise_on_error = False
 nb_execution_show_tb = True
+# Markdown that a cell displays (the learning path's table) is read as GitHub-flavoured Markdown: tables included.
+nb_render_markdown_format = "gfm"
 # Widgets are shown by their static output (the figure each interactive cell also draws): no widget JavaScript is
 # loaded, so the page shows no sliders that a reader could move without effect.
 nb_ipywidgets_js = {}
@@ -68,7 +70,7 @@ html_theme = "alabaster"
 html_title = "s2lab: spatial-spectral masked autoencoders, hands on"
 html_theme_options = {
     "description": "A teaching lab for masked autoencoders on Sentinel-2 imagery",
-    "page_width": "1200px",
+    "page_width": "1400px",  # room for the notebooks' 120-character code lines
     "sidebar_width": "260px",
     "fixed_sidebar": True,
 }
@@ -77,3 +79,12 @@ html_sidebars = {"**": ["about.html", "navigation.html", "relations.html", "sear
 html_extra_path = ["root"]
 html_show_sourcelink = False
 html_copy_source = False  # the notebooks are in the repository; the site need not carry their stripped copies
+
+
+def _always_redraw(app, env, added, changed, removed) -> list[str]:
+    """The learning path is drawn from the notebooks' markdown: read (and run) its page on every build."""
+    return ["book/learning_path"]
+
+
+def setup(app) -> None:
+    app.connect("env-get-outdated", _always_redraw)
