@@ -70,7 +70,7 @@ html_theme = "alabaster"
 html_title = "s2lab: spatial-spectral masked autoencoders, hands on"
 html_theme_options = {
     "description": "A teaching lab for masked autoencoders on Sentinel-2 imagery",
-    "page_width": "1400px",  # room for the notebooks' 120-character code lines
+    "page_width": "1200px",  # a window narrower than this gets alabaster's small-screen layout; long code lines scroll
     "sidebar_width": "260px",
     "fixed_sidebar": True,
 }
