@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 BOOK = Path(__file__).resolve().parent
@@ -53,9 +54,14 @@ nb_execution_raise_on_error = False
 nb_execution_show_tb = True
 # Markdown that a cell displays (the learning path's table) is read as GitHub-flavoured Markdown: tables included.
 nb_render_markdown_format = "gfm"
-# Widgets are shown by their static output (the figure each interactive cell also draws): no widget JavaScript is
-# loaded, so the page shows no sliders that a reader could move without effect.
+# Widgets are shown by their static output: no widget JavaScript is loaded, so the page shows no sliders that a
+# reader could move without effect, and a widget view is drawn as what its Output widgets hold (the figure at the
+# widgets' starting values; book/widget_outputs.py).
 nb_ipywidgets_js = {}
+sys.path.insert(0, str(BOOK))  # the book's own helpers
+import widget_outputs  # noqa: E402
+
+widget_outputs.install()
 # HoloViews and Panel outputs carry, beside their HTML, mime types of their own (vnd.holoviews_load / _exec) that
 # only a live notebook reads. Not warning about those is safe: an output with no renderable mime type at all still
 # fails the build (mystnb.mime_priority). The bokeh figures of those outputs load BokehJS from its CDN when the page

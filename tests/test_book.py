@@ -21,6 +21,7 @@ def _load(name: str):
 
 concept_map = _load("concept_map")
 check_links = _load("check_links")
+widget_outputs = _load("widget_outputs")
 
 
 def _notebook(folder: Path, stem: str, markdown: str) -> None:
@@ -87,3 +88,16 @@ def test_broken_internal_links_are_found_and_external_ones_left(tmp_path):
 def test_a_folder_without_pages_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="make book"):
         check_links.broken_links(tmp_path)
+
+
+def test_a_widget_view_is_drawn_by_the_outputs_its_output_widgets_hold():
+    figure = {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<Figure>"}, "metadata": {}}
+    printed = {"output_type": "stream", "name": "stdout", "text": "drawing 1.0\n"}
+    state = {
+        "box": {"model_name": "VBoxModel", "state": {"children": ["IPY_MODEL_slider", "IPY_MODEL_out", "IPY_MODEL_x"]}},
+        "slider": {"model_name": "FloatSliderModel", "state": {"value": 1.0}},
+        "out": {"model_name": "OutputModel", "state": {"outputs": [printed, figure]}},
+    }
+    assert widget_outputs.stored_outputs(state, "box") == [printed, figure]  # the missing child x is skipped
+    assert widget_outputs.stored_outputs(state, "slider") == []
+    assert widget_outputs.stored_outputs(state, "gone") == []
