@@ -4,7 +4,8 @@ An interactive cell that draws into an ``ipywidgets.Output`` (``interactive_outp
 of its own) leaves no figure in the cell's outputs when the notebook runs headless: the figure is stored in the
 notebook's widget state, inside the Output widget. A static page has no widget manager to draw it, so the book
 renders each widget view as the outputs stored in the Output widgets it contains, in display order: the figure at
-the widgets' starting values. An error stored there fails the build, as an error in a cell does.
+the widgets' starting values. An image the cell also shows among its own outputs is not shown twice. An error
+stored there fails the build, as an error in a cell does.
 """
 
 from __future__ import annotations
@@ -46,6 +47,19 @@ def stored_outputs(state: dict[str, Any], model_id: str) -> list[dict[str, Any]]
     return found
 
 
+def _text(value: str | list[str]) -> str:
+    return "".join(value) if isinstance(value, list) else value
+
+
+def _images(output: dict[str, Any]) -> set[str]:
+    return {_text(v) for m, v in output.get("data", {}).items() if m.startswith("image/")}
+
+
+def shown_images(outputs: list[dict[str, Any]]) -> set[str]:
+    """The images (their encoded data) among a cell's own outputs."""
+    return set().union(*(_images(o) for o in outputs))
+
+
 def install(logger_name: str = "s2lab.book") -> None:
     """Make MyST-NB render a widget view as its stored outputs (see the module docstring).
 
@@ -67,8 +81,11 @@ def install(logger_name: str = "s2lab.book") -> None:
         outputs = stored_outputs(state, view.get("model_id", ""))
         if not outputs:
             return original(self, data)
+        shown = shown_images(self.renderer.nb_client.notebook.cells[data.cell_index].get("outputs", []))
         rendered = []
         for output in outputs:
+            if _images(output) & shown:
+                continue  # the cell also drew this very figure itself (an interact cell that calls its function)
             kind = output.get("output_type")
             if kind == "stream":
                 rendered += self.render_stdout(output, data.cell_metadata, data.cell_index, data.line)
@@ -79,8 +96,7 @@ def install(logger_name: str = "s2lab.book") -> None:
             elif kind in ("display_data", "execute_result"):
                 mime = next((m for m in priority if m in output.get("data", {})), None)
                 if mime is not None:
-                    content = output["data"][mime]
-                    content = "".join(content) if isinstance(content, list) else content
+                    content = _text(output["data"][mime])
                     rendered += self.render_mime_type(MimeData(mime, content, data.cell_metadata,
                                                                output.get("metadata", {}), data.cell_index,
                                                                data.output_index, data.line))

@@ -101,3 +101,10 @@ def test_a_widget_view_is_drawn_by_the_outputs_its_output_widgets_hold():
     assert widget_outputs.stored_outputs(state, "box") == [printed, figure]  # the missing child x is skipped
     assert widget_outputs.stored_outputs(state, "slider") == []
     assert widget_outputs.stored_outputs(state, "gone") == []
+
+
+def test_a_figure_the_cell_shows_itself_is_recognised():
+    own = [{"output_type": "display_data", "data": {"image/png": ["iVB", "OR"], "text/plain": "<Figure>"}}]
+    stored = {"output_type": "display_data", "data": {"image/png": "iVBOR"}}
+    assert widget_outputs._images(stored) & widget_outputs.shown_images(own)
+    assert not widget_outputs._images(stored) & widget_outputs.shown_images([])
