@@ -25,7 +25,7 @@ reconstruct:
 
 # The notebooks are tested by running each one headless from the top: with nbmake (test-notebooks), or by building
 # the book (book), which runs them the same way, fails on any cell error as nbmake does, and also on any warning or
-# broken link. CI takes `make test NOTEBOOK_TEST=book` so that each notebook runs once.
+# broken link. CI takes `make test NOTEBOOK_TEST=book BOOK_EXECUTION=force` so that each notebook runs once.
 NOTEBOOK_TEST ?= test-notebooks
 test: install
 	$(MAKE) --no-print-directory test-lib $(NOTEBOOK_TEST)
@@ -45,8 +45,8 @@ test-notebooks:
 # book/_build/html (serve it with `python -m http.server -d book/_build/html`). Warnings are errors (-W; --keep-going
 # reports them all), every cross-reference must resolve (-n), and book/check_links.py then checks every link inside
 # the built site (links to other sites are not followed: the build runs offline). Executed notebooks are cached in
-# book/_build/.jupyter_cache by their code, so a rebuild only runs the notebooks whose code changed.
-# BOOK_EXECUTION=force runs every notebook whatever the cache holds.
+# book/_build/.jupyter_cache by their code, the library and the S2LAB_* variables, so a rebuild only runs what those
+# changed; BOOK_EXECUTION=force runs every notebook whatever the cache holds. `make book-html` skips the install.
 BOOK_JOBS ?= 2
 BOOK_EXECUTION ?= cache
 book: install
