@@ -5,7 +5,7 @@ PIP := $(PYTHON) -m pip
 TORCH ?= torch==2.13.*
 PYTEST_WORKERS ?= 2
 
-.PHONY: install app reconstruct test test-lib test-notebooks bench checkpoints clean
+.PHONY: install app reconstruct test test-lib test-notebooks book book-html bench checkpoints clean
 
 install:
 	$(PIP) install --quiet "$(TORCH)"
@@ -37,8 +37,25 @@ test-notebooks:
 		echo "no notebooks yet"; \
 	fi
 
+# The book: the notebooks executed headless and rendered with their outputs, beside the pages under book/, into
+# book/_build/html (serve it with `python -m http.server -d book/_build/html`). Warnings are errors (-W; --keep-going
+# reports them all), every cross-reference must resolve (-n), and book/check_links.py then checks every link inside
+# the built site (links to other sites are not followed: the build runs offline). Executed notebooks are cached in
+# book/_build/.jupyter_cache by their code, the library and the S2LAB_* variables, so a rebuild only runs what those
+# changed; BOOK_EXECUTION=force runs every notebook whatever the cache holds. `make book-html` skips the install.
+BOOK_JOBS ?= 2
+BOOK_EXECUTION ?= cache
+book: install
+	$(PIP) install --quiet -e ".[book]" "$(TORCH)"
+	$(MAKE) --no-print-directory book-html
+
+book-html:
+	OMP_NUM_THREADS=1 $(PYTHON) -m sphinx -b html -c book -n -W --keep-going -j $(BOOK_JOBS) \
+		-D nb_execution_mode=$(BOOK_EXECUTION) . book/_build/html
+	$(PYTHON) book/check_links.py book/_build/html
+
 bench: install
 	s2lab bench --json
 
 clean:
-	rm -rf out build dist *.egg-info .pytest_cache
+	rm -rf out build dist *.egg-info .pytest_cache book/_build

@@ -1,0 +1,110 @@
+"""The book's helpers (book/): the learning path read from the notebooks, and the offline link check of the site."""
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"book_{name}", ROOT / "book" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+concept_map = _load("concept_map")
+check_links = _load("check_links")
+widget_outputs = _load("widget_outputs")
+
+
+def _notebook(folder: Path, stem: str, markdown: str) -> None:
+    cell = {"cell_type": "markdown", "metadata": {}, "source": markdown.splitlines(keepends=True)}
+    nb = {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (folder / f"{stem}.ipynb").write_text(json.dumps(nb))
+
+
+def test_the_lab_notebooks_form_one_path_from_the_first():
+    notebooks = concept_map.read_path(ROOT / "notebooks")
+    depth = concept_map.depths(notebooks)
+    first = notebooks[0]
+    assert first.requires == () and depth[first.stem] == 0
+    assert all(nb.requires for nb in notebooks[1:]), "every notebook after the first names its prerequisites"
+    assert all(depth[r] < depth[nb.stem] for nb in notebooks for r in nb.requires)
+
+
+def test_prerequisites_are_read_from_the_links_and_reduced(tmp_path):
+    _notebook(tmp_path, "00_a", "# 00 · A\n\n**Prerequisites**: none.\n")
+    _notebook(tmp_path, "01_b", "# 01 · B\n\n**Prerequisites**: [00](00_a.ipynb).\n**Time**: 5 min\n")
+    _notebook(tmp_path, "02_c", "# 02 · C\n\n**Prerequisites**: [00](00_a.ipynb), [01](01_b.ipynb);\nnumpy.\n")
+    notebooks = concept_map.read_path(tmp_path)
+    assert [nb.requires for nb in notebooks] == [(), ("00_a",), ("00_a", "01_b")]
+    assert concept_map.depths(notebooks) == {"00_a": 0, "01_b": 1, "02_c": 2}
+    assert concept_map.direct(notebooks)["02_c"] == ("01_b",)  # 00 is reached through 01
+    assert len(concept_map.draw(notebooks).axes[0].patches) == 3 + 2  # a box per notebook, an arrow per direct edge
+
+
+def test_a_prerequisite_that_is_no_notebook_is_named(tmp_path):
+    _notebook(tmp_path, "00_a", "# 00 · A\n\n**Prerequisites**: [99](99_gone.ipynb).\n")
+    with pytest.raises(ValueError, match="99_gone"):
+        concept_map.read_path(tmp_path)
+
+
+def test_a_cycle_of_prerequisites_is_refused(tmp_path):
+    _notebook(tmp_path, "00_a", "# 00 · A\n\n**Prerequisites**: [01](01_b.ipynb).\n")
+    _notebook(tmp_path, "01_b", "# 01 · B\n\n**Prerequisites**: [00](00_a.ipynb).\n")
+    with pytest.raises(ValueError, match="cycle"):
+        concept_map.depths(concept_map.read_path(tmp_path))
+
+
+def test_every_notebook_is_a_chapter_of_the_book():
+    index = (ROOT / "book" / "index.md").read_text(encoding="utf-8")
+    chapters = set(re.findall(r"^/notebooks/(\S+)$", index, re.M))
+    assert chapters == {f.stem for f in (ROOT / "notebooks").glob("*.ipynb")}
+
+
+def test_broken_internal_links_are_found_and_external_ones_left(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "index.html").write_text(
+        '<a href="sub/page.html#here">ok</a> <a href="sub/page.html#nowhere">bad anchor</a>'
+        '<img src="missing.png"> <a href="https://example.org/x">external</a> <a href="#top" id="top">self</a>'
+    )
+    (tmp_path / "sub" / "page.html").write_text('<h1 id="here">here</h1><a href="../index.html">back</a>')
+    broken, external = check_links.broken_links(tmp_path)
+    assert broken == [
+        "index.html: sub/page.html#nowhere (no anchor #nowhere in sub/page.html)",
+        "index.html: missing.png (no file missing.png)",
+    ]
+    assert external == 1
+    assert check_links.main([str(tmp_path)]) == 1
+
+
+def test_a_folder_without_pages_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="make book"):
+        check_links.broken_links(tmp_path)
+
+
+def test_a_widget_view_is_drawn_by_the_outputs_its_output_widgets_hold():
+    figure = {"output_type": "display_data", "data": {"image/png": "iVBOR", "text/plain": "<Figure>"}, "metadata": {}}
+    printed = {"output_type": "stream", "name": "stdout", "text": "drawing 1.0\n"}
+    state = {
+        "box": {"model_name": "VBoxModel", "state": {"children": ["IPY_MODEL_slider", "IPY_MODEL_out", "IPY_MODEL_x"]}},
+        "slider": {"model_name": "FloatSliderModel", "state": {"value": 1.0}},
+        "out": {"model_name": "OutputModel", "state": {"outputs": [printed, figure]}},
+    }
+    assert widget_outputs.stored_outputs(state, "box") == [printed, figure]  # the missing child x is skipped
+    assert widget_outputs.stored_outputs(state, "slider") == []
+    assert widget_outputs.stored_outputs(state, "gone") == []
+
+
+def test_a_figure_the_cell_shows_itself_is_recognised():
+    own = [{"output_type": "display_data", "data": {"image/png": ["iVB", "OR"], "text/plain": "<Figure>"}}]
+    stored = {"output_type": "display_data", "data": {"image/png": "iVBOR"}}
+    assert widget_outputs._images(stored) & widget_outputs.shown_images(own)
+    assert not widget_outputs._images(stored) & widget_outputs.shown_images([])
