@@ -41,7 +41,7 @@ from s2lab.checkpoints import (
     save_model,
     save_training_state,
 )
-from s2lab.device import autocast, pick_device
+from s2lab.device import pick_device, training_autocast
 from s2lab.files import check_writable
 
 # Settings that shape the trajectory: a resumed run must use the same ones.
@@ -65,7 +65,8 @@ class TrainConfig:
     seed: int = 0  # with the step and the rank, seeds every step's generators (see the module docstring)
     checkpoint_every: int = 0  # write a training state every this many steps; 0 = only at the end (with out_dir)
     device: str | None = None  # "cpu", "cuda", "mps", "cuda:N"; None = pick_device()
-    amp: bool = True  # bf16 autocast on CUDA only; CPU and MPS always run float32
+    amp: bool = True  # bf16 autocast on CUDA and on CPUs with native bf16 (s2lab.device.training_bf16); False:
+    #                   float32 everywhere (bit for bit the same on any CPU; the shipped checkpoints' recipe)
     progress: bool = True  # a tqdm.auto bar (a widget in notebooks) showing the loss
 
     def __post_init__(self) -> None:
@@ -305,7 +306,7 @@ def fit(
                 torch.manual_seed(global_seed)
                 batch = batch_fn(step, generator)
                 batch_size = batch_size or _batch_size(batch)
-                with autocast(device, enabled=config.amp):
+                with training_autocast(device, enabled=config.amp):
                     loss = loss_fn(trained, _to_device(batch, device), generator)
                 value = _mean_loss(loss, world)
                 if not math.isfinite(value):
