@@ -4,7 +4,7 @@ Attention runs through ``torch.nn.functional.scaled_dot_product_attention`` (a f
 ``fused=False`` runs the written-out formula softmax(q k^T / sqrt(d)) v instead, for teaching and for the test
 that both agree. On the CPU in bf16 (training under ``s2lab.device.training_autocast``) the fused kernel is slower
 than its float32 path, so there attention is the same formula with the scale applied to q (B, h, L, d) rather than
-to the scores (B, h, L, L): two bf16 matrix products on AMX tiles and a float32 softmax.
+to the scores (B, h, L, L): two bf16 matrix products on AMX tiles, the softmax between them.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ def attention_formula(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
 
 
 def attention_bf16_cpu(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """softmax((q / sqrt(d)) k^T) v, the products in q's dtype (bf16 under autocast), the softmax in float32.
-    Shapes as ``attention_formula``."""
+    """softmax((q / sqrt(d)) k^T) v in q's dtype (bf16 under autocast; torch's CPU softmax accumulates bf16 in
+    float32). Shapes as ``attention_formula``."""
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, h, Lq, Lk)
-    return scores.float().softmax(dim=-1).to(v.dtype) @ v
+    return scores.softmax(dim=-1) @ v
 
 
 def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fused: bool) -> torch.Tensor:

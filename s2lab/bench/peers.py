@@ -23,8 +23,9 @@ width 128, depth 4, 4 heads, decoder 96 x 2, AdamW as ``s2lab bench``'s train pa
 | ``s2lab_satmae`` | s2lab SatMAE, the same 3 groups | 192 (48) |
 | ``s2lab_s2mae`` | s2lab S2MAE at its defaults, 8 px x 2 bands per token | 320 (80) |
 
-The peers run as they are, in float32; s2lab runs its training step as ``s2lab.train.fit`` does by default
-(``s2lab.device.training_autocast``: bf16 autocast where the CPU computes bf16 natively). Each row gets warm-up steps,
+The peers run as they are, in float32 with torch's default AdamW; s2lab runs its training step as
+``s2lab.train.fit`` does by default (``s2lab.device.training_autocast``: bf16 autocast where the CPU computes bf16
+natively; ``s2lab.train.adamw``: the fused AdamW). Each row gets warm-up steps,
 then rounds of timed steps, the rows in a fixed order every round, so that a change of load hits every row. A round
 counts only if the other processes on the machine used at most ``max_others`` of the CPUs while it ran (measured as
 the busy time of ``/proc/stat`` minus this process's own CPU time); before a round the part waits, at most
@@ -321,7 +322,8 @@ def peers(
                 return s2lab_step
             return lambda: model(x, mask_ratio)[0]
 
-        runs = {name: (step_of(name, m), optimizer_for(m)) for name, m in models.items()}
+        runs = {name: (step_of(name, m), optimizer_for(m, fused=name.startswith("s2lab")))
+                for name, m in models.items()}
 
         def run_steps(name: str, n: int) -> tuple[float, float]:
             step, optimizer = runs[name]
