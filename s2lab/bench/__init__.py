@@ -18,13 +18,13 @@ Eight parts, each a function returning JSON-ready figures (``PARTS``):
   S2MAE against MAE on written-out attention on the GPU, and the fine-tuning step and change map against the CPU.
 
 ``run`` runs the parts asked for, writes each part's figures to ``results/<part>.json`` (with the machine, its load
-and the date) and rebuilds ``RESULTS.md`` from every part's file there, so one part can be re-run alone. Timings taken
-while the 1-minute load average exceeded the core count (more runnable work than cores, the bench's own earlier parts
-included) are marked ``loaded``: they are slower than on idle cores.
+and the date; a part skipped here says why on stderr and keeps the figures of its last run) and rebuilds
+``RESULTS.md`` from every part's file there, so one part can be re-run alone. Timings taken while the 1-minute load
+average exceeded the core count (more runnable work than cores, the bench's own earlier parts included) are marked ``loaded``: they are slower than on idle cores.
 
 The modules: ``measure`` (the machine, a child process's cost, timed training steps, the goals), ``parts`` (scene,
-train, app, scaling, notebooks), ``peers``, ``full_tile``, ``app_latency`` (the app part's measurement), ``cuda`` (the gpu part),
-``reference_mae`` (the model S2MAE's training is timed against) and ``report`` (strict JSON and ``RESULTS.md``).
+train, app, scaling, notebooks), ``peers`` (the real peers), ``full_tile``, ``app_latency`` (the app part's
+measurement), ``cuda`` (the gpu part), ``reference_mae`` (the model S2MAE's training is timed against) and ``report`` (strict JSON and ``RESULTS.md``).
 Every name below is importable from ``s2lab.bench`` itself.
 """
 
@@ -64,7 +64,8 @@ __all__ = [
 ]
 
 PARTS = ("scene", "full_tile", "train", "peers", "app", "scaling", "notebooks", "gpu")
-DEFAULT_PARTS = ("scene", "train", "peers", "app", "scaling", "gpu")  # notebooks and full_tile only when asked: they take long
+# notebooks and full_tile only when asked: they take long
+DEFAULT_PARTS = ("scene", "train", "peers", "app", "scaling", "gpu")
 
 
 def _parts_run(quick: bool, device: str, changes: int | None) -> dict[str, Callable[[], dict]]:
@@ -78,6 +79,14 @@ def _parts_run(quick: bool, device: str, changes: int | None) -> dict[str, Calla
         "notebooks": lambda: notebooks(),
         "gpu": lambda: gpu(steps=5 if quick else 10),
     }
+
+
+def _has_figures(path: Path) -> bool:
+    """Whether ``path`` holds a part's measured figures (not a skip)."""
+    try:
+        return "skipped" not in json.loads(path.read_text())["figures"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def parse_parts(text: str | None, *, notebooks: bool = False) -> tuple[str, ...]:
@@ -126,7 +135,7 @@ def run(
         if "skipped" in figures:
             print(f"s2lab bench: the {part} part was skipped: {figures['skipped']}", file=sys.stderr)
         path = folder / "results" / f"{part}.json" if folder is not None else None
-        if path is not None and "skipped" in figures and path.is_file():
+        if path is not None and "skipped" in figures and _has_figures(path):
             continue  # a skipped part keeps the figures of its last run
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
