@@ -247,3 +247,16 @@ def test_the_loss_without_padding_equals_the_weighted_one(real_tiles):
     mask = (torch.rand(3, 7, generator=_gen(3)) > 0.5).float()
     everything = torch.ones(7, 5, dtype=torch.bool)
     assert torch.allclose(masked_mse(pred, target, mask, None), masked_mse(pred, target, mask, everything))
+
+
+def test_embedding_only_the_kept_tokens_gives_the_latent_of_embedding_all(real_tiles):
+    torch.manual_seed(0)
+    model = build("s2mae", SMALL)
+    hw = (4, 4)
+    tokens01 = model.tokenizer.patchify(model.scale(real_tiles)[0])  # (B, L, P)
+    latent, mask = model.forward_encoder(tokens01, hw, 0.75, "random", _gen(4))
+    x = model.embed(tokens01) + model.pos(hw, model.group_wavelengths())  # every token embedded, then K kept
+    x = torch.gather(x, 1, mask.ids_keep[..., None].expand(-1, -1, x.shape[-1]))
+    for block in model.blocks:
+        x = block(x)
+    assert torch.allclose(latent, model.norm(x), atol=1e-5)
