@@ -389,7 +389,7 @@ def peers(
             "batch_size": batch_size, "steps_per_round": steps, "warmup_steps": warmup, "mask_ratio": mask_ratio,
             "threads": threads, "size": size, "s2lab_bf16": bf16,
             "versions": {"torch": torch.__version__, "timm": timm.__version__},
-            "peers_dir": str(folder), "patches": [f"{p.file}: {p.why}" for p in PATCHES],
+            "patches": [f"{p.file}: {p.why}" for p in PATCHES],
             "what": {
                 "mae": "facebookresearch/mae models_mae.py (efb2a80) on current timm, patched as listed, float32",
                 "mae_p4": "the same with 4 px patches",
