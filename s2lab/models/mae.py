@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from s2lab.blocks import Block, init_weights
 from s2lab.scaling import scale, unscale
@@ -83,7 +84,9 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, val
             value is real (no padding), which skips the weighting.
         value_weight: (B, L, P) weight of each value's squared error, or None for 1 (see ``reflectance_weight``).
     """
-    error = (pred - target) ** 2 if value_weight is None else (pred - target) ** 2 * value_weight  # (B, L, P)
+    error = F.mse_loss(pred, target, reduction="none")  # (B, L, P): (pred - target)**2 in one fused pass
+    if value_weight is not None:
+        error = error * value_weight
     if valid is None:
         per_token = error.mean(-1)  # (B, L)
     else:
