@@ -2,7 +2,9 @@
 
 Attention runs through ``torch.nn.functional.scaled_dot_product_attention`` (a fused kernel on CPU and GPU);
 ``fused=False`` runs the written-out formula softmax(q k^T / sqrt(d)) v instead, for teaching and for the test
-that both agree.
+that both agree. On the CPU in bf16 (training under ``s2lab.device.training_autocast``) the fused kernel is slower
+than its float32 path, so there attention is the same formula with the scale applied to q (B, h, L, d) rather than
+to the scores (B, h, L, L): two bf16 matrix products on AMX tiles, the softmax between them.
 """
 
 from __future__ import annotations
@@ -17,6 +19,21 @@ def attention_formula(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torc
     """softmax(q k^T / sqrt(d)) v written out. q: (B, h, Lq, d), k, v: (B, h, Lk, d) -> (B, h, Lq, d)."""
     scores = q @ k.transpose(-2, -1) / q.shape[-1] ** 0.5  # (B, h, Lq, Lk)
     return scores.softmax(dim=-1) @ v
+
+
+def attention_bf16_cpu(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """softmax((q / sqrt(d)) k^T) v in q's dtype (bf16 under autocast; torch's CPU softmax accumulates bf16 in
+    float32). Shapes as ``attention_formula``."""
+    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, h, Lq, Lk)
+    return scores.softmax(dim=-1) @ v
+
+
+def _attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, fused: bool) -> torch.Tensor:
+    if not fused:
+        return attention_formula(q, k, v)
+    if q.device.type == "cpu" and q.dtype == torch.bfloat16:
+        return attention_bf16_cpu(q, k, v)
+    return F.scaled_dot_product_attention(q, k, v)
 
 
 class Attention(nn.Module):
@@ -47,7 +64,7 @@ class Attention(nn.Module):
             k, v = rearrange(
                 F.linear(context, w[self.dim :], b[self.dim :]), "b l (two h d) -> two b h l d", two=2, h=self.heads
             )  # (B, h, Lk, D/h) each
-        out = F.scaled_dot_product_attention(q, k, v) if self.fused else attention_formula(q, k, v)
+        out = _attention(q, k, v, self.fused)  # (B, h, Lq, D/h)
         return self.proj(rearrange(out, "b h l d -> b l (h d)"))  # (B, Lq, D)
 
 

@@ -1,9 +1,9 @@
 """Where the tensors live: pick a device (CUDA, then Apple MPS, then CPU) and its mixed-precision context.
 
 Everything in s2lab runs on the CPU out of the box; a GPU is used when one is found. ``pick_device`` is the one
-place that decides, ``autocast`` the one place that turns on bf16 (CUDA only: on CPU and MPS it does nothing, so
-numbers there are plain float32 and seeded CPU runs repeat bit for bit), and ``describe_device`` says what was
-found, for ``s2lab info``.
+place that decides; ``autocast`` turns on bf16 for inference (CUDA only: on CPU and MPS it does nothing, so
+reconstructions there are plain float32) and ``training_autocast`` for training steps (CUDA, and CPUs that compute
+bf16 natively: ``cpu_bf16_native``); ``describe_device`` says what was found, for ``s2lab info``.
 """
 
 from __future__ import annotations
@@ -75,6 +75,46 @@ def autocast(device: torch.device | str, *, enabled: bool = True) -> contextlib.
     if enabled and torch.device(device).type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of native bf16 matrix arithmetic
+
+
+def _cpu_flags() -> set[str]:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            if line.lower().startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def cpu_bf16_native() -> bool:
+    """Whether this CPU multiplies bf16 matrices natively (Intel AMX-BF16 or AVX512-BF16, read from /proc/cpuinfo)
+    and torch's oneDNN uses it. Elsewhere (no such flags, another OS) bf16 would be emulated and slower than float32."""
+    if not any(flag in _cpu_flags() for flag in BF16_CPU_FLAGS):
+        return False
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(torch.backends.mkldnn.is_available() and (check is None or check()))
+
+
+def training_bf16(device: torch.device | str, *, enabled: bool = True) -> bool:
+    """Whether training steps on ``device`` run in bf16 autocast: on CUDA, and on CPUs with ``cpu_bf16_native``."""
+    kind = torch.device(device).type
+    return bool(enabled and (kind == "cuda" or (kind == "cpu" and cpu_bf16_native())))
+
+
+def training_autocast(device: torch.device | str, *, enabled: bool = True) -> contextlib.AbstractContextManager:
+    """The mixed-precision context of a training step: bf16 ``torch.autocast`` where ``training_bf16`` says so, a
+    no-op elsewhere or with ``enabled=False`` (float32).
+
+    On the CPU, autocast runs the matrix products in bf16 (AMX tiles) and keeps the weights, the optimizer, the
+    softmax, the norms and the loss in float32; ``s2lab.blocks.Attention`` then writes attention out, as the fused
+    kernel's bf16 path is slower on the CPU than its float32 one.
+    """
+    if not training_bf16(device, enabled=enabled):
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16)
 
 
 def _cpu_name() -> str:

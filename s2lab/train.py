@@ -41,7 +41,7 @@ from s2lab.checkpoints import (
     save_model,
     save_training_state,
 )
-from s2lab.device import autocast, pick_device
+from s2lab.device import pick_device, training_autocast
 from s2lab.files import check_writable
 
 # Settings that shape the trajectory: a resumed run must use the same ones.
@@ -65,7 +65,8 @@ class TrainConfig:
     seed: int = 0  # with the step and the rank, seeds every step's generators (see the module docstring)
     checkpoint_every: int = 0  # write a training state every this many steps; 0 = only at the end (with out_dir)
     device: str | None = None  # "cpu", "cuda", "mps", "cuda:N"; None = pick_device()
-    amp: bool = True  # bf16 autocast on CUDA only; CPU and MPS always run float32
+    amp: bool = True  # bf16 autocast on CUDA and on CPUs with native bf16 (s2lab.device.training_bf16); False:
+    #                   float32 everywhere (bit for bit the same on any CPU; the shipped checkpoints' recipe)
     progress: bool = True  # a tqdm.auto bar (a widget in notebooks) showing the loss
 
     def __post_init__(self) -> None:
@@ -152,6 +153,14 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
         {"params": [p for p in trainable if p.ndim < 2], "weight_decay": 0.0},
     ]
     return [g for g in groups if g["params"]]
+
+
+def adamw(params, *, lr: float, betas: tuple[float, float], weight_decay: float,
+          device: torch.device | str) -> torch.optim.AdamW:
+    """AdamW over ``params`` (tensors or groups), fused into one kernel per step on the CPU and CUDA: the same
+    update as torch's default (for-each) AdamW, within rounding, in a quarter of the time on the CPU."""
+    fused = torch.device(device).type in ("cpu", "cuda")
+    return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay, fused=fused)
 
 
 def check_out_dir(out_dir: str | os.PathLike, *, resume: bool = False) -> Path:
@@ -267,7 +276,8 @@ def fit(
     device, rank, world, created = _distributed(config)
     try:
         model.to(device).train()
-        optimizer = torch.optim.AdamW(_param_groups(model, config.weight_decay), lr=config.lr, betas=config.betas)
+        optimizer = adamw(_param_groups(model, config.weight_decay), lr=config.lr, betas=config.betas,
+                          weight_decay=config.weight_decay, device=device)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate(step, config) / config.lr)
         losses: list[float] = []
         start = 0
@@ -305,7 +315,7 @@ def fit(
                 torch.manual_seed(global_seed)
                 batch = batch_fn(step, generator)
                 batch_size = batch_size or _batch_size(batch)
-                with autocast(device, enabled=config.amp):
+                with training_autocast(device, enabled=config.amp):
                     loss = loss_fn(trained, _to_device(batch, device), generator)
                 value = _mean_loss(loss, world)
                 if not math.isfinite(value):

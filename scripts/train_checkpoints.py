@@ -139,7 +139,7 @@ def timed(stage: str, runs: Path, args: list[str], steps: int, device: str = "cp
         return
     cpu, wall = time.process_time(), time.perf_counter()
     run([*args, "--device", device, "--out", str(runs / stage), "--checkpoint-every", str(CHECKPOINT_EVERY),
-         *(["--resume"] if state == "resume" else [])])
+         *(["--resume"] if state == "resume" else []), *(["--float32"] if device == "cpu" else [])])
     record_time(runs, stage, steps, device, cpu, wall, fresh=state == "fresh")
 
 
@@ -183,7 +183,7 @@ def train_fusmae(runs: Path, steps: int, device: str) -> None:
         model = FUSMAE(**model_config)
     batch_fn, loss_fn = fusion_task(model, train, batch_size=32, img_size=32, mask_ratio=(0.5, 0.95))
     config = TrainConfig(steps=steps, lr=1e-3, warmup_steps=steps // 20, seed=0, device=device,
-                         checkpoint_every=CHECKPOINT_EVERY, progress=False)
+                         checkpoint_every=CHECKPOINT_EVERY, progress=False, amp=device != "cpu")
     meta = {"task": "pretrain", "data": [f"bigearthnet:{p.name}" for p in train], "bands": list(S2_10BANDS),
             "synthetic": False, "steps": steps, "seed": 0, "batch_size": 32, "img_size": 32, "mask_ratio": [0.5, 0.95],
             "augment": "flips and 90-degree turns, the same for both sensors", "init": None}
@@ -217,7 +217,8 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="start every stage over instead of resuming")
     parser.add_argument("--runs", type=Path, default=Path("runs/shipped"), help="working folder of the runs")
     parser.add_argument("--out", type=Path, default=Path("s2lab/weights"), help="where the shipped files go")
-    parser.add_argument("--device", default="cpu", help="cpu (the reproducible recipe), cuda or auto; bf16 on a GPU")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (the reproducible recipe, float32), cuda or auto; bf16 on a GPU")
     args = parser.parse_args()
     if args.fresh and args.runs.exists():
         shutil.rmtree(args.runs)

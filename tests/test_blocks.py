@@ -34,3 +34,23 @@ def test_blocks_keep_shapes_and_cross_blocks_need_context():
         block(x)
     with pytest.raises(ValueError, match="width 30 is not divisible by 4 heads"):
         Attention(dim=30, heads=4)
+
+
+def test_the_cpu_bf16_attention_is_the_formula():
+    from s2lab.blocks import attention_bf16_cpu
+
+    q, k, v = (torch.randn(2, 3, 7, 16, generator=torch.Generator().manual_seed(i)) for i in range(3))
+    assert torch.allclose(attention_bf16_cpu(q, k, v), attention_formula(q, k, v), atol=1e-5)  # float32: the same
+    half = attention_bf16_cpu(q.bfloat16(), k.bfloat16(), v.bfloat16())
+    assert half.dtype == torch.bfloat16
+    assert torch.allclose(half.float(), attention_formula(q, k, v), atol=3e-2)  # bf16's 8 significant bits
+
+
+def test_attention_under_cpu_autocast_takes_the_bf16_path_and_agrees_with_float32():
+    torch.manual_seed(0)
+    attn = Attention(dim=32, heads=2)
+    x = torch.randn(2, 9, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = attn(x)
+    assert out.dtype == torch.bfloat16
+    assert torch.allclose(out.float(), attn(x), atol=5e-2)

@@ -70,3 +70,22 @@ def test_describe_device_cpu_is_json_ready():
 def test_describe_device_cuda():
     info = describe_device(pick_device("cuda"))
     assert info["type"] == "cuda" and info["memory_gib"] > 0 and isinstance(info["bf16"], bool)
+
+
+def test_training_runs_bf16_on_cuda_and_on_cpus_with_native_bf16_only(monkeypatch):
+    from s2lab import device
+
+    assert device.training_bf16("cuda") and not device.training_bf16("cuda", enabled=False)
+    assert not device.training_bf16("mps")
+    monkeypatch.setattr(device, "_cpu_flags", lambda: {"avx512f", "avx2"})  # AVX-512 without its bf16 extension
+    assert not device.training_bf16("cpu")
+    assert not isinstance(device.training_autocast("cpu"), torch.autocast)
+    monkeypatch.setattr(device, "_cpu_flags", lambda: {"avx512f", "amx_bf16"})
+    assert device.training_bf16("cpu") == torch.backends.mkldnn.is_available()
+    assert not device.training_bf16("cpu", enabled=False)
+    if device.training_bf16("cpu"):
+        ctx = device.training_autocast("cpu")
+        assert isinstance(ctx, torch.autocast)
+        with ctx:
+            assert torch.is_autocast_enabled("cpu")
+    assert not isinstance(device.training_autocast("cpu", enabled=False), torch.autocast)

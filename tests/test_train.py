@@ -205,3 +205,17 @@ def test_sigkilled_run_resumes_to_the_same_weights(tmp_path, spawn_worker):
     whole, uninterrupted = _fit(config)
     assert _equal(resumed, whole)
     assert rest.losses == uninterrupted.losses
+
+
+@pytest.mark.parametrize("amp", [True, False])
+def test_fit_steps_in_bf16_where_the_device_supports_it_unless_amp_is_off(amp):
+    from s2lab.device import training_bf16
+
+    seen = []
+
+    def loss_fn(model, batch, generator):
+        seen.append(torch.is_autocast_enabled("cpu"))
+        return worker.loss_fn(model, batch, generator)
+
+    fit(worker.make_model(), loss_fn=loss_fn, batch_fn=worker.batch_fn, config=_config(steps=3, amp=amp))
+    assert seen == [amp and training_bf16("cpu")] * 3

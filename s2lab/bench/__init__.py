@@ -1,12 +1,15 @@
 """Benchmarks: how fast and how large s2lab's work is, measured on the machine at hand (``s2lab bench``).
 
-Seven parts, each a function returning JSON-ready figures (``PARTS``):
+Eight parts, each a function returning JSON-ready figures (``PARTS``):
 
 - ``scene``: ``s2lab reconstruct`` and ``s2lab detect-change`` on the whole embedded scene, in a child process each.
 - ``full_tile``: ``s2lab reconstruct`` on a full-size Sentinel-2 tile (10980 x 10980 px, made from the embedded
   scene): wall time and peak memory, read and written a band of rows at a time. Slow, so only when asked.
 - ``train``: samples per second of S2MAE pretraining steps against MAE on timm 0.3.2's written-out attention
   (``reference_mae``: facebookresearch/mae's recipe, rewritten here) at the same size, in alternating rounds.
+- ``peers``: s2lab's training steps against the real facebookresearch/mae and sustainlab-group/SatMAE code on
+  current timm, at the same token counts, in alternating rounds guarded against other load. Runs in the environment
+  of ``scripts/peer_env.sh``; elsewhere it is skipped, and says why.
 - ``app``: the explorer's default view, slider change to encoded pictures.
 - ``scaling``: whole-image reconstruction time against image size and band count.
 - ``notebooks``: every notebook executed in a child process: wall time and peak memory against Binder's 2 GiB.
@@ -15,13 +18,13 @@ Seven parts, each a function returning JSON-ready figures (``PARTS``):
   S2MAE against MAE on written-out attention on the GPU, and the fine-tuning step and change map against the CPU.
 
 ``run`` runs the parts asked for, writes each part's figures to ``results/<part>.json`` (with the machine, its load
-and the date) and rebuilds ``RESULTS.md`` from every part's file there, so one part can be re-run alone. Timings taken
-while the 1-minute load average exceeded the core count (more runnable work than cores, the bench's own earlier parts
-included) are marked ``loaded``: they are slower than on idle cores.
+and the date; a part skipped here says why on stderr and keeps the figures of its last run) and rebuilds
+``RESULTS.md`` from every part's file there, so one part can be re-run alone. Timings taken while the 1-minute load
+average exceeded the core count (more runnable work than cores, the bench's own earlier parts included) are marked ``loaded``: they are slower than on idle cores.
 
 The modules: ``measure`` (the machine, a child process's cost, timed training steps, the goals), ``parts`` (scene,
-train, app, scaling, notebooks), ``full_tile``, ``app_latency`` (the app part's measurement), ``cuda`` (the gpu part),
-``reference_mae`` (the model S2MAE's training is timed against) and ``report`` (strict JSON and ``RESULTS.md``).
+train, app, scaling, notebooks), ``peers`` (the real peers), ``full_tile``, ``app_latency`` (the app part's
+measurement), ``cuda`` (the gpu part), ``reference_mae`` (the model S2MAE's training is timed against) and ``report`` (strict JSON and ``RESULTS.md``).
 Every name below is importable from ``s2lab.bench`` itself.
 """
 
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -36,6 +40,7 @@ from s2lab.bench.cuda import gpu
 from s2lab.bench.full_tile import TILE, full_tile
 from s2lab.bench.measure import GOALS, bench_dir, machine, run_measured
 from s2lab.bench.parts import app, notebooks, scaling, scene, train
+from s2lab.bench.peers import peers
 from s2lab.bench.report import json_safe, results_markdown
 
 __all__ = [
@@ -49,6 +54,7 @@ __all__ = [
     "machine",
     "notebooks",
     "parse_parts",
+    "peers",
     "results_markdown",
     "run",
     "run_measured",
@@ -57,8 +63,9 @@ __all__ = [
     "train",
 ]
 
-PARTS = ("scene", "full_tile", "train", "app", "scaling", "notebooks", "gpu")
-DEFAULT_PARTS = ("scene", "train", "app", "scaling", "gpu")  # notebooks and full_tile only when asked: they take long
+PARTS = ("scene", "full_tile", "train", "peers", "app", "scaling", "notebooks", "gpu")
+# notebooks and full_tile only when asked: they take long
+DEFAULT_PARTS = ("scene", "train", "peers", "app", "scaling", "gpu")
 
 
 def _parts_run(quick: bool, device: str, changes: int | None) -> dict[str, Callable[[], dict]]:
@@ -66,11 +73,20 @@ def _parts_run(quick: bool, device: str, changes: int | None) -> dict[str, Calla
         "scene": lambda: scene(device=device),
         "full_tile": lambda: full_tile(size=2048 if quick else TILE, device=device),
         "train": lambda: train(steps=2 if quick else 3, rounds=2 if quick else 7),
+        "peers": lambda: peers(steps=3 if quick else 10, rounds=2 if quick else 7, warmup=1 if quick else 3),
         "app": lambda: app(changes=changes or (20 if quick else 100)),
         "scaling": lambda: scaling(sizes=(128, 256) if quick else (128, 256, 512, 1024), repeats=1 if quick else 3),
         "notebooks": lambda: notebooks(),
         "gpu": lambda: gpu(steps=5 if quick else 10),
     }
+
+
+def _has_figures(path: Path) -> bool:
+    """Whether ``path`` holds a part's measured figures (not a skip)."""
+    try:
+        return "skipped" not in json.loads(path.read_text())["figures"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def parse_parts(text: str | None, *, notebooks: bool = False) -> tuple[str, ...]:
@@ -116,8 +132,12 @@ def run(
     for part in parts:
         figures = table[part]()
         results["parts"][part] = figures
-        if folder is not None:
-            path = folder / "results" / f"{part}.json"
+        if "skipped" in figures:
+            print(f"s2lab bench: the {part} part was skipped: {figures['skipped']}", file=sys.stderr)
+        path = folder / "results" / f"{part}.json" if folder is not None else None
+        if path is not None and "skipped" in figures and _has_figures(path):
+            continue  # a skipped part keeps the figures of its last run
+        if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             record = {"part": part, "machine": machine(), "quick": quick, "figures": figures}
             path.write_text(json.dumps(json_safe(record), indent=2) + "\n")

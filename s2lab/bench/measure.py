@@ -133,8 +133,14 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def optimizer_for(model: torch.nn.Module) -> torch.optim.Optimizer:
-    """AdamW as s2lab.train sets it up (lr 1.5e-4, betas 0.9 / 0.95, weight decay 0.05)."""
+def optimizer_for(model: torch.nn.Module, *, fused: bool = False) -> torch.optim.Optimizer:
+    """AdamW as s2lab.train sets it up (lr 1.5e-4, betas 0.9 / 0.95, weight decay 0.05); ``fused``: as
+    ``s2lab.train.adamw`` runs it (one fused kernel), else torch's default for-each AdamW, as the peers run it."""
+    if fused:
+        from s2lab.train import adamw
+
+        return adamw(model.parameters(), lr=1.5e-4, betas=(0.9, 0.95), weight_decay=0.05,
+                     device=next(model.parameters()).device)
     return torch.optim.AdamW(model.parameters(), lr=1.5e-4, betas=(0.9, 0.95), weight_decay=0.05)
 
 

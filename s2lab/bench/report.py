@@ -83,6 +83,28 @@ def _train_md(f: dict) -> list[str]:
     ]
 
 
+def _peers_md(f: dict) -> list[str]:
+    z, r = f["size"], f["rounds"]
+    rows = [[name, f["what"][name], row["tokens"], row["precision"], row["samples_per_s"],
+             f"{row['samples_per_s_range'][0]}-{row['samples_per_s_range'][1]}", row["cpu_ms_per_sample"]]
+            for name, row in f["rows"].items()]
+    ratios = [[name, q["samples_per_s"], f"{q['range'][0]}-{q['range'][1]}", q["cpu_time"],
+               f"{q['cpu_time_range'][0]}-{q['cpu_time_range'][1]}", _yes(q["meets_goal"])]
+              for name, q in f["ratios"].items()]
+    return [
+        (f"Batch {f['batch_size']} of {z['img_size']} px x {z['in_chans']} bands, width {z['embed_dim']}, depth "
+         f"{z['depth']}, decoder {z['decoder_embed_dim']} x {z['decoder_depth']}, AdamW; torch {f['versions']['torch']}"
+         f", timm {f['versions']['timm']}, {f['threads']} threads; {r['kept']} clean rounds of {f['steps_per_round']} "
+         f"steps per row ({r['discarded']} discarded: others used more than {r['max_others']:.0%} of the CPUs; others "
+         f"in the kept rounds: {', '.join(f'{v:.1%}' for v in r['others_kept'] if v is not None) or 'unknown'})."),
+        "", *_table(["row", "what", "tokens", "precision", "samples/s", "range", "CPU ms / sample"], rows), "",
+        f"s2lab over the peer at the same tokens (median of per-round ratios; goal >= {f['goal']}):", "",
+        *_table(["ratio", "samples/s", "range", "CPU time", "range", "meets goal"], ratios), "",
+        "Patches applied in memory to the peers (`s2lab.bench.peers.PATCHES`):", "",
+        *[f"- {p}" for p in dict.fromkeys(f["patches"])],
+    ]
+
+
 def _app_md(f: dict) -> list[str]:
     rows = [[way, f[way]["p50_ms"], f[way]["p95_ms"], f[way]["n"]] for way in ("state_png", "panel") if f.get(way)]
     return [f"{f.get('what', '')}; goal p95 <= {f.get('goal_p95_ms')} ms: {_yes(f.get('meets_goal'))}.", "",
@@ -119,6 +141,7 @@ SECTIONS = {
     "scene": ("Whole scene", _scene_md),
     "full_tile": ("A full Sentinel-2 tile, a band of rows at a time", _full_tile_md),
     "train": ("Training throughput against MAE on timm 0.3.2's written-out attention", _train_md),
+    "peers": ("Training throughput against the real MAE and SatMAE code on current timm", _peers_md),
     "app": ("App latency (default view)", _app_md),
     "scaling": ("Cost against image size and band count", _scaling_md),
     "notebooks": ("Notebooks", _notebooks_md),

@@ -121,6 +121,7 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
         seed=args.seed,
         checkpoint_every=args.checkpoint_every,
         device=args.device,
+        amp=not args.float32,
         progress=not args.quiet,
     )
 
@@ -147,3 +148,6 @@ def _training(parser: argparse.ArgumentParser, *, out: str, steps: int, batch_si
     parser.add_argument("--out", default=out, help="folder for checkpoints and model.* (default %(default)s)")
     parser.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     parser.add_argument("--checkpoint-every", type=int, default=0, help="save a resumable state every N steps")
+    parser.add_argument("--float32", action="store_true",
+                        help="train in float32 (default: bf16 autocast on CUDA and on CPUs with native bf16, AMX "
+                             "or AVX512-BF16; float32 elsewhere)")

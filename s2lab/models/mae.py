@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from s2lab.blocks import Block, init_weights
 from s2lab.scaling import scale, unscale
@@ -74,17 +75,23 @@ def standardize_tokens(tokens: torch.Tensor, valid: torch.Tensor, eps: float = 1
     return (tokens - mean) / std * weight, mean, std
 
 
-def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor,
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, valid: torch.Tensor | None,
                value_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Mean squared error over the removed tokens' valid values.
 
     Args:
-        pred, target: (B, L, P). mask: (B, L), 1 = removed. valid: (L, P) bool, False on padding.
+        pred, target: (B, L, P). mask: (B, L), 1 = removed. valid: (L, P) bool, False on padding; None when every
+            value is real (no padding), which skips the weighting.
         value_weight: (B, L, P) weight of each value's squared error, or None for 1 (see ``reflectance_weight``).
     """
-    weight = valid.to(pred.dtype)  # (L, P)
-    error = (pred - target) ** 2 if value_weight is None else (pred - target) ** 2 * value_weight  # (B, L, P)
-    per_token = (error * weight).sum(-1) / weight.sum(-1)  # (B, L)
+    error = F.mse_loss(pred, target, reduction="none")  # (B, L, P): (pred - target)**2 in one fused pass
+    if value_weight is not None:
+        error = error * value_weight
+    if valid is None:
+        per_token = error.mean(-1)  # (B, L)
+    else:
+        weight = valid.to(pred.dtype)  # (L, P)
+        per_token = (error * weight).sum(-1) / weight.sum(-1)  # (B, L)
     return (per_token * mask).sum() / mask.sum().clamp(min=1)
 
 
@@ -185,12 +192,20 @@ class MaskedAutoencoder(nn.Module):
         self, tokens01: torch.Tensor, hw: tuple[int, int], mask_ratio: float, strategy: str, generator,
         *, mask: Mask | None = None,
     ) -> tuple[torch.Tensor, Mask]:
-        """tokens01 (B, L, P) -> latent (B, K, D) of the kept tokens, and the mask (``mask``, or one drawn)."""
-        B, L, _ = tokens01.shape
-        x = self.embed(tokens01) + self.pos(hw, self.group_wavelengths())  # (B, L, D)
+        """tokens01 (B, L, P) -> latent (B, K, D) of the kept tokens, and the mask (``mask``, or one drawn).
+
+        With one shared projection (S2MAE) only the K kept tokens are embedded: the same numbers as embedding all L
+        and keeping K, for a quarter of the work at a mask ratio of 0.75."""
+        B, L, P = tokens01.shape
         if mask is None:
-            mask = self.draw(B, hw, mask_ratio, strategy, generator, x.device)
-        x = torch.gather(x, 1, mask.ids_keep[..., None].expand(-1, -1, x.shape[-1]))  # (B, K, D)
+            mask = self.draw(B, hw, mask_ratio, strategy, generator, tokens01.device)
+        pos = self.pos(hw, self.group_wavelengths())  # (L, D)
+        if self.embed.groups is None:  # one projection for every token: embed the kept tokens only
+            kept = torch.gather(tokens01, 1, mask.ids_keep[..., None].expand(-1, -1, P))  # (B, K, P)
+            x = self.embed(kept) + pos[mask.ids_keep]  # (B, K, D)
+        else:  # a projection per group, applied group by group to all tokens, then the kept ones taken
+            x = self.embed(tokens01) + pos  # (B, L, D)
+            x = torch.gather(x, 1, mask.ids_keep[..., None].expand(-1, -1, x.shape[-1]))  # (B, K, D)
         for block in self.blocks:
             x = block(x)
         return self.norm(x), mask
@@ -221,7 +236,8 @@ class MaskedAutoencoder(nn.Module):
         if self.config.loss != "scaled":  # the error the lab scores: in reflectance, not in the scaled space
             weight = reflectance_weight(lo, hi, x.shape, balanced=self.config.loss == "balanced")
             value_weight = self.tokenizer.patchify(weight)  # (B, L, P)
-        return masked_mse(pred.float(), target, mask, self.valid(hw, x.device), value_weight), target
+        valid = None if bool(self.tokenizer.valid.all()) else self.valid(hw, x.device)  # None: no padding
+        return masked_mse(pred.float(), target, mask, valid, value_weight), target
 
     def _check_mask(self, mask: Mask, x: torch.Tensor, hw: tuple[int, int]) -> Mask:
         if mask.mask.shape != (x.shape[0], self.tokenizer.G * hw[0] * hw[1]):
@@ -255,7 +271,8 @@ class MaskedAutoencoder(nn.Module):
             mask = self.draw(x.shape[0], hw, mask_ratio, strategy, generator, x.device)
         else:
             mask = self._check_mask(mask, x, hw)
-        x01, lo, hi = self.scale(x, removed=self.mask_image(mask.mask, *x.shape[-2:]).bool())
+        removed = self.mask_image(mask.mask, *x.shape[-2:]).bool() if self.config.scaling == "window" else None
+        x01, lo, hi = self.scale(x, removed=removed)  # only a window's range depends on what is removed
         tokens01 = self.tokenizer.patchify(x01)  # (B, L, P)
         latent, mask = self.forward_encoder(tokens01, hw, mask_ratio, strategy, generator, mask=mask)
         pred = self.forward_decoder(latent, mask.ids_restore, hw)

@@ -367,3 +367,11 @@ def test_finetune_on_synthetic_data_says_so(work, pretrained, task, scores, caps
     _, info = load_model(out / "model.safetensors")
     assert info["meta"]["synthetic"] is True and all(info["meta"][k] == tuned[k] for k in scores)
     assert info["kind"] == ("change" if task == "change" else "classifier")
+
+
+def test_pretrain_float32_turns_bf16_off_and_the_run_records_it(work):
+    for flags, out in ((["--float32"], "fp32"), ([], "default")):
+        report("pretrain", "--steps", "1", "--batch-size", "2", "--img-size", "64", *TINY_FLAGS, *flags, "--out", out,
+               "--quiet", "--device", "cpu", cwd=work)
+        _, info = load_model(work / out / "model.safetensors")
+        assert info["meta"]["train_config"]["amp"] is (out == "default")
