@@ -43,14 +43,15 @@ test-notebooks:
 # the built site (links to other sites are not followed: the build runs offline). Executed notebooks are cached in
 # book/_build/.jupyter_cache by their code, the library and the S2LAB_* variables, so a rebuild only runs what those
 # changed; BOOK_EXECUTION=force runs every notebook whatever the cache holds. `make book-html` skips the install.
-BOOK_JOBS ?= 2
+# One reader process (no -j): Sphinx's parallel readers are forked processes, and a notebook kernel driven from a
+# forked reader was seen to hang for good (the kernel idle, the client waiting); torch takes the 2 threads instead.
 BOOK_EXECUTION ?= cache
 book: install
 	$(PIP) install --quiet -e ".[book]" "$(TORCH)"
 	$(MAKE) --no-print-directory book-html
 
 book-html:
-	OMP_NUM_THREADS=1 $(PYTHON) -m sphinx -b html -c book -n -W --keep-going -j $(BOOK_JOBS) \
+	OMP_NUM_THREADS=2 $(PYTHON) -m sphinx -b html -c book -n -W --keep-going \
 		-D nb_execution_mode=$(BOOK_EXECUTION) . book/_build/html
 	$(PYTHON) book/check_links.py book/_build/html
 
