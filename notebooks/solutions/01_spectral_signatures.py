@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from s2lab import spectra
+from s2lab import exercises, spectra
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.sensors import S2_10BANDS, S2_13BANDS
 
@@ -14,6 +14,12 @@ b = spectra.resample(water, bands=S2_13BANDS, platform="S2B")
 difference = (b - a).to_series()
 print("S2B - S2A:\n", difference.round(5))
 print("largest difference:", difference.abs().idxmax(), float(difference.abs().max()))
+mine = exercises.data("01.1")  # this student's spectrum
+spectrum = usgs.isel(spectrum=int(np.flatnonzero(usgs["name"].values == mine["name"])[0]))
+gap = (spectra.resample(spectrum, bands=S2_13BANDS, platform="S2B")
+       - spectra.resample(spectrum, bands=S2_13BANDS, platform="S2A")).to_series().abs()
+print(f"your spectrum {mine['name']}: largest |S2B - S2A| in {gap.idxmax()}, {gap.max():.2e}")
+assert exercises.check("01.1", (gap.idxmax(), float(gap.max())))
 
 # 2. NIR saturation with leaf area.
 previous = None

@@ -2,13 +2,19 @@
 
 import torch
 
-from s2lab import pos_embed, tokenize
+from s2lab import exercises, pos_embed, tokenize
 from s2lab.sensors import S2_13BANDS, wavelengths
 
 # 1. (p, s) for a 120 x 120 tile of 10 bands with 200 <= L <= 800.
 C, H, W = 10, 120, 120
 fits = [(p, s, -(-C // s) * (H // p) * (W // p)) for p in (4, 8, 10, 12, 20) for s in range(1, C + 1) if H % p == 0]
 print([(p, s, L) for p, s, L in fits if 200 <= L <= 800])
+mine = exercises.data("02.1")  # this student's tile and token budget
+image = torch.zeros(1, mine["C"], mine["H"], mine["H"])
+pairs = [(p, s) for p in mine["patch_sizes"] if mine["H"] % p == 0 for s in range(1, mine["C"] + 1)
+         if mine["low"] <= tokenize.patchify(image, p, s).shape[1] <= mine["high"]]
+print(f"your tile ({mine['C']} bands, {mine['H']} px), {mine['low']}..{mine['high']} tokens:", pairs)
+assert exercises.check("02.1", pairs)
 
 # 2. The shared token projection is a 3D convolution with kernel = stride = (s, p, p).
 p, s, D = 8, 2, 16

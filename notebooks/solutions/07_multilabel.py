@@ -7,6 +7,7 @@ uses the 6 REAL BigEarthNet patches of bigearthnet-common.
 import numpy as np
 import torch
 
+from s2lab import exercises
 from s2lab.classification_metrics import binary_scores, mean_average_precision
 from s2lab.data.bigearthnet import EMBEDDED, bigearthnet_patches, load_bigearthnet_patch
 from s2lab.data.corine import LABELS_19
@@ -39,6 +40,11 @@ for perfect in ((0,), (1, 2, 3)):
     assert abs(macro - mean_average_precision(torch.tensor(scores), torch.tensor(truth))) < 1e-9
     assert abs(micro - mean_average_precision(torch.tensor(scores), torch.tensor(truth), "micro")) < 1e-9
     print(f"1. perfect classes {perfect}: macro mAP {macro:.3f}, micro mAP {micro:.3f}")
+mine = exercises.data("07.1")  # this student's scores and labels
+macro = np.mean([ap_by_hand(mine["scores"][:, k], mine["truth"][:, k]) for k in range(4)])
+micro = ap_by_hand(mine["scores"].ravel(), mine["truth"].ravel())
+print(f"1. your scores (perfect classes {mine['perfect']}): macro mAP {macro:.3f}, micro mAP {micro:.3f}")
+assert exercises.check("07.1", (macro, micro))
 
 # 2. Per-class thresholds chosen on the SYNTHETIC test set vs one threshold of 0.5 (chosen and scored on the same
 #    images, so the per-class F1 is optimistic; a fair version picks thresholds on a separate validation set).

@@ -1,0 +1,276 @@
+"""Exercises checked automatically, with data of the student's own.
+
+Each checkable exercise of the notebooks is registered here under its key, ``"NN.k"`` (notebook NN, exercise k). An
+exercise has two functions:
+
+- ``make(seed)`` draws the student's own data (a crop position, a mask ratio, an array of scores, ...) from the
+  student's seed, so two students get different numbers to find and copying an answer fails;
+- ``judge(answer, data)`` recomputes the expected answer from the same data with the library and returns None when
+  the answer is right, or a hint naming what is wrong (never the expected answer itself).
+
+In a notebook::
+
+    from s2lab import exercises
+    mine = exercises.data("03.1")      # this student's data: a dict
+    answer = ...                       # computed from mine
+    exercises.check("03.1", answer)    # prints a pass, or a hint; returns True / False
+
+The student is named by the environment variable ``S2LAB_STUDENT`` (a name or an id; it is hashed into the seed).
+Unset, everyone is ``"student"`` (``DEFAULT_STUDENT``), so a course sets it per student, e.g.
+``S2LAB_STUDENT=jdoe jupyter lab``. Conceptual exercises are not registered: they stay open questions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import random
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+STUDENT_VARIABLE = "S2LAB_STUDENT"
+DEFAULT_STUDENT = "student"
+
+
+def student_name() -> str:
+    """The student's name or id: ``$S2LAB_STUDENT`` stripped, or ``DEFAULT_STUDENT`` when unset or blank."""
+    return os.environ.get(STUDENT_VARIABLE, "").strip() or DEFAULT_STUDENT
+
+
+def student_seed(name: str | None = None) -> int:
+    """The student's seed, in [0, 2**31): the first 4 bytes of the SHA-256 of the name (default ``student_name()``)."""
+    name = student_name() if name is None else str(name)
+    return int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:4], "big") >> 1
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One checkable exercise: ``make(seed) -> dict`` draws the data, ``judge(answer, data) -> str | None`` checks."""
+
+    key: str
+    title: str
+    make: Callable[[int], dict]
+    judge: Callable[[Any, dict], str | None]
+
+
+REGISTRY: dict[str, Exercise] = {}
+
+
+def _register(key: str, title: str, make: Callable[[int], dict], judge: Callable[[Any, dict], str | None]) -> None:
+    REGISTRY[key] = Exercise(key, title, make, judge)
+
+
+def _exercise(key: str) -> Exercise:
+    if key not in REGISTRY:
+        raise KeyError(f"no checkable exercise {key!r}; expected one of {', '.join(sorted(REGISTRY))}")
+    return REGISTRY[key]
+
+
+def _rng(key: str, seed: int) -> random.Random:
+    """One stream per (exercise, student), so the exercises of a student are independent of each other."""
+    return random.Random(f"{key}:{int(seed)}")
+
+
+def data(key: str, seed: int | None = None) -> dict:
+    """The data of exercise ``key`` for the student of ``seed`` (default ``student_seed()``)."""
+    return _exercise(key).make(student_seed() if seed is None else int(seed))
+
+
+def check(key: str, answer: Any, seed: int | None = None) -> bool:
+    """Check ``answer`` to exercise ``key`` for the student of ``seed``; print a pass or a hint; return whether it passed.
+
+    ``answer`` None (or ``...``) means not answered yet: a reminder is printed, nothing is raised.
+    """
+    exercise = _exercise(key)
+    if answer is None or answer is Ellipsis:
+        print(f"[{key}] not answered yet: set `answer` and run the cell again.")
+        return False
+    try:
+        hint = exercise.judge(answer, exercise.make(student_seed() if seed is None else int(seed)))
+    except (TypeError, ValueError, IndexError, KeyError) as error:
+        hint = f"the answer has the wrong form ({type(error).__name__}: {error})"
+    if hint is None:
+        print(f"[{key}] pass: {exercise.title} (student {student_name()!r}).")
+        return True
+    print(f"[{key}] not yet: {hint}.")
+    return False
+
+
+def _close(value: Any, expected: float, tolerance: float, what: str) -> str | None:
+    """None when ``value`` is within ``tolerance`` of ``expected``; else a hint that says too high or too low."""
+    value = float(value)
+    if not math.isfinite(value):
+        return f"{what} is not a finite number"
+    if abs(value - expected) <= tolerance:
+        return None
+    return f"{what} is too {'high' if value > expected else 'low'} (off by more than {tolerance:g})"
+
+
+def _band(value: Any, expected: str, what: str) -> str | None:
+    """None when ``value`` names the band ``expected`` (e.g. "B8A"); else a hint naming the wrong band."""
+    if str(value).upper() == expected.upper():
+        return None
+    return f"{what} is not {value!r}"
+
+
+# 00 Meet the data --------------------------------------------------------------------------------------------------
+
+def _make_00_2(seed: int) -> dict:
+    """A 512 x 512 crop of the 13-band embedded scene: its top-left corner (y0, x0)."""
+    rng = _rng("00.2", seed)
+    return {"y0": 32 * rng.randrange(0, 45), "x0": 32 * rng.randrange(0, 45), "size": 512}
+
+
+def _judge_00_2(answer: Any, d: dict) -> str | None:
+    from s2lab.data.embedded import open_embedded_scene
+    from s2lab.sensors import S2_13BANDS
+
+    largest, smallest = answer
+    crop = open_embedded_scene(bands=S2_13BANDS).isel(y=slice(d["y0"], d["y0"] + d["size"]),
+                                                       x=slice(d["x0"], d["x0"] + d["size"]))
+    spread = crop.std(dim=("y", "x")).to_series()  # (13,) by band name
+    return (_band(largest, str(spread.idxmax()), "the band of largest spread in your crop")
+            or _band(smallest, str(spread.idxmin()), "the band of smallest spread in your crop"))
+
+
+_register("00.2", "the bands of largest and smallest spread in your crop", _make_00_2, _judge_00_2)
+
+
+# 01 Spectral signatures --------------------------------------------------------------------------------------------
+
+def _make_01_1(seed: int) -> dict:
+    """One spectrum of the USGS library, by its name."""
+    from s2lab import spectra
+
+    names = sorted(set(str(n) for n in spectra.library("usgs")["name"].values))
+    return {"library": "usgs", "name": _rng("01.1", seed).choice(names)}
+
+
+def _judge_01_1(answer: Any, d: dict) -> str | None:
+    from s2lab import spectra
+    from s2lab.sensors import S2_13BANDS
+
+    band, difference = answer
+    library = spectra.library(d["library"])
+    spectrum = library.isel(spectrum=int(np.flatnonzero(library["name"].values == d["name"])[0]))
+    gap = (spectra.resample(spectrum, bands=S2_13BANDS, platform="S2B")
+           - spectra.resample(spectrum, bands=S2_13BANDS, platform="S2A")).to_series().abs()  # (13,)
+    return (_band(band, str(gap.idxmax()), "the band where S2A and S2B differ most")
+            or _close(abs(float(difference)), float(gap.max()), 0.02 * float(gap.max()) + 1e-9,
+                      "the size of the largest difference (reflectance)"))
+
+
+_register("01.1", "Sentinel-2A against 2B on your spectrum", _make_01_1, _judge_01_1)
+
+
+# 02 Tokenization ---------------------------------------------------------------------------------------------------
+
+PATCH_SIZES_02 = (4, 8, 10, 12, 20)
+
+
+def _make_02_1(seed: int) -> dict:
+    """A tile (C bands, H x H pixels) and a token budget [low, high]."""
+    rng = _rng("02.1", seed)
+    return {"C": rng.choice((10, 12, 13)), "H": rng.choice((96, 120, 160, 240)),
+            "low": rng.choice((100, 200, 300)), "high": rng.choice((600, 800, 1200)), "patch_sizes": PATCH_SIZES_02}
+
+
+def _judge_02_1(answer: Any, d: dict) -> str | None:
+    import torch
+
+    from s2lab import tokenize
+
+    given = {(int(p), int(s)) for p, s in answer}
+    image = torch.zeros(1, d["C"], d["H"], d["H"])
+    expected = {(p, s) for p in d["patch_sizes"] if d["H"] % p == 0 for s in range(1, d["C"] + 1)
+                if d["low"] <= tokenize.patchify(image, p, s).shape[1] <= d["high"]}
+    wrong = sorted(given - expected)
+    if wrong:
+        return f"{len(wrong)} pair(s) do not give between {d['low']} and {d['high']} tokens, e.g. (p, s) = {wrong[0]}"
+    if expected - given:
+        return f"{len(expected - given)} pair(s) are missing (p must divide H; s runs over 1..C)"
+    return None
+
+
+_register("02.1", "the (p, s) pairs within your token budget", _make_02_1, _judge_02_1)
+
+
+# 03 Masking --------------------------------------------------------------------------------------------------------
+
+def _make_03_1(seed: int) -> dict:
+    """A random-masking grid (G groups, N positions) and mask ratio."""
+    rng = _rng("03.1", seed)
+    return {"G": rng.choice((3, 4, 5)), "N": 256, "ratio": rng.choice((0.6, 0.7, 0.75, 0.8, 0.85))}
+
+
+def _judge_03_1(answer: Any, d: dict) -> str | None:
+    from s2lab import masking
+
+    G, N = d["G"], d["N"]
+    L = G * N
+    removed = L - masking.num_kept(L, d["ratio"])
+    exact = math.comb(L - G, removed - G) / math.comb(L, removed)  # all G tokens of one position among the removed
+    return _close(answer, exact, 0.015, "the share of positions removed in all groups (random masking)")
+
+
+_register("03.1", "positions removed in every group", _make_03_1, _judge_03_1)
+
+
+def _make_03_3(seed: int) -> dict:
+    """A width D, a mask ratio, the token size p and group count G."""
+    rng = _rng("03.3", seed)
+    return {"D": rng.choice((64, 96, 128, 192, 256)), "ratio": rng.choice((0.75, 0.8, 0.9)), "p": 8, "G": 5}
+
+
+def _judge_03_3(answer: Any, d: dict) -> str | None:
+    from s2lab import masking
+
+    K, side = (int(v) for v in answer)
+    K_equal = 6 * d["D"]  # 12 K D^2 (per-token layers) = 2 K^2 D (attention)
+    if K != K_equal:
+        return "K is not where 12 K D^2 equals 2 K^2 D"
+    p, G = d["p"], d["G"]
+    # Below this side L (1 - ratio) < K - 1, so no smaller side keeps K tokens: search upwards from it.
+    smallest = p * max(1, math.floor(math.sqrt((K_equal - 1) / (1 - d["ratio"]) / G)))
+    while masking.num_kept(G * (smallest // p) ** 2, d["ratio"]) < K_equal:
+        smallest += p
+    if side % p or side != smallest:
+        return (f"the crop side is not the smallest multiple of p = {p} whose kept tokens reach K "
+                f"(it is too {'large' if side > smallest else 'small'})")
+    return None
+
+
+_register("03.3", "where attention costs as much as the per-token layers", _make_03_3, _judge_03_3)
+
+
+# 07 Multi-label ----------------------------------------------------------------------------------------------------
+
+def _make_07_1(seed: int) -> dict:
+    """(B, 4) scores and 0/1 labels of 4 classes of different frequency; the classes in ``perfect`` ranked perfectly."""
+    rng = np.random.default_rng(_rng("07.1", seed).randrange(2**31))
+    B = 100
+    shares = (0.5, 0.2, 0.05, 0.01)
+    truth = np.stack([np.arange(B) < round(f * B) for f in shares], axis=1).astype(np.float64)  # (B, 4)
+    rng.shuffle(truth)
+    perfect = [0] if rng.random() < 0.5 else [1, 2, 3]
+    scores = rng.random((B, 4))
+    for k in perfect:
+        scores[:, k] = truth[:, k] + 0.1 * rng.random(B)  # every positive above every negative
+    return {"scores": scores, "truth": truth, "shares": shares, "perfect": perfect}
+
+
+def _judge_07_1(answer: Any, d: dict) -> str | None:
+    import torch
+
+    from s2lab.classification_metrics import mean_average_precision
+
+    macro, micro = answer
+    scores, truth = torch.as_tensor(d["scores"]), torch.as_tensor(d["truth"])
+    return (_close(macro, mean_average_precision(scores, truth, "macro"), 1e-6, "macro mAP")
+            or _close(micro, mean_average_precision(scores, truth, "micro"), 1e-6, "micro mAP"))
+
+
+_register("07.1", "macro and micro mAP of your scores", _make_07_1, _judge_07_1)
