@@ -116,6 +116,14 @@ def _band(value: Any, expected: str, what: str) -> str | None:
     return f"{what} is not {value!r}"
 
 
+def _scene_shape() -> tuple[int, int]:
+    """(rows, columns) of the embedded scene."""
+    from s2lab.data.embedded import open_embedded_scene
+
+    scene = open_embedded_scene()
+    return scene.sizes["y"], scene.sizes["x"]
+
+
 # 00 Meet the data --------------------------------------------------------------------------------------------------
 
 def _make_00_2(seed: int) -> dict:
@@ -246,6 +254,39 @@ def _judge_03_3(answer: Any, d: dict) -> str | None:
 _register("03.3", "where attention costs as much as the per-token layers", _make_03_3, _judge_03_3)
 
 
+# 04 Live reconstruction -------------------------------------------------------------------------------------------
+
+def _make_04_1(seed: int) -> dict:
+    """A 128 x 128 crop of the 10-band scene's held-out half (its top-left corner), a mask ratio and a mask seed."""
+    from s2lab.data.embedded import split_rows
+
+    rng = _rng("04.1", seed)
+    height, width = _scene_shape()
+    rows = split_rows(height, "eval")
+    return {"y0": rows.start + 8 * rng.randrange(0, (rows.stop - rows.start - 128) // 8 + 1),
+            "x0": 8 * rng.randrange(0, (width - 128) // 8 + 1), "size": 128,
+            "ratio": rng.choice((0.5, 0.75, 0.9, 0.95)), "seed": rng.randrange(100)}
+
+
+def _judge_04_1(answer: Any, d: dict) -> str | None:
+    from s2lab.baselines import FILL_NAMES
+    from s2lab.data.embedded import open_embedded_scene
+    from s2lab.data.tiles import to_tensor
+    from s2lab.models import load_model
+    from s2lab.reconstruct import reconstruct_tiles
+    from s2lab.sensors import S2_10BANDS
+
+    crop = open_embedded_scene(bands=S2_10BANDS).isel(y=slice(d["y0"], d["y0"] + d["size"]),
+                                                       x=slice(d["x0"], d["x0"] + d["size"]))
+    scores = reconstruct_tiles(load_model("s2mae-s2-small")[0], to_tensor(crop)[None], mask_ratio=d["ratio"],
+                               strategy="random", seed=d["seed"])["scores"]
+    lead = scores["model"]["psnr"] - max(scores[name]["psnr"] for name in FILL_NAMES)
+    return _close(answer, lead, 0.05, "S2MAE's PSNR lead over the best naive fill (dB)")
+
+
+_register("04.1", "S2MAE's lead over the naive fills on your crop", _make_04_1, _judge_04_1)
+
+
 # 07 Multi-label ----------------------------------------------------------------------------------------------------
 
 def _make_07_1(seed: int) -> dict:
@@ -274,3 +315,50 @@ def _judge_07_1(answer: Any, d: dict) -> str | None:
 
 
 _register("07.1", "macro and micro mAP of your scores", _make_07_1, _judge_07_1)
+
+
+# 08 Change detection -----------------------------------------------------------------------------------------------
+
+def _make_08_1(seed: int) -> dict:
+    """A 256 x 256 crop of the held-out half of the embedded scene (row, col within that half) and a planting seed."""
+    from s2lab.data.embedded import split_rows
+
+    from s2lab.data.embedded import open_embedded_scene
+
+    rng = _rng("08.1", seed)
+    scene = open_embedded_scene(bands=["B04", "B08"])
+    held_out = scene.isel(y=split_rows(scene.sizes["y"], "eval"))
+    size = 256
+    for _ in range(50):  # a crop with room for the changes: at least 40 % vegetation (NDVI > 0.4), not open sea
+        row = 16 * rng.randrange(0, (held_out.sizes["y"] - size) // 16 + 1)
+        col = 16 * rng.randrange(0, (held_out.sizes["x"] - size) // 16 + 1)
+        red, nir = held_out.isel(y=slice(row, row + size), x=slice(col, col + size)).values  # (2, size, size)
+        if float(((nir - red) / (nir + red + 1e-6) > 0.4).mean()) >= 0.4:
+            break
+    return {"row": row, "col": col, "size": size, "n": 10, "plant_seed": rng.randrange(1000)}
+
+
+def _judge_08_1(answer: Any, d: dict) -> str | None:
+    import torch
+
+    from s2lab.cva import change_vector_analysis, otsu_threshold
+    from s2lab.data.embedded import open_embedded_scene, split_rows
+    from s2lab.data.synthetic import plant_changes, scene_radiometry
+    from s2lab.evaluate import score_change
+
+    standardised, raw = answer
+    scene = open_embedded_scene()
+    crop = scene.isel(y=split_rows(scene.sizes["y"], "eval")).isel(y=slice(d["row"], d["row"] + d["size"]),
+                                                                    x=slice(d["col"], d["col"] + d["size"]))
+    pair = plant_changes(crop, n=d["n"], rng=np.random.default_rng(d["plant_seed"]), reference=scene_radiometry(scene))
+    f1 = {}
+    for normalize in (True, False):
+        magnitude = change_vector_analysis(torch.as_tensor(pair.before.values), torch.as_tensor(pair.after.values),
+                                           normalize=normalize)  # (H, W)
+        scaled = (magnitude - magnitude.min()) / (magnitude.max() - magnitude.min())
+        f1[normalize] = score_change(scaled, pair.label, otsu_threshold(scaled))["f1"]
+    return (_close(standardised, f1[True], 0.01, "the F1 of CVA + Otsu with standardised bands")
+            or _close(raw, f1[False], 0.01, "the F1 of CVA + Otsu without standardising"))
+
+
+_register("08.1", "CVA with and without standardising on your planted pair", _make_08_1, _judge_08_1)
