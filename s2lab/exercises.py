@@ -80,7 +80,7 @@ def data(key: str, seed: int | None = None) -> dict:
 
 
 def check(key: str, answer: Any, seed: int | None = None) -> bool:
-    """Check ``answer`` to exercise ``key`` for the student of ``seed``; print a pass or a hint; return whether it passed.
+    """Check ``answer`` to exercise ``key`` for the student of ``seed``: print a pass or a hint, return True on a pass.
 
     ``answer`` None (or ``...``) means not answered yet: a reminder is printed, nothing is raised.
     """

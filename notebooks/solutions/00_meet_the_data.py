@@ -31,7 +31,8 @@ assert spread.index[0] == "B10"
 mine = exercises.data("00.2")  # this student's 512 x 512 crop of the 13 bands
 crop = scene.isel(y=slice(mine["y0"], mine["y0"] + mine["size"]), x=slice(mine["x0"], mine["x0"] + mine["size"]))
 crop_spread = crop.std(dim=("y", "x")).to_series()
-print(f"your crop at ({mine['y0']}, {mine['x0']}): largest spread {crop_spread.idxmax()}, smallest {crop_spread.idxmin()}")
+print(f"your crop at ({mine['y0']}, {mine['x0']}): largest spread {crop_spread.idxmax()}, "
+      f"smallest {crop_spread.idxmin()}")
 assert exercises.check("00.2", (crop_spread.idxmax(), crop_spread.idxmin()))
 
 # 3. uint16 digital numbers round trip: rounding to the nearest DN costs at most 0.5e-4 of reflectance.

@@ -22,7 +22,8 @@ for label, (top, left) in origins.items():
     assert eval_rows.start <= top and top + 128 <= eval_rows.stop
     crops[label] = to_tensor(scene.isel(y=slice(top, top + 128), x=slice(left, left + 128)))[None]  # (1, C, H, W)
 mine = exercises.data("04.1")  # this student's crop, ratio and mask seed
-own = to_tensor(scene.isel(y=slice(mine["y0"], mine["y0"] + mine["size"]), x=slice(mine["x0"], mine["x0"] + mine["size"])))
+own = to_tensor(scene.isel(y=slice(mine["y0"], mine["y0"] + mine["size"]),
+                           x=slice(mine["x0"], mine["x0"] + mine["size"])))  # (C, 128, 128)
 del scene
 s2mae = load_model("s2mae-s2-small")[0]
 satmae = load_model("satmae-s2-small")[0]
