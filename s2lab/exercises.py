@@ -174,6 +174,31 @@ def _judge_01_1(answer: Any, d: dict) -> str | None:
 _register("01.1", "Sentinel-2A against 2B on your spectrum", _make_01_1, _judge_01_1)
 
 
+def _make_01_2(seed: int) -> dict:
+    """A NIR band, an LAI step and a relative change (%) below which the band counts as saturated."""
+    rng = _rng("01.2", seed)
+    return {"band": rng.choice(("B07", "B08", "B8A")), "step": rng.choice((0.25, 0.5)),
+            "percent": rng.choice((0.5, 1.0, 2.0)), "max_lai": 10.0}
+
+
+def _judge_01_2(answer: Any, d: dict) -> str | None:
+    from s2lab import spectra
+
+    previous, saturated = None, None
+    for lai in np.arange(d["step"], d["max_lai"] + 1e-9, d["step"]):  # LAI = step, 2 step, ... max_lai
+        value = float(spectra.resample(spectra.prosail_canopy(lai=float(lai)), bands=[d["band"]]).sel(band=d["band"]))
+        if previous is not None and abs(value - previous) / previous < d["percent"] / 100:
+            saturated = float(lai - d["step"])  # from this LAI on, one more step changes the band by less
+            break
+        previous = value
+    if saturated is None:
+        return f"the band does not saturate below LAI {d['max_lai']} at this threshold"
+    return _close(answer, saturated, d["step"] / 2, "the LAI where the band saturates")
+
+
+_register("01.2", "where the NIR saturates with leaf area", _make_01_2, _judge_01_2)
+
+
 # 02 Tokenization ---------------------------------------------------------------------------------------------------
 
 PATCH_SIZES_02 = (4, 8, 10, 12, 20)

@@ -29,6 +29,16 @@ for lai in np.arange(0.5, 10.01, 0.5):
         print(f"B08 changes by less than 1 % from LAI {lai - 0.5:g} to {lai:g}")
         break
     previous = b08
+mine = exercises.data("01.2")  # this student's band, LAI step and threshold
+previous, saturated = None, None
+for lai in np.arange(mine["step"], mine["max_lai"] + 1e-9, mine["step"]):
+    value = float(spectra.resample(spectra.prosail_canopy(lai=float(lai)), bands=[mine["band"]]).sel(band=mine["band"]))
+    if previous is not None and abs(value - previous) / previous < mine["percent"] / 100:
+        saturated = lai - mine["step"]
+        break
+    previous = value
+print(f"your {mine['band']}, steps of {mine['step']}, {mine['percent']} %: saturates from LAI {saturated:g}")
+assert exercises.check("01.2", saturated)
 
 # 3. Correlation over water only: water is dark beyond 750 nm, so the NIR and SWIR bands hold mostly noise
 #    and haze there and decorrelate from the visible bands.
