@@ -231,6 +231,33 @@ def _judge_02_1(answer: Any, d: dict) -> str | None:
 _register("02.1", "the (p, s) pairs within your token budget", _make_02_1, _judge_02_1)
 
 
+def _make_02_3(seed: int) -> dict:
+    """The width of a ``SpatialSpectralEmbedding(kind="wavelength", dim=..., grid=(1, 1), groups=1)``."""
+    return {"dim": _rng("02.3", seed).choice((32, 48, 64, 96, 128)), "kind": "wavelength"}
+
+
+def _judge_02_3(answer: Any, d: dict) -> str | None:
+    import torch
+
+    from s2lab import pos_embed
+    from s2lab.sensors import S2_13BANDS, wavelengths
+
+    table = pos_embed.SpatialSpectralEmbedding(kind=d["kind"], dim=d["dim"], grid=(1, 1), groups=1)
+    codes = table.spectral_table(torch.tensor(wavelengths(S2_13BANDS)))  # (13, D_spec)
+    similarity = torch.nn.functional.cosine_similarity(codes[:, None], codes[None], dim=-1)  # (13, 13)
+    similarity.fill_diagonal_(-2.0)  # a band is not its own neighbour
+    given = {str(k).upper(): str(v).upper() for k, v in dict(answer).items()}
+    if set(given) != set(S2_13BANDS):
+        return f"expected one entry per band of the 13 ({', '.join(S2_13BANDS)}), got {len(given)}"
+    wrong = [name for i, name in enumerate(S2_13BANDS) if given[name] != S2_13BANDS[int(similarity[i].argmax())]]
+    if wrong:
+        return f"{len(wrong)} of 13 are wrong, e.g. the most similar band of {wrong[0]} is not {given[wrong[0]]}"
+    return None
+
+
+_register("02.3", "the most similar band by wavelength code", _make_02_3, _judge_02_3)
+
+
 # 03 Masking --------------------------------------------------------------------------------------------------------
 
 def _make_03_1(seed: int) -> dict:

@@ -85,6 +85,17 @@ def test_wrong_answers_get_a_hint_without_the_answer(capsys):
     assert "do not give between" in out and "(4, 1)" in out
 
 
+def test_a_partly_wrong_table_names_one_wrong_entry(capsys):
+    from s2lab.sensors import S2_13BANDS
+
+    everything_b01 = {name: "B01" for name in S2_13BANDS}
+    assert not exercises.check("02.3", everything_b01, exercises.student_seed("hint"))
+    out = capsys.readouterr().out
+    assert "of 13 are wrong, e.g. the most similar band of" in out and "is not B01" in out
+    assert not exercises.check("02.3", {"B01": "B02"}, exercises.student_seed("hint"))
+    assert "one entry per band of the 13" in capsys.readouterr().out
+
+
 def test_unanswered_and_malformed_answers(capsys):
     assert not exercises.check("03.3", None)
     assert "not answered yet" in capsys.readouterr().out
