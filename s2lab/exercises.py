@@ -339,6 +339,39 @@ def _judge_04_1(answer: Any, d: dict) -> str | None:
 _register("04.1", "S2MAE's lead over the naive fills on your crop", _make_04_1, _judge_04_1)
 
 
+# 05 Pretraining ----------------------------------------------------------------------------------------------------
+
+def _make_05_2(seed: int) -> dict:
+    """64 held-out 32 px tiles (the seed of their draw), a mask ratio and a mask seed."""
+    rng = _rng("05.2", seed)
+    return {"tiles": 64, "img_size": 32, "tile_seed": rng.randrange(1000), "ratio": rng.choice((0.25, 0.5, 0.75, 0.9)),
+            "mask_seed": rng.randrange(1000)}
+
+
+def _judge_05_2(answer: Any, d: dict) -> str | None:
+    import torch
+
+    from s2lab.baselines import FILL_NAMES
+    from s2lab.data.pretraining import pretraining_images
+    from s2lab.models import load_model
+    from s2lab.reconstruct import reconstruct_tiles
+    from s2lab.tasks import pretrain_task
+
+    best_fill, model_mse = answer
+    shipped = load_model("s2mae-s2-small")[0]
+    draw, _ = pretrain_task(shipped, pretraining_images(["embedded:eval"]), batch_size=d["tiles"],
+                            img_size=d["img_size"])
+    tiles = draw(0, torch.Generator().manual_seed(d["tile_seed"]))  # (64, C, 32, 32)
+    scores = reconstruct_tiles(shipped, tiles, mask_ratio=d["ratio"], seed=d["mask_seed"])["scores"]
+    if best_fill not in FILL_NAMES or scores[best_fill]["mse"] > min(scores[n]["mse"] for n in FILL_NAMES):
+        return f"{best_fill!r} is not the naive fill of lowest masked MSE (one of {', '.join(FILL_NAMES)})"
+    expected = 1e4 * scores["model"]["mse"]
+    return _close(model_mse, expected, 0.01 * expected, "the shipped model's masked MSE x 1e4")
+
+
+_register("05.2", "the best naive fill and the shipped model on your tiles and mask", _make_05_2, _judge_05_2)
+
+
 # 07 Multi-label ----------------------------------------------------------------------------------------------------
 
 def _make_07_1(seed: int) -> dict:
