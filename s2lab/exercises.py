@@ -88,12 +88,13 @@ def check(key: str, answer: Any, seed: int | None = None) -> bool:
     if answer is None or answer is Ellipsis:
         print(f"[{key}] not answered yet: set `answer` and run the cell again.")
         return False
+    who = f"student {student_name()!r}" if seed is None else f"seed {int(seed)}"
     try:
         hint = exercise.judge(answer, exercise.make(student_seed() if seed is None else int(seed)))
     except (TypeError, ValueError, IndexError, KeyError) as error:
         hint = f"the answer has the wrong form ({type(error).__name__}: {error})"
     if hint is None:
-        print(f"[{key}] pass: {exercise.title} (student {student_name()!r}).")
+        print(f"[{key}] pass: {exercise.title} ({who}).")
         return True
     print(f"[{key}] not yet: {hint}.")
     return False
