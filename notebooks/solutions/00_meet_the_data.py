@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from s2lab import exercises
+
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.data.export import write_geotiff
 from s2lab.data.raster import open_raster
@@ -26,6 +28,12 @@ for names in (["B11", "B08", "B02"], ["B12", "B8A", "B04"]):
 spread = view.std(dim=("y", "x")).to_series().sort_values()
 print("spread per band:\n", spread.round(4))
 assert spread.index[0] == "B10"
+mine = exercises.data("00.2")  # this student's 512 x 512 crop of the 13 bands
+crop = scene.isel(y=slice(mine["y0"], mine["y0"] + mine["size"]), x=slice(mine["x0"], mine["x0"] + mine["size"]))
+crop_spread = crop.std(dim=("y", "x")).to_series()
+print(f"your crop at ({mine['y0']}, {mine['x0']}): largest spread {crop_spread.idxmax()}, "
+      f"smallest {crop_spread.idxmin()}")
+assert exercises.check("00.2", (crop_spread.idxmax(), crop_spread.idxmin()))
 
 # 3. uint16 digital numbers round trip: rounding to the nearest DN costs at most 0.5e-4 of reflectance.
 part = open_embedded_scene(bands=S2_10BANDS).isel(y=slice(0, 512), x=slice(0, 512))

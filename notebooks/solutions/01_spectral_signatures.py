@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from s2lab import spectra
+from s2lab import exercises, spectra
 from s2lab.data.embedded import open_embedded_scene
 from s2lab.sensors import S2_10BANDS, S2_13BANDS
 
@@ -14,6 +14,12 @@ b = spectra.resample(water, bands=S2_13BANDS, platform="S2B")
 difference = (b - a).to_series()
 print("S2B - S2A:\n", difference.round(5))
 print("largest difference:", difference.abs().idxmax(), float(difference.abs().max()))
+mine = exercises.data("01.1")  # this student's spectrum
+spectrum = usgs.isel(spectrum=int(np.flatnonzero(usgs["name"].values == mine["name"])[0]))
+gap = (spectra.resample(spectrum, bands=S2_13BANDS, platform="S2B")
+       - spectra.resample(spectrum, bands=S2_13BANDS, platform="S2A")).to_series().abs()
+print(f"your spectrum {mine['name']}: largest |S2B - S2A| in {gap.idxmax()}, {gap.max():.2e}")
+assert exercises.check("01.1", (gap.idxmax(), float(gap.max())))
 
 # 2. NIR saturation with leaf area.
 previous = None
@@ -23,6 +29,16 @@ for lai in np.arange(0.5, 10.01, 0.5):
         print(f"B08 changes by less than 1 % from LAI {lai - 0.5:g} to {lai:g}")
         break
     previous = b08
+mine = exercises.data("01.2")  # this student's band, LAI step and threshold
+previous, saturated = None, None
+for lai in np.arange(mine["step"], mine["max_lai"] + 1e-9, mine["step"]):
+    value = float(spectra.resample(spectra.prosail_canopy(lai=float(lai)), bands=[mine["band"]]).sel(band=mine["band"]))
+    if previous is not None and abs(value - previous) / previous < mine["percent"] / 100:
+        saturated = lai - mine["step"]
+        break
+    previous = value
+print(f"your {mine['band']}, steps of {mine['step']}, {mine['percent']} %: saturates from LAI {saturated:g}")
+assert exercises.check("01.2", saturated)
 
 # 3. Correlation over water only: water is dark beyond 750 nm, so the NIR and SWIR bands hold mostly noise
 #    and haze there and decorrelate from the visible bands.

@@ -2,13 +2,19 @@
 
 import torch
 
-from s2lab import pos_embed, tokenize
+from s2lab import exercises, pos_embed, tokenize
 from s2lab.sensors import S2_13BANDS, wavelengths
 
 # 1. (p, s) for a 120 x 120 tile of 10 bands with 200 <= L <= 800.
 C, H, W = 10, 120, 120
 fits = [(p, s, -(-C // s) * (H // p) * (W // p)) for p in (4, 8, 10, 12, 20) for s in range(1, C + 1) if H % p == 0]
 print([(p, s, L) for p, s, L in fits if 200 <= L <= 800])
+mine = exercises.data("02.1")  # this student's tile and token budget
+image = torch.zeros(1, mine["C"], mine["H"], mine["H"])
+pairs = [(p, s) for p in mine["patch_sizes"] if mine["H"] % p == 0 for s in range(1, mine["C"] + 1)
+         if mine["low"] <= tokenize.patchify(image, p, s).shape[1] <= mine["high"]]
+print(f"your tile ({mine['C']} bands, {mine['H']} px), {mine['low']}..{mine['high']} tokens:", pairs)
+assert exercises.check("02.1", pairs)
 
 # 2. The shared token projection is a 3D convolution with kernel = stride = (s, p, p).
 p, s, D = 8, 2, 16
@@ -36,3 +42,10 @@ for i, name in enumerate(S2_13BANDS):
     print(name, "->", S2_13BANDS[int(sim[i].argmax())])
 b07, b10, b11 = (S2_13BANDS.index(n) for n in ("B07", "B10", "B11"))
 assert sim[b10, b07] > sim[b10, b11]  # 591 nm away beats 240 nm away: the codes alias beyond a few hundred nm
+mine = exercises.data("02.3")  # this student's embedding width: the neighbours change with it
+own = pos_embed.SpatialSpectralEmbedding(kind=mine["kind"], dim=mine["dim"], grid=(1, 1), groups=1)
+own_codes = own.spectral_table(torch.tensor(wavelengths(S2_13BANDS)))
+own_sim = torch.nn.functional.cosine_similarity(own_codes[:, None], own_codes[None], dim=-1).fill_diagonal_(-2)
+nearest = {name: S2_13BANDS[int(own_sim[i].argmax())] for i, name in enumerate(S2_13BANDS)}
+print(f"your dim {mine['dim']}:", nearest)
+assert exercises.check("02.3", nearest)

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from s2lab import masking
+from s2lab import exercises, masking
 
 G, N, ratio = 5, 256, 0.75  # the shipped S2MAE's grid on a 128 x 128 crop
 L, K = G * N, masking.num_kept(G * N, ratio)
@@ -22,6 +22,12 @@ exact = math.comb(L - G, L - K - G) / math.comb(L, L - K)  # all G tokens of a p
 print(f"random: {shares['random']:.4f} (0.75^5 = {0.75**5:.4f}, exact {exact:.4f}); tube: {shares['tube']:.4f}")
 assert abs(shares["random"] - exact) < 0.01
 assert shares["tube"] == 0.75
+mine = exercises.data("03.1")  # this student's grid and ratio
+estimate = float(torch.stack([
+    masking.draw_mask("random", 1, mine["G"], mine["N"], mine["ratio"], generator=generator)
+    .mask.view(mine["G"], mine["N"]).min(0).values.mean() for _ in range(200)]).mean())
+print(f"your grid G = {mine['G']}, ratio {mine['ratio']}: {estimate:.4f} (ratio^G = {mine['ratio'] ** mine['G']:.4f})")
+assert exercises.check("03.1", estimate)
 
 # 2. Tube masking by hand: random masking of the N positions, repeated over the G groups (group-major tokens).
 def tube_by_hand(batch: int, groups: int, spatial: int, ratio: float, generator: torch.Generator) -> torch.Tensor:
@@ -49,3 +55,9 @@ for r in (0.75, 0.9):
     print(f"ratio {r}: L = {tokens:.0f} tokens, a square crop of about {side:.0f} pixels")
     whole = p * math.ceil(side / p)  # the smallest multiple of p at least that large
     assert masking.num_kept(G * (whole // p) ** 2, r) >= K_equal
+mine = exercises.data("03.3")  # this student's width and ratio
+side = mine["p"] * math.floor(math.sqrt((6 * mine["D"] - 1) / (1 - mine["ratio"]) / mine["G"]))  # below: K - 1 at most
+while masking.num_kept(mine["G"] * (side // mine["p"]) ** 2, mine["ratio"]) < 6 * mine["D"]:
+    side += mine["p"]
+print(f"your D = {mine['D']}, ratio {mine['ratio']}: K = {6 * mine['D']}, crop side {side} px")
+assert exercises.check("03.3", (6 * mine["D"], side))

@@ -3,7 +3,7 @@
 import pandas as pd
 import torch
 
-from s2lab import metrics
+from s2lab import exercises, metrics
 from s2lab.baselines import FILL_NAMES
 from s2lab.data.embedded import open_embedded_scene, split_rows
 from s2lab.data.tiles import to_tensor
@@ -21,6 +21,9 @@ crops = {}
 for label, (top, left) in origins.items():
     assert eval_rows.start <= top and top + 128 <= eval_rows.stop
     crops[label] = to_tensor(scene.isel(y=slice(top, top + 128), x=slice(left, left + 128)))[None]  # (1, C, H, W)
+mine = exercises.data("04.1")  # this student's crop, ratio and mask seed
+own = to_tensor(scene.isel(y=slice(mine["y0"], mine["y0"] + mine["size"]),
+                           x=slice(mine["x0"], mine["x0"] + mine["size"])))  # (C, 128, 128)
 del scene
 s2mae = load_model("s2mae-s2-small")[0]
 satmae = load_model("satmae-s2-small")[0]
@@ -39,6 +42,10 @@ print(sweep.round(2).to_string())
 print("largest lead at ratio", sweep["lead over the best fill"].idxmax())
 assert sweep["lead over the best fill"].loc[0.95] > sweep["lead over the best fill"].loc[0.5]
 assert (sweep["model"] > sweep["band_mean"]).all()
+scores = reconstruct_tiles(s2mae, own[None], mask_ratio=mine["ratio"], strategy="random", seed=mine["seed"])["scores"]
+lead = scores["model"]["psnr"] - max(scores[name]["psnr"] for name in FILL_NAMES)
+print(f"your crop at ({mine['y0']}, {mine['x0']}), ratio {mine['ratio']}, seed {mine['seed']}: lead {lead:.2f} dB")
+assert exercises.check("04.1", lead)
 
 # 2. SatMAE under three strategies, seeds 0-4, town crop, ratio 0.75. Consistent (tube) masking removes every band
 #    group of a position at once, so nothing of the spectrum is left to predict from there: only space helps.

@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from s2lab import exercises
 from s2lab.baselines import FILL_NAMES
 from s2lab.models import S2MAE, load_model
 from s2lab.pos_embed import sincos_2d
@@ -68,6 +69,13 @@ table = pd.DataFrame(rows).T  # masked MSE x 1e4, reflectance
 table["lead over best fill"] = table[list(FILL_NAMES)].min(axis=1) - table["shipped"]
 print("2. masked MSE x 1e4 (reflectance)\n", table.round(3).to_string())
 assert (table["lead over best fill"] > 0).all()
+mine = exercises.data("05.2")  # this student's tiles, ratio and mask
+own_draw, _ = pretrain_task(shipped, eval_images, batch_size=mine["tiles"], img_size=mine["img_size"])
+own_tiles = own_draw(0, torch.Generator().manual_seed(mine["tile_seed"]))
+own = reconstruct_tiles(shipped, own_tiles, mask_ratio=mine["ratio"], seed=mine["mask_seed"])["scores"]
+best_fill = min(FILL_NAMES, key=lambda name: own[name]["mse"])
+print(f"   your tiles at ratio {mine['ratio']}: best fill {best_fill}, shipped {1e4 * own['model']['mse']:.3f}")
+assert exercises.check("05.2", (best_fill, 1e4 * own["model"]["mse"]))
 
 # 3. A sincos model recomputes its spatial table for a new grid instead of interpolating the old one.
 fixed = new_model(pos_embed="sincos")

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from s2lab import exercises
 from s2lab.change import change_map_cva, detect_change
 from s2lab.cva import change_vector_analysis, otsu_threshold
 from s2lab.evaluate import score_change
@@ -50,6 +51,18 @@ for normalize in (True, False):
 print(f"1. CVA + Otsu on the {what}:\n", pd.DataFrame(scores).T.round(3))
 library = change_map_cva(before, after)
 assert abs(score_change(library.probability, label, library.threshold)["f1"] - scores["normalize=True"]["f1"]) < 1e-9
+mine = exercises.data("08.1")  # this student's crop of the held-out half and planting seed
+own = plant_changes(held_out.isel(y=slice(mine["row"], mine["row"] + mine["size"]),
+                                  x=slice(mine["col"], mine["col"] + mine["size"])),
+                    n=mine["n"], rng=np.random.default_rng(mine["plant_seed"]), reference=reference)
+own_f1 = []
+for normalize in (True, False):
+    magnitude = change_vector_analysis(torch.as_tensor(own.before.values), torch.as_tensor(own.after.values),
+                                       normalize=normalize)
+    scaled = (magnitude - magnitude.min()) / (magnitude.max() - magnitude.min())
+    own_f1.append(score_change(scaled, own.label, otsu_threshold(scaled))["f1"])
+print(f"   your SYNTHETIC pair at ({mine['row']}, {mine['col']}): F1 standardised {own_f1[0]:.3f}, raw {own_f1[1]:.3f}")
+assert exercises.check("08.1", tuple(own_f1))
 
 # 2. The other held-out city: the shipped default map (the model alone, or blended with CVA, as the training cities
 #    chose), at its threshold from the training cities; the model alone at its own threshold beside it.

@@ -1,0 +1,127 @@
+"""s2lab.exercises: the student's seed, the per-student data, and checks that pass right answers, reject wrong ones
+with a hint that does not give the answer away, and tell an unanswered exercise from a malformed answer."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from s2lab import exercises
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = [f"student-{i}" for i in range(8)]
+
+
+def test_student_seed_hashes_the_name_from_the_environment(monkeypatch):
+    monkeypatch.delenv(exercises.STUDENT_VARIABLE, raising=False)
+    assert exercises.student_name() == exercises.DEFAULT_STUDENT
+    default = exercises.student_seed()
+    monkeypatch.setenv(exercises.STUDENT_VARIABLE, "  jdoe ")
+    assert exercises.student_name() == "jdoe"
+    assert exercises.student_seed() == exercises.student_seed("jdoe") != default
+    assert 0 <= exercises.student_seed() < 2**31
+    assert len({exercises.student_seed(name) for name in NAMES}) == len(NAMES)
+
+
+@pytest.mark.parametrize("key", sorted(exercises.REGISTRY))
+def test_students_get_different_data(key):
+    seen = {repr(exercises.data(key, exercises.student_seed(name))) for name in NAMES}
+    assert len(seen) >= 2, f"{key}: every student gets the same data"
+    assert exercises.data(key, 7).keys() == exercises.data(key, 8).keys()
+
+
+def _answers(d: dict) -> dict:
+    """Right answers computed here by hand for the cheap exercises (the solution scripts cover all of them)."""
+    import math
+
+    return {
+        "03.3": lambda: (6 * d["D"], min(side for side in range(d["p"], 4000, d["p"])
+                                         if round(d["G"] * (side // d["p"]) ** 2 * (1 - d["ratio"])) >= 6 * d["D"])),
+        "07.1": lambda: (float(np.mean([_ap(d["scores"][:, k], d["truth"][:, k]) for k in range(4)])),
+                         _ap(d["scores"].ravel(), d["truth"].ravel())),
+        "02.1": lambda: [(p, s) for p in d["patch_sizes"] if d["H"] % p == 0 for s in range(1, d["C"] + 1)
+                         if d["low"] <= math.ceil(d["C"] / s) * (d["H"] // p) ** 2 <= d["high"]],
+    }
+
+
+def _ap(scores, truth) -> float:
+    hits = truth[np.argsort(-scores, kind="stable")]
+    return float((np.cumsum(hits) / np.arange(1, len(hits) + 1) * hits).sum() / hits.sum())
+
+
+@pytest.mark.parametrize("key", ["02.1", "03.3", "07.1"])
+def test_right_answers_pass_and_copied_ones_fail(key, capsys):
+    seeds = [exercises.student_seed(name) for name in NAMES]
+    answers = [_answers(exercises.data(key, seed))[key]() for seed in seeds]
+    assert all(exercises.check(key, answer, seed) for answer, seed in zip(answers, seeds))
+    assert "pass" in capsys.readouterr().out
+    copied = [(a, s) for a, b, s in zip(answers, answers[1:], seeds[1:]) if repr(a) != repr(b)]
+    assert copied, f"{key}: no two students with different answers"
+    assert not any(exercises.check(key, answer, seed) for answer, seed in copied)
+
+
+def test_wrong_answers_get_a_hint_without_the_answer(capsys):
+    seed = exercises.student_seed("hint")
+    d = exercises.data("03.3", seed)
+    assert not exercises.check("03.3", (6 * d["D"] + 1, 64), seed)
+    out = capsys.readouterr().out
+    assert "not yet" in out and "K is not" in out and str(6 * d["D"]) not in out
+
+    d = exercises.data("07.1", seed)
+    macro, micro = _answers(d)["07.1"]()
+    assert not exercises.check("07.1", (macro + 0.05, micro), seed)
+    out = capsys.readouterr().out
+    assert "macro mAP is too high" in out and f"{macro:.3f}" not in out
+    assert not exercises.check("07.1", (macro, micro - 0.05), seed)
+    assert "micro mAP is too low" in capsys.readouterr().out
+
+    d = exercises.data("02.1", seed)
+    pairs = _answers(d)["02.1"]()
+    assert not exercises.check("02.1", pairs[1:], seed)
+    assert "1 pair(s) are missing" in capsys.readouterr().out
+    assert not exercises.check("02.1", pairs + [(4, 1)], seed)
+    out = capsys.readouterr().out
+    assert "do not give between" in out and "(4, 1)" in out
+
+
+def test_a_partly_wrong_table_names_one_wrong_entry(capsys):
+    from s2lab.sensors import S2_13BANDS
+
+    everything_b01 = {name: "B01" for name in S2_13BANDS}
+    assert not exercises.check("02.3", everything_b01, exercises.student_seed("hint"))
+    out = capsys.readouterr().out
+    assert "of 13 are wrong, e.g. the most similar band of" in out and "is not B01" in out
+    assert not exercises.check("02.3", {"B01": "B02"}, exercises.student_seed("hint"))
+    assert "one entry per band of the 13" in capsys.readouterr().out
+
+
+def test_unanswered_and_malformed_answers(capsys):
+    assert not exercises.check("03.3", None)
+    assert "not answered yet" in capsys.readouterr().out
+    assert not exercises.check("03.3", 768)  # one number where (K, side) is expected
+    assert "wrong form" in capsys.readouterr().out
+    with pytest.raises(KeyError, match="no checkable exercise '99.1'; expected one of .*03.3"):
+        exercises.check("99.1", 1)
+
+
+def _exercise_cells(notebook: Path) -> list[str]:
+    cells = json.loads(notebook.read_text())["cells"]
+    start = next(i for i, c in enumerate(cells)
+                 if c["cell_type"] == "markdown" and "".join(c["source"]).lstrip().startswith("## Exercises"))
+    after = []
+    for cell in cells[start + 1:]:
+        text = "".join(cell["source"])
+        if cell["cell_type"] == "markdown" and text.lstrip().startswith("## "):
+            break
+        after.append((cell["cell_type"], text))
+    return after
+
+
+@pytest.mark.parametrize("key", sorted(exercises.REGISTRY))
+def test_each_exercise_is_checked_in_its_notebook(key):
+    notebook, = (ROOT / "notebooks").glob(f"{key.split('.')[0]}_*.ipynb")
+    calls = [text for kind, text in _exercise_cells(notebook)
+             if kind == "code" and f'exercises.check("{key}"' in text]
+    assert len(calls) == 1, f"{notebook.name}: expected one code cell under '## Exercises' checking {key}"
+    assert calls[0].rstrip().splitlines()[-1].startswith(f'exercises.check("{key}"'), "the check is not the last line"
