@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch, Polygon, Rectangle
 
@@ -40,6 +41,11 @@ def _positive(**sizes: int) -> None:
 
 def _group_colour(g: int) -> str:
     return GROUP_COLOURS[g % len(GROUP_COLOURS)]
+
+
+def _tint(colour: str, amount: float) -> tuple[float, float, float]:
+    """An opaque colour between white (amount 0) and ``colour`` (amount 1)."""
+    return tuple(1 - amount * (1 - np.asarray(to_rgb(colour))))
 
 
 def _canvas(width: float, height: float, xlim: tuple[float, float], ylim: tuple[float, float]):
@@ -107,27 +113,29 @@ def tokenization_diagram(C: int = 10, s: int = 2, p: int = 8, H: int = 32, W: in
     depth = start[-1] + s * unit
     right = W + ex * depth
     cube_x = right + 0.35 * W  # where the enlarged cube goes
-    scale = min(1.6, 0.45 * W / p)
+    scale = 0.3 * W / p  # the enlarged cube is 0.3 W a side
     fig, ax = _canvas(10, 5.2, (-0.35 * W, cube_x + scale * (p + ex * s * 2.2) + 0.45 * W),
                       (-0.5 * H, H + ey * depth + 0.3 * H))
 
-    for g in reversed(range(G)):  # back to front
-        colour = _group_colour(g)
+    for g in reversed(range(G)):  # back to front: a slab nearer the viewer is drawn above the ones behind
+        colour, z = _group_colour(g), 1 + 0.01 * (G - g)
         z0 = start[g]
         for k in reversed(range(s)):
             c = g * s + k
             za, zb = z0 + k * unit, z0 + (k + 1) * unit
             pad = c >= C
-            face = {"fc": "white" if pad else colour, "alpha": 1.0 if pad else 0.55, "ec": "#333333", "lw": 0.4,
-                    "hatch": "////" if pad else None}
+            face = {"fc": "white" if pad else _tint(colour, 0.55), "ec": "#333333", "lw": 0.4,
+                    "hatch": "////" if pad else None, "zorder": z}
             ax.add_patch(Polygon([at(0, H, za), at(W, H, za), at(W, H, zb), at(0, H, zb)], **face))  # top
             ax.add_patch(Polygon([at(W, 0, za), at(W, H, za), at(W, H, zb), at(W, 0, zb)], **face))  # side
-        ax.add_patch(Polygon([at(0, 0, z0), at(W, 0, z0), at(W, H, z0), at(0, H, z0)], fc=colour, alpha=0.75,
-                             ec="#333333", lw=0.8))  # the slab's front face, its first band
+        ax.add_patch(Polygon([at(0, 0, z0), at(W, 0, z0), at(W, H, z0), at(0, H, z0)], fc=_tint(colour, 0.75),
+                             ec="#333333", lw=0.8, zorder=z))  # the slab's front face, its first band
         for k in range(1, w):
-            ax.plot(*zip(at(k * p, 0, z0), at(k * p, H, z0), at(k * p, H, z0 + s * unit)), color="white", lw=0.6)
+            ax.plot(*zip(at(k * p, 0, z0), at(k * p, H, z0), at(k * p, H, z0 + s * unit)), color="white", lw=0.6,
+                    zorder=z + 0.005)
         for k in range(1, h):
-            ax.plot(*zip(at(0, k * p, z0), at(W, k * p, z0), at(W, k * p, z0 + s * unit)), color="white", lw=0.6)
+            ax.plot(*zip(at(0, k * p, z0), at(W, k * p, z0), at(W, k * p, z0 + s * unit)), color="white", lw=0.6,
+                    zorder=z + 0.005)
         members = [bands[c] for c in range(g * s, min(C, (g + 1) * s))]
         padded = (g + 1) * s - C
         label = f"g = {g}: " + " ".join(members) + (f" + {padded} zero band{'s' * (padded > 1)}" if padded > 0 else "")
@@ -334,7 +342,8 @@ def fusion_diagram(config: FUSMAEConfig | None = None) -> Figure:
         shape = f"({C}, H, W)" if optical else f"({config.s1_chans}, H, W)"
         _box(ax, 0, y, 14, 9, f"Sentinel-{name[1]}\n{'optical' if optical else 'SAR VV, VH'}\n{shape}",
              "#cfe2f3" if optical else "#fde9d9", size=7)
-        tok = f"{G} x {N} cubes\n(s = {s}, p = {p})" if optical else f"1 x {N} tokens\n({config.s1_chans} bands, p = {p})"
+        tok = (f"{G} x {N} cubes\n(s = {s}, p = {p})" if optical
+               else f"1 x {N} tokens\n({config.s1_chans} bands, p = {p})")
         _box(ax, 18, y, 15, 9, tok, size=7)
         _box(ax, 37, y, 15, 9, f"patch embed\n+ position\n+ modality {name}", size=7)
         _box(ax, 56, y, 11, 9, f"keep\nvisible\n(mask {name})", size=7)
@@ -343,8 +352,8 @@ def fusion_diagram(config: FUSMAEConfig | None = None) -> Figure:
         for a, b in ((14, 18), (33, 37), (52, 56), (107, 111)):
             _arrow(ax, (a, y + 4.5), (b, y + 4.5))
         _arrow(ax, (83, y + 4.5), (90, y + 4.5))
-    _box(ax, 71, 4, 12, 35, f"shared\nencoder\n{config.depth} blocks\nD = {config.embed_dim}\n\neach\nmodality\non its own",
-         "#cfe2f3", size=7)
+    _box(ax, 71, 4, 12, 35, f"shared\nencoder\n{config.depth} blocks\nD = {config.embed_dim}\n\neach\nmodality\n"
+         "on its own", "#cfe2f3", size=7)
     for y in rows.values():
         _arrow(ax, (67, y + 4.5), (71, y + 4.5))
     if early:
