@@ -31,7 +31,7 @@ import xarray as xr
 from s2lab.metrics import spectral_angle
 from s2lab.sensors import band_names
 
-# rcParams of the lab's figures: one type size, pixels drawn as pixels, no box around plots
+# rcParams of the lab's figures: one type size, no box around plots
 STYLE: dict[str, object] = {
     "font.size": 9,
     "axes.titlesize": 9,
@@ -40,7 +40,6 @@ STYLE: dict[str, object] = {
     "ytick.labelsize": 8,
     "legend.fontsize": 8,
     "figure.titlesize": 10,
-    "image.interpolation": "nearest",
     "axes.spines.top": False,
     "axes.spines.right": False,
 }

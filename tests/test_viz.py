@@ -130,4 +130,4 @@ def test_use_style_sets_the_labs_rcparams():
         matplotlib.rcParams["font.size"] = 20
         viz.use_style()
         assert matplotlib.rcParams["font.size"] == viz.STYLE["font.size"]
-        assert matplotlib.rcParams["image.interpolation"] == "nearest"
+        assert matplotlib.rcParams["axes.spines.top"] is False
