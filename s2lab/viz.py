@@ -11,7 +11,11 @@ same reflectance gets the same colour in both pictures.
 
 The drawings the app adds: ``colorize`` (a map through a matplotlib colour map), ``outline`` (a rectangle),
 ``draw_column`` (one token position's cubes in oblique projection) and ``png`` (a picture's PNG bytes).
-matplotlib and Pillow (the lab extra) are imported by the two functions that need them, not here.
+
+One figure style for the lab's matplotlib figures: ``use_style`` applies ``STYLE`` (the notebooks call it in their
+import cell); ``CMAPS`` is the colour map of each kind of quantity; every quantity map gets a colorbar labelled with
+its quantity and unit from ``colorbar``, every label map a legend from ``label_legend``.
+matplotlib and Pillow (the lab extra) are imported by the functions that need them, not here.
 """
 
 from __future__ import annotations
@@ -26,6 +30,29 @@ import xarray as xr
 
 from s2lab.metrics import spectral_angle
 from s2lab.sensors import band_names
+
+# rcParams of the lab's figures: one type size, no box around plots
+STYLE: dict[str, object] = {
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "legend.fontsize": 8,
+    "figure.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+
+# kind of quantity -> colour map, the same in every figure
+CMAPS: dict[str, str] = {
+    "reflectance": "gray",  # one band
+    "error": "inferno",  # RMSE, absolute error
+    "angle": "magma",  # spectral angle
+    "probability": "magma",  # change probability, CVA magnitude
+    "share": "viridis",  # shares, counts, abundances, similarity
+    "signed": "RdBu",  # values either side of 0: embeddings, differences
+}
 
 # name -> the bands shown as (red, green, blue)
 COMPOSITES: dict[str, tuple[str, str, str]] = {
@@ -270,3 +297,57 @@ def draw_column(column: np.ndarray, s: int, cell: int = 10, depth: int = 6, gap:
         picture[top : top + side, left : left + side] = face
         outline(picture, top, left, side, side, (40, 40, 40))
     return picture
+
+
+def use_style() -> None:
+    """Apply the lab's figure style (``STYLE``) to matplotlib's rcParams, for every figure drawn after."""
+    import matplotlib
+
+    matplotlib.rcParams.update(STYLE)
+
+
+def colorbar(image, label: str, unit: str, *, ax=None, **kwargs):
+    """A colorbar beside a quantity map, labelled "label (unit)".
+
+    Args:
+        image: what ``imshow`` (or another colour-mapped plot) returned.
+        label: the quantity, e.g. "RMSE over bands". unit: its unit, e.g. "reflectance", "degrees", "dB"; for a
+            number without unit say what it counts or its range, e.g. "bands", "0-1".
+        ax: the axes (or list of axes) to steal room from; default the image's own axes.
+        **kwargs: passed to ``Figure.colorbar`` (``fraction``, ``shrink``, ...).
+
+    Returns:
+        the ``Colorbar``.
+    """
+    if not str(label).strip() or not str(unit).strip():
+        raise ValueError(f"a colorbar needs a quantity and a unit, got label={label!r}, unit={unit!r}")
+    ax = image.axes if ax is None else ax
+    return image.figure.colorbar(image, ax=ax, label=f"{label} ({unit})", **kwargs)
+
+
+def label_legend(ax, names: dict, *, image=None, colours: dict | None = None, **kwargs):
+    """A legend of coloured squares for a label map: one entry per class value.
+
+    Args:
+        ax: the axes of the map.
+        names: class value -> class name, e.g. {0: "no change", 1: "change"}; only these values get an entry.
+        image: the ``imshow`` of the label map, whose colour map and limits give each value's colour; or
+        colours: class value -> a matplotlib colour, for a map drawn as RGB.
+        **kwargs: passed to ``Axes.legend`` (``loc``, ``ncols``, ``bbox_to_anchor``, ...).
+
+    Returns:
+        the ``Legend``.
+    """
+    from matplotlib.patches import Patch
+
+    if (image is None) == (colours is None):
+        raise ValueError("give the label map's image (its colour map colours the classes) or colours, not both")
+    if not names:
+        raise ValueError("a label legend needs at least one class: names maps class values to names")
+    if colours is None:
+        colours = {value: image.cmap(image.norm(value)) for value in names}
+    missing = [value for value in names if value not in colours]
+    if missing:
+        raise ValueError(f"no colour for class values {missing}; colours has {list(colours)}")
+    handles = [Patch(facecolor=colours[value], edgecolor="0.3", label=name) for value, name in names.items()]
+    return ax.legend(handles=handles, **kwargs)

@@ -89,3 +89,45 @@ def test_to_uint8_rounds_and_clips():
     out = viz.to_uint8(rgb)
     assert out.dtype == np.uint8
     assert out.tolist() == [[[0, 128, 255], [0, 255, 0]]]
+
+
+def test_colorbar_labels_quantity_and_unit():
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    image = ax.imshow(np.random.default_rng(0).random((4, 4)), cmap=viz.CMAPS["error"])
+    bar = viz.colorbar(image, "RMSE over bands", "reflectance")
+    assert bar.ax.get_ylabel() == "RMSE over bands (reflectance)"
+    assert image.get_cmap().name == "inferno"
+    with pytest.raises(ValueError, match="quantity and a unit"):
+        viz.colorbar(image, "RMSE", " ")
+
+
+def test_label_legend_uses_the_maps_own_colours():
+    from matplotlib.colors import to_rgba
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    image = ax.imshow(np.array([[0, 3], [7, 3]]), cmap="tab20", vmin=0, vmax=19)
+    legend = viz.label_legend(ax, {0: "urban", 3: "forest", 7: "water"}, image=image)
+    assert [t.get_text() for t in legend.get_texts()] == ["urban", "forest", "water"]
+    for patch, value in zip(legend.get_patches(), (0, 3, 7)):
+        np.testing.assert_allclose(patch.get_facecolor(), image.cmap(image.norm(value)))
+    legend = viz.label_legend(ax, {1: "change"}, colours={1: "crimson"})
+    np.testing.assert_allclose(legend.get_patches()[0].get_facecolor(), to_rgba("crimson"))
+    with pytest.raises(ValueError, match="not both"):
+        viz.label_legend(ax, {1: "change"})
+    with pytest.raises(ValueError, match="no colour for class values"):
+        viz.label_legend(ax, {1: "change", 2: "new"}, colours={1: "crimson"})
+
+
+def test_use_style_sets_the_labs_rcparams():
+    import matplotlib
+
+    with matplotlib.rc_context():
+        matplotlib.rcParams["font.size"] = 20
+        viz.use_style()
+        assert matplotlib.rcParams["font.size"] == viz.STYLE["font.size"]
+        assert matplotlib.rcParams["axes.spines.top"] is False
