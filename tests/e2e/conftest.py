@@ -1,4 +1,8 @@
-"""Fixtures of the end-to-end tests: the explorer app served by ``panel serve`` for the browser tests."""
+"""Fixtures of the end-to-end tests: the explorer app served by ``panel serve`` for the browser tests, and the folder
+the browser tests save their screenshots in."""
+
+import os
+from pathlib import Path
 
 import pytest
 
@@ -10,3 +14,12 @@ def served(tmp_path_factory):
 
     with AppServer(tmp_path_factory.mktemp("server") / "panel.log") as app:
         yield app
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    """Where a browser test saves its screenshots: ``S2LAB_SCREENSHOTS`` when set, else a temporary folder."""
+    folder = os.environ.get("S2LAB_SCREENSHOTS")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -5,7 +5,6 @@ threshold and sees the scores change, uploads a real GeoTIFF crop, saves screens
 set, else the test's tmp folder) and finds no error in the browser console.
 """
 
-import os
 from pathlib import Path
 
 import pytest
@@ -37,14 +36,6 @@ def server(served, upload_file) -> str:
         return served.wait()
     except RuntimeError as err:
         pytest.fail(str(err))
-
-
-@pytest.fixture(scope="module")
-def screenshots(tmp_path_factory) -> Path:
-    folder = os.environ.get("S2LAB_SCREENSHOTS")
-    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 @pytest.fixture(scope="module")
