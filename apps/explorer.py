@@ -14,7 +14,7 @@ import holoviews as hv
 import panel as pn
 
 from s2lab.explorer import BANDS, MAX_UPLOAD_MB, Explorer, describe_groups
-from s2lab.viz import png
+from s2lab.explorer.shared import encoded
 
 pn.extension(sizing_mode="fixed", disconnect_notification=(
     f"Lost the connection to the server: an upload far over {MAX_UPLOAD_MB} MB closes it. Reload the page."))
@@ -30,7 +30,7 @@ state = Explorer()
 def picture(output, name: str, width: int = PICTURE) -> pn.pane.PNG:
     """A PNG pane showing ``output.pictures[name]`` of an output parameter (None while it is computing)."""
     def encode(view):
-        return png(view.pictures[name]) if view is not None else None
+        return encoded(view.pictures[name]) if view is not None else None
 
     return pn.pane.PNG(pn.bind(encode, output), width=width, height=width, stylesheets=PIXELATED,
                        css_classes=[f"picture-{name.replace(' ', '-')}"], margin=(2, 4))

@@ -82,6 +82,13 @@ def default_change_pair() -> ScoredPair:
 
 
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s2lab-explorer")  # long computations, in turn
+
+
+def run_later(fn, *args) -> Future:
+    """Run ``fn(*args)`` on the explorer's background thread, after what is queued there already."""
+    return _executor.submit(fn, *args)
+
+
 _default_future: Future | None = None
 _default_lock = threading.Lock()
 

@@ -22,8 +22,8 @@ and reuses the crop's stretch limits and error scale; everything else waits for 
 from __future__ import annotations
 
 import math
-import time
 from concurrent.futures import Future
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -32,16 +32,16 @@ import torch
 
 from s2lab import viz
 from s2lab.change import chosen_threshold
-from s2lab.data.tiles import tile, untile
 from s2lab.device import describe_device
 from s2lab.evaluate import score_change
 from s2lab.explorer.models import MODELS, device, model
-from s2lab.explorer.pairs import ScoredPair, change_future
+from s2lab.explorer.pairs import ScoredPair, change_future, run_later
+from s2lab.explorer.reconstruction import crop_data, crop_limits, picture, reconstruction_view
+from s2lab.explorer.shared import SharedViews, freeze
 from s2lab.explorer.sources import BANDS, Source, UploadError, embedded_source, read_upload
 from s2lab.explorer.views import ChangeView, ReconstructionView, SceneView, SpectrumView, TokenView
 from s2lab.masking import STRATEGIES
 from s2lab.metrics import spectral_angle
-from s2lab.reconstruct import reconstruct_tiles
 from s2lab.sensors import band, wavelengths
 from s2lab.spectra import materials
 from s2lab.tokenize import CubeTokenizer, patchify
@@ -49,8 +49,11 @@ from s2lab.tokenize import CubeTokenizer, patchify
 SCENE_SIDE = 512  # longest side in pixels of the scene picture (the image is subsampled to fit)
 PATCH_SIZES = (2, 4, 8, 16, 32)  # the token sizes the tokens view offers (each divides CROP)
 NEAREST = 3  # library materials shown beside a pixel's spectrum
-ERROR_CMAP, PROBABILITY_CMAP = "magma", "viridis"  # colour maps of the error and change-probability pictures
+PROBABILITY_CMAP = "viridis"  # colour map of the change-probability picture
 OVERLAY = {"hit": (255, 215, 0), "false alarm": (230, 30, 30), "missed": (0, 200, 255)}  # change overlay colours
+# Views that depend only on their inputs, shared by every session of the process (the reconstructions have their own
+# store, s2lab.explorer.reconstruction.VIEWS): scene, spectrum, tokens and change views by (view, source key, inputs).
+VIEWS = SharedViews(256, run_later)
 
 
 class Explorer(param.Parameterized):
@@ -88,9 +91,6 @@ class Explorer(param.Parameterized):
         meta = model("change")[1].get("meta") or {}
         params.setdefault("threshold", chosen_threshold(meta))
         super().__init__(**params)
-        self._limits: dict[tuple, np.ndarray] = {}  # (source key, bands) -> (2, 3) stretch limits of the crop
-        self._crop_tiles: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # role -> the crop's windows, origins
-        self._error_max = 0.0
         self._change_future: Future | None = None  # the change pair computing, started by refresh_change
         self._pair: ScoredPair | None = None
         self._set_source(embedded_source())
@@ -118,13 +118,11 @@ class Explorer(param.Parameterized):
         self._set_source(embedded_source())
 
     def _set_source(self, source: Source) -> None:
-        self._crop_tiles = {role: tile(source.crop, model(role)[0].config.img_size)  # (B, C, w, w), (B, 2)
-                            for role in ("s2mae", "satmae")}  # each model sees windows of its training size
-        mean = source.crop.mean(dim=(1, 2), keepdim=True).expand_as(source.crop)
-        self._error_max = float(np.percentile(viz.error_map(mean, source.crop), 98))  # the band-mean guess's error
+        crop_data(source)  # the crop's windows for each model and its error scale, once per source
         row, col = source.crop_origin
         side = source.crop.shape[-1]
-        self._pair, self._change_future = None, None
+        self._pair = None
+        self._change_future = change_future(source)  # queued on the background thread before the slider's prefill
         notes = "; ".join(source.notes)
         with param.parameterized.discard_events(self):
             self.pixel = (row + side // 2, col + side // 2)
@@ -137,17 +135,26 @@ class Explorer(param.Parameterized):
         return (self.red, self.green, self.blue) if self.composite == "custom" else viz.COMPOSITES[self.composite]
 
     def _crop_limits(self) -> np.ndarray:
-        key = (self.source.key, self.bands())
-        if key not in self._limits:
-            self._limits[key] = viz.stretch_limits(viz.composite_bands(self.source.crop, self.bands(), BANDS))
-        return self._limits[key]
+        return crop_limits(self.source, self.bands())
 
     def _picture(self, image, limits: np.ndarray | None = None) -> np.ndarray:
-        return viz.to_uint8(viz.composite(image, self.bands(), bands=BANDS, limits=limits))
+        return picture(image, self.bands(), limits)
+
+    def _shared(self, view: str, *inputs, compute):
+        """A view computed once per process for this source and ``inputs`` (``VIEWS``), its pictures read-only."""
+        def frozen():
+            out = compute()
+            freeze(*getattr(out, "pictures", {}).values(), *([out.picture] if hasattr(out, "picture") else []))
+            return out
+
+        return VIEWS.get((view, self.source.key, *inputs), frozen)
 
     # -- outputs ---------------------------------------------------------------------------------------------------
     @param.depends("source", "composite", "red", "green", "blue", watch=True)
     def _update_scene(self) -> None:
+        self.scene = self._shared("scene", self.bands(), compute=self._scene_view)
+
+    def _scene_view(self) -> SceneView:
         image = self.source.image
         H, W = image.sizes["y"], image.sizes["x"]
         step = max(1, math.ceil(max(H, W) / SCENE_SIDE))
@@ -155,7 +162,7 @@ class Explorer(param.Parameterized):
         row, col = self.source.crop_origin
         side = self.source.crop.shape[-1]
         viz.outline(picture, row // step, col // step, max(1, side // step), max(1, side // step))
-        self.scene = SceneView(picture=picture, shape=(H, W), step=step)
+        return SceneView(picture=picture, shape=(H, W), step=step)
 
     def pick(self, row: float, col: float) -> None:
         """Select the pixel at (row, col) of the source image, clipped to it (what a tap on the scene does)."""
@@ -169,6 +176,9 @@ class Explorer(param.Parameterized):
         if not (0 <= row < H and 0 <= col < W):
             self.message = f"pixel ({row}, {col}) is outside the {H} x {W} px image; showing its nearest pixel"
             row, col = int(np.clip(row, 0, H - 1)), int(np.clip(col, 0, W - 1))
+        self.spectrum = self._shared("spectrum", row, col, compute=lambda: self._spectrum_view(row, col))
+
+    def _spectrum_view(self, row: int, col: int) -> SpectrumView:
         values = np.asarray(self.source.image.values[:, row, col], dtype=np.float32)  # (C,)
         library = materials(BANDS)  # (M, C)
         table = np.asarray(library.values, dtype=np.float32)
@@ -179,12 +189,14 @@ class Explorer(param.Parameterized):
              "angle_deg": float(angles[m]), "values": table[m]}
             for m in np.argsort(angles)
         ]
-        self.spectrum = SpectrumView(pixel=(row, col), wavelength_nm=wavelengths(BANDS), values=values,
-                                     nearest=nearest)
+        return SpectrumView(pixel=(row, col), wavelength_nm=wavelengths(BANDS), values=values, nearest=nearest)
 
     @param.depends("source", "patch_size", "bands_per_token", "composite", "red", "green", "blue", watch=True)
     def _update_tokens(self) -> None:
         p, s = int(self.patch_size), int(self.bands_per_token)
+        self.tokens = self._shared("tokens", p, s, self.bands(), compute=lambda: self._token_view(p, s))
+
+    def _token_view(self, p: int, s: int) -> TokenView:
         crop = self.source.crop  # (C, S, S)
         C, H, W = crop.shape
         tokenizer = CubeTokenizer(patch_size=p, bands_per_token=s, in_chans=C)
@@ -203,32 +215,12 @@ class Explorer(param.Parameterized):
             top, left, side = cell[0] * p * zoom + inset, cell[1] * p * zoom + inset, p * zoom + 1 - 2 * inset
             viz.outline(grid, top, left, side, side, (255, 40, 40))
         column = crop[:, cell[0] * p : (cell[0] + 1) * p, cell[1] * p : (cell[1] + 1) * p].numpy()  # (C, p, p)
-        self.tokens = TokenView(pictures={"grid": grid, "cube": viz.draw_column(column, s)}, counts=counts)
+        return TokenView(pictures={"grid": grid, "cube": viz.draw_column(column, s)}, counts=counts)
 
     @param.depends("source", "mask_ratio", "strategy", "seed", "composite", "red", "green", "blue", watch=True)
     def _update_reconstruction(self) -> None:
-        start = time.perf_counter()
-        crop = self.source.crop
-        limits = self._crop_limits()
-        idx = [BANDS.index(b) for b in self.bands()]
-        original = self._picture(crop, limits)
-        pictures, scores, removed = {"original": original}, {}, {}
-        for role in ("s2mae", "satmae"):
-            windows, origins = self._crop_tiles[role]
-            with torch.inference_mode():
-                out = reconstruct_tiles(model(role)[0], windows, mask_ratio=self.mask_ratio, strategy=self.strategy,
-                                        seed=self.seed, baselines=False)
-            pasted = untile(out["pasted"], origins, crop.shape)  # (C, S, S)
-            mask = untile(out["mask"], origins, crop.shape)  # (C, S, S), 1 = removed
-            pictures[f"masked {role}"] = viz.to_uint8(viz.masked_rgb(original / 255.0, mask[idx]))
-            pictures[role] = self._picture(pasted, limits)
-            pictures[f"error {role}"] = viz.colorize(viz.error_map(pasted, crop), self._error_max, ERROR_CMAP)
-            scores[role] = out["scores"]["model"]
-            removed[role] = float(mask.mean())
-        self.reconstructed = ReconstructionView(
-            pictures=pictures, scores=scores, removed=removed, mask_ratio=float(self.mask_ratio),
-            strategy=self.strategy, seed=int(self.seed), error_max=self._error_max,
-            seconds=time.perf_counter() - start)
+        self.reconstructed = reconstruction_view(self.source, self.bands(), self.strategy, int(self.seed),
+                                                 float(self.mask_ratio))
 
     def _change_job(self) -> Future:
         """The source's change pair computing on the background thread (started on the first call)."""
@@ -265,19 +257,30 @@ class Explorer(param.Parameterized):
         if self._pair is None:
             self.changed = None
             return
-        pair, probability = self._pair.pair, self._pair.probability
-        limits = viz.stretch_limits(viz.composite_bands(pair.before, self.bands()))
-        after = self._picture(pair.after, limits)
-        cut = probability >= self.threshold  # (H, W)
+        threshold = round(float(self.threshold), 4)
+        self.changed = self._shared("change", self.bands(), threshold,
+                                    compute=lambda: self._change_view(self._pair, threshold))
+
+    def _change_view(self, scored: ScoredPair, threshold: float) -> ChangeView:
+        """The pair cut at ``threshold``; its before, after and probability pictures are shared by every threshold."""
+        pair, probability = scored.pair, scored.probability
+        fixed = self._shared("change pictures", self.bands(),
+                             compute=lambda: SimpleNamespace(pictures=self._change_pictures(scored)))
+        cut = probability >= threshold  # (H, W)
         truth = np.asarray(pair.label.values, dtype=bool)
-        overlay = after.copy()
+        overlay = fixed.pictures["after"].copy()
         for name, where in (("hit", cut & truth), ("false alarm", cut & ~truth), ("missed", ~cut & truth)):
             overlay[where] = (0.35 * overlay[where] + 0.65 * np.array(OVERLAY[name])).astype(np.uint8)
-        self.changed = ChangeView(
-            name=pair.name, synthetic=pair.synthetic, description=pair.description, threshold=float(self.threshold),
-            pictures={"before": self._picture(pair.before, limits), "after": after,
-                      "probability": viz.colorize(probability, 1.0, PROBABILITY_CMAP), "overlay": overlay},
-            scores=score_change(probability, pair.label, self.threshold), changed_share=float(truth.mean()))
+        return ChangeView(
+            name=pair.name, synthetic=pair.synthetic, description=pair.description, threshold=threshold,
+            pictures={**fixed.pictures, "overlay": overlay}, scores=score_change(probability, pair.label, threshold),
+            changed_share=float(truth.mean()))
+
+    def _change_pictures(self, scored: ScoredPair) -> dict[str, np.ndarray]:
+        pair = scored.pair
+        limits = viz.stretch_limits(viz.composite_bands(pair.before, self.bands()))
+        return {"before": self._picture(pair.before, limits), "after": self._picture(pair.after, limits),
+                "probability": viz.colorize(scored.probability, 1.0, PROBABILITY_CMAP)}
 
     # -- about ---------------------------------------------------------------------------------------------------
     def band_table(self) -> pd.DataFrame:
