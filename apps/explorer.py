@@ -10,30 +10,23 @@ message. A file larger still does not fit: the server closes that session's conn
 page says so in a notification.
 """
 
-import holoviews as hv
+import numpy as np
 import panel as pn
+from bokeh.core.properties import value
+from bokeh.events import Tap
+from bokeh.models import ColumnDataSource, Legend, LegendItem
+from bokeh.plotting import figure
 
 from s2lab.explorer import BANDS, MAX_UPLOAD_MB, Explorer, describe_groups
-from s2lab.explorer.shared import encoded
+from s2lab.explorer.panes import PICTURE, Drawn
 
 pn.extension(sizing_mode="fixed", disconnect_notification=(
     f"Lost the connection to the server: an upload far over {MAX_UPLOAD_MB} MB closes it. Reload the page."))
-hv.extension("bokeh", logo=False)
 
-PICTURE = 256  # display side of each crop picture, px (the crop's pixels drawn as squares)
-PIXELATED = [":host img { image-rendering: pixelated; }"]  # show pixels as squares, not blurred
 SPECTRUM_COLOURS = ("#d62728", "#2ca02c", "#1f77b4")  # the nearest library materials
+NEAREST = len(SPECTRUM_COLOURS)  # library materials drawn beside the pixel's spectrum
 
 state = Explorer()
-
-
-def picture(output, name: str, width: int = PICTURE) -> pn.pane.PNG:
-    """A PNG pane showing ``output.pictures[name]`` of an output parameter (None while it is computing)."""
-    def encode(view):
-        return encoded(view.pictures[name]) if view is not None else None
-
-    return pn.pane.PNG(pn.bind(encode, output), width=width, height=width, stylesheets=PIXELATED,
-                       css_classes=[f"picture-{name.replace(' ', '-')}"], margin=(2, 4))
 
 
 def captioned(pane: pn.viewable.Viewable, caption) -> pn.Column:
@@ -88,43 +81,76 @@ sidebar = pn.Column(
 # -- scene and spectra ---------------------------------------------------------------------------------------------
 
 
-def _scene_plot(scene, pixel):
+def _rgba(picture: np.ndarray) -> np.ndarray:
+    """(h, w, 3) uint8 -> (h, w) uint32 RGBA, rows flipped: bokeh draws an image's first row at the bottom."""
+    rgba = np.dstack([picture, np.full(picture.shape[:2], 255, np.uint8)])
+    return np.ascontiguousarray(rgba[::-1]).view(np.uint32)[:, :, 0]
+
+
+# The scene: a plain bokeh figure (a HoloViews plot costs several times more to build, and each session builds its
+# own). Image pixel (row, col) spans x in [col, col + 1] and y in [-row - 1, -row]; a tap picks that pixel.
+scene_image = ColumnDataSource({"image": [], "x": [], "y": [], "dw": [], "dh": []})
+scene_marker = ColumnDataSource({"x": [], "y": []})
+scene_plot = figure(width=520, height=520, tools="tap", toolbar_location=None, match_aspect=True,
+                    title="tap a pixel (white box: the crop of the other views)", x_axis_location=None,
+                    y_axis_location=None)
+scene_plot.image_rgba(image="image", x="x", y="y", dw="dw", dh="dh", source=scene_image)
+scene_plot.scatter("x", "y", source=scene_marker, marker="x", color="red", size=14, line_width=3)
+scene_plot.grid.visible = False
+scene_plot.on_event(Tap, lambda event: state.pick(-event.y, event.x))
+
+
+def _draw_scene(*_) -> None:
+    scene, (row, col) = state.scene, state.pixel
     H, W = scene.shape
-    rgb = hv.RGB(scene.picture, bounds=(0, -H, W, 0)).opts(
-        width=520, height=int(520 * H / W), xaxis=None, yaxis=None, tools=["tap"], active_tools=["tap"],
-        toolbar=None, title="tap a pixel (white box: the crop of the other views)", framewise=True)
-    row, col = pixel
-    marker = hv.Points([(col + 0.5, -row - 0.5)]).opts(color="red", marker="x", size=14, line_width=3)
-    return (rgb * marker).opts(framewise=True)  # a new source brings its own extent
+    with pn.io.hold():
+        scene_image.data = {"image": [_rgba(scene.picture)], "x": [0], "y": [-H], "dw": [W], "dh": [H]}
+        scene_plot.height = max(120, int(520 * H / W))
+        scene_plot.x_range.start, scene_plot.x_range.end = 0, W
+        scene_plot.y_range.start, scene_plot.y_range.end = -H, 0
+        scene_marker.data = {"x": [col + 0.5], "y": [-row - 0.5]}
 
 
-scene_map = hv.DynamicMap(pn.bind(_scene_plot, state.param.scene, state.param.pixel))
-tap = hv.streams.Tap(source=scene_map, x=None, y=None)
-tap.add_subscriber(lambda x, y: state.pick(-y, x) if x is not None and y is not None else None)
+state.param.watch(_draw_scene, ["scene", "pixel"])
+_draw_scene()
+
+# The spectrum: the pixel's line and the nearest library materials', their data replaced when the pixel changes.
+spectrum_plot = figure(width=520, height=300, toolbar_location=None, x_axis_label="wavelength (nm)",
+                       y_axis_label="reflectance", title="the pixel and the nearest library materials (spectral angle)")
+spectrum_lines = [ColumnDataSource({"x": [], "y": []}) for _ in range(1 + NEAREST)]
+spectrum_legend = Legend(location="top_left", items=[
+    LegendItem(label="", renderers=[spectrum_plot.line("x", "y", source=source, color=colour, line_width=width,
+                                                      line_dash=dash)])
+    for source, (colour, width, dash) in zip(spectrum_lines, [("black", 3, "solid")] + [
+        (c, 2, "dashed") for c in SPECTRUM_COLOURS])])
+spectrum_plot.add_layout(spectrum_legend, "center")
 
 
-def _spectrum_plot(view):
-    curves = [hv.Curve((view.wavelength_nm, view.values), "wavelength (nm)", "reflectance",
-                       label=f"pixel {view.pixel}").opts(color="black", line_width=3)]
-    for near, colour in zip(view.nearest, SPECTRUM_COLOURS):
-        curves.append(hv.Curve((view.wavelength_nm, near["values"]), "wavelength (nm)", "reflectance",
-                               label=f"{near['material']} ({near['angle_deg']:.1f}°)").opts(
-            color=colour, line_dash="dashed"))
-    return hv.Overlay(curves).opts(width=520, height=300, legend_position="top_left", toolbar=None,
-                                   title="the pixel and the nearest library materials (spectral angle)")
+def _draw_spectrum(*_) -> None:
+    view = state.spectrum
+    lines = [(view.values, f"pixel {view.pixel}")] + [
+        (near["values"], f"{near['material']} ({near['angle_deg']:.1f}°)") for near in view.nearest[:NEAREST]]
+    with pn.io.hold():
+        for source, item, (values, label) in zip(spectrum_lines, spectrum_legend.items, lines):
+            source.data = {"x": view.wavelength_nm, "y": values}
+            item.label = value(label)
+
+
+state.param.watch(_draw_spectrum, "spectrum")
+_draw_spectrum()
 
 
 def _angles(view) -> str:
     rows = [f"| {n['material']} | {n['angle_deg']:.1f}° | {n['what']} |" for n in view.nearest]
-    return "| material | angle | spectrum |\n|---|---|---|\n" + "\n".join(rows) + (
+    return f"**Pixel {view.pixel}** (row, column) against the library:\n\n| material | angle | spectrum |\n|---|---|---|\n" + "\n".join(rows) + (
         "\n\nLibrary spectra are surface reflectance; the scene is top-of-atmosphere, so haze lifts its blue bands.")
 
 
 scene_tab = pn.Row(
-    pn.Column(pn.pane.HoloViews(scene_map)),
+    pn.Column(pn.pane.Bokeh(scene_plot), css_classes=["scene"]),
     pn.Column(
-        pn.pane.HoloViews(pn.bind(_spectrum_plot, state.param.spectrum)),
-        pn.pane.Markdown(pn.bind(_angles, state.param.spectrum), width=520),
+        pn.pane.Bokeh(spectrum_plot),
+        pn.pane.Markdown(pn.bind(_angles, state.param.spectrum), width=520, css_classes=["spectrum-angles"]),
         pn.pane.DataFrame(state.band_table(), index=False, width=520),
     ),
 )
@@ -144,13 +170,14 @@ def _counts(view) -> str:
     )
 
 
+tokens = Drawn(state, "tokens")
 tokens_tab = pn.Column(
     pn.Row(pn.widgets.DiscreteSlider.from_param(state.param.patch_size, name="patch size p", width=260),
            pn.widgets.IntSlider.from_param(state.param.bands_per_token, name="bands per token s", width=260)),
     pn.Row(
-        captioned(picture(state.param.tokens, "grid", 384), "The token grid; the red cell is drawn on the right."),
-        captioned(picture(state.param.tokens, "cube", 200), "That cell's column: G cubes of s bands"),
-        pn.pane.Markdown(pn.bind(_counts, state.param.tokens), width=420),
+        captioned(tokens.picture("grid", 384), "The token grid; the red cell is drawn on the right."),
+        captioned(tokens.picture("cube", 200), "That cell's column: G cubes of s bands"),
+        tokens.markdown(_counts, width=420),
     ),
 )
 
@@ -172,20 +199,20 @@ def _scores(view) -> str:
     )
 
 
-reconstructed = state.param.reconstructed
+reconstructed = Drawn(state, "reconstructed")
 reconstruct_tab = pn.Column(
     pn.Row(pn.widgets.RadioButtonGroup.from_param(state.param.strategy, css_classes=["strategy"]), ratio,
            pn.widgets.IntInput.from_param(state.param.seed, width=100)),
-    pn.Row(captioned(picture(reconstructed, "original"), pn.bind(
+    pn.Row(captioned(reconstructed.picture("original"), pn.bind(
                lambda s: f"original ({'held-out crop' if s.held_out else 'crop'} of {s.name})", state.param.source)),
-           captioned(picture(reconstructed, "masked s2mae"), "S2MAE input (grey: removed)"),
-           captioned(picture(reconstructed, "s2mae"), "S2MAE reconstruction"),
-           captioned(picture(reconstructed, "error s2mae"), "S2MAE error")),
+           captioned(reconstructed.picture("masked s2mae"), "S2MAE input (grey: removed)"),
+           captioned(reconstructed.picture("s2mae"), "S2MAE reconstruction"),
+           captioned(reconstructed.picture("error s2mae"), "S2MAE error")),
     pn.Row(pn.Spacer(width=PICTURE + 8),
-           captioned(picture(reconstructed, "masked satmae"), "SatMAE input (grey: removed)"),
-           captioned(picture(reconstructed, "satmae"), "SatMAE reconstruction"),
-           captioned(picture(reconstructed, "error satmae"), "SatMAE error")),
-    pn.pane.Markdown(pn.bind(_scores, reconstructed), width=900, css_classes=["recon-scores"]),
+           captioned(reconstructed.picture("masked satmae"), "SatMAE input (grey: removed)"),
+           captioned(reconstructed.picture("satmae"), "SatMAE reconstruction"),
+           captioned(reconstructed.picture("error satmae"), "SatMAE error")),
+    reconstructed.markdown(_scores, width=900, css_classes=["recon-scores"]),
 )
 
 # -- change --------------------------------------------------------------------------------------------------------
@@ -204,13 +231,13 @@ def _change_text(view) -> str:
     )
 
 
-changed = state.param.changed
+changed = Drawn(state, "changed")
 change_width = 330
 change_tab = pn.Column(
     pn.widgets.FloatSlider.from_param(state.param.threshold, name="threshold", width=320,
                                       css_classes=["threshold"]),
-    pn.pane.Markdown(pn.bind(_change_text, changed), width=900, css_classes=["change-scores"]),
-    pn.GridBox(*(captioned(picture(changed, name, change_width), name) for name in
+    changed.markdown(_change_text, width=900, css_classes=["change-scores"]),
+    pn.GridBox(*(captioned(changed.picture(name, change_width), name) for name in
                  ("before", "after", "probability", "overlay")), ncols=2),
 )
 

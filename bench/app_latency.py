@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     result = default_view_latency(changes=args.changes, threads=args.threads)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("state_png", "panel", "loaded")}))
+    print(json.dumps({k: result[k] for k in ("computed", "shared", "loaded")}))
     return 0
 
 

@@ -214,13 +214,17 @@ def watch_problems(page, problems: list[str]) -> None:
 
 # -- many pages at once (async Playwright) -------------------------------------------------------------------------
 # Inside a pane's shadow root: has the picture of host ``p`` left ``old``, and does the Markdown of host ``t`` show
-# ``want`` (in a paragraph, or as a whole table cell when ``cell``)?
+# ``want`` (in a paragraph, or as a whole table cell when ``cell``)? When so: milliseconds on the page's clock since
+# the last key press (``_KEY_CLOCK_JS``), checked at every animation frame; else false.
 _UPDATED_JS = """([p, t, old, want, cell]) => {
   const img = p === null ? null : p.shadowRoot.querySelector('img');
   if (p !== null && (!img || img.getAttribute('src') === old)) return false;
   const texts = [...t.shadowRoot.querySelectorAll(cell ? 'td' : 'p')].map(e => e.textContent.trim());
-  return texts.some(s => cell ? s === want : s.includes(want));
+  if (!texts.some(s => cell ? s === want : s.includes(want))) return false;
+  return performance.now() - window.__s2labKeyAt;
 }"""
+# The page's clock at every key press, recorded before the slider sees the key (capture phase, composed events).
+_KEY_CLOCK_JS = "document.addEventListener('keydown', () => { window.__s2labKeyAt = performance.now(); }, true)"
 _SRC_JS = "p => { const img = p.shadowRoot.querySelector('img'); return img ? img.getAttribute('src') : ''; }"
 TABS = {"ratio": "Mask and reconstruct", "threshold": "Change"}  # the tab of each slider
 # slider -> (css class of the slider, its range walked, step, the pane whose picture must change, the scores pane)
@@ -235,7 +239,7 @@ class Update:
     slider: str  # "ratio" or "threshold"
     value: float  # the slider's new value
     at_s: float  # seconds since the load started, at the key press
-    ms: float | None  # key press to the page showing the new value; None when it never did (a failed update)
+    ms: float | None  # key press to the page showing the new value, on the page's clock; None: never (failed)
 
 
 @dataclass
@@ -260,6 +264,7 @@ async def _open(browser, url: str, session: Session, timeout_ms: float):
     context = await browser.new_context(viewport=VIEWPORT)
     page = await context.new_page()
     watch_problems(page, session.problems)
+    await page.add_init_script(_KEY_CLOCK_JS)
     start = time.perf_counter()
     try:
         await page.goto(url, timeout=timeout_ms)
@@ -293,12 +298,12 @@ async def _move(page, slider: str, direction: int, session: Session, t0: float, 
     want = f"ratio {value:.2f}" if slider == "ratio" else f"{value:.2f}"
     update = Update(slider=slider, value=value, at_s=start - t0, ms=None)
     try:
-        await page.wait_for_function(_UPDATED_JS, arg=[host, text_host, old, want, slider == "threshold"],
-                                     polling=50, timeout=timeout_ms)
+        shown = await page.wait_for_function(_UPDATED_JS, arg=[host, text_host, old, want, slider == "threshold"],
+                                             polling="raf", timeout=timeout_ms)
     except PlaywrightError:  # not shown in time, or the page went away: a failed update (ms stays None)
         pass
     else:
-        update.ms = (time.perf_counter() - start) * 1000
+        update.ms = float(await shown.json_value())
     session.updates.append(update)
     return direction
 

@@ -167,3 +167,14 @@ def test_cli_bench_is_a_thin_call(tmp_path, capsys, monkeypatch):
     report = json.loads(capsys.readouterr().out)
     assert report["parts"] == {"gpu": {"skipped": "stand-in", "steps": 10}} and report["machine"]["cpu_count"] >= 1
     assert (tmp_path / "RESULTS.md").is_file() and (tmp_path / "results" / "gpu.json").is_file()
+
+
+def test_app_latency_times_a_first_visit_and_a_shared_step():
+    pytest.importorskip("panel", reason="the app part needs panel (the lab extra)")
+    from s2lab.bench.app_latency import default_view_latency
+
+    figures = default_view_latency(changes=4, warmup=1)
+    for way in ("computed", "shared"):
+        assert figures[way]["n"] == 4 and 0 < figures[way]["p50_ms"] <= figures[way]["max_ms"]
+    assert figures["shared"]["p50_ms"] < figures["computed"]["p50_ms"]  # a look-up, not two models
+    assert figures["meets_goal"] == (figures["shared"]["p95_ms"] <= figures["goal_p95_ms"])

@@ -106,7 +106,7 @@ def _peers_md(f: dict) -> list[str]:
 
 
 def _app_md(f: dict) -> list[str]:
-    rows = [[way, f[way]["p50_ms"], f[way]["p95_ms"], f[way]["n"]] for way in ("state_png", "panel") if f.get(way)]
+    rows = [[way, f[way]["p50_ms"], f[way]["p95_ms"], f[way]["n"]] for way in ("computed", "shared") if f.get(way)]
     return [f"{f.get('what', '')}; goal p95 <= {f.get('goal_p95_ms')} ms: {_yes(f.get('meets_goal'))}.", "",
             *_table(["way", "p50 ms", "p95 ms", "changes"], rows)]
 

@@ -123,7 +123,8 @@ def prefill(source: Source, bands, strategy: str, seed: int, near: float = 0.75)
     """Compute the view at every slider position for these inputs on the background thread, nearest ``near`` first.
 
     Returns:
-        The job's future, or None when every position is stored or a job for these inputs runs already.
+        The job's future (the job already running for these inputs, if one is), or None when every position is
+        stored.
     """
     family = (source.key, tuple(bands), strategy, int(seed))
     keys = [_key(source, bands, strategy, seed, r) for r in sorted(RATIOS, key=lambda r: (abs(r - near), r))]
@@ -132,7 +133,7 @@ def prefill(source: Source, bands, strategy: str, seed: int, near: float = 0.75)
     with _prefill_lock:
         running = _prefilling.get(family)
         if running is not None and not running.done():
-            return None
+            return running
         job = _prefilling[family] = VIEWS.prefill(keys, lambda key: _computed(source, key))
     return job
 

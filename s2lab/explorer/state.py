@@ -48,7 +48,6 @@ from s2lab.tokenize import CubeTokenizer, patchify
 
 SCENE_SIDE = 512  # longest side in pixels of the scene picture (the image is subsampled to fit)
 PATCH_SIZES = (2, 4, 8, 16, 32)  # the token sizes the tokens view offers (each divides CROP)
-NEAREST = 3  # library materials shown beside a pixel's spectrum
 PROBABILITY_CMAP = "viridis"  # colour map of the change-probability picture
 OVERLAY = {"hit": (255, 215, 0), "false alarm": (230, 30, 30), "missed": (0, 200, 255)}  # change overlay colours
 # Views that depend only on their inputs, shared by every session of the process (the reconstructions have their own

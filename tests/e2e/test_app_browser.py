@@ -1,6 +1,6 @@
 """The explorer app served by ``panel serve`` and driven in Debian's chromium with Playwright.
 
-Moves the mask-ratio slider and sees the reconstruction change, switches the masking strategy, moves the change
+Taps the scene and sees the spectrum follow, moves the mask-ratio slider and sees the reconstruction change, switches the masking strategy, moves the change
 threshold and sees the scores change, uploads a real GeoTIFF crop, saves screenshots (to ``$S2LAB_SCREENSHOTS`` when
 set, else the test's tmp folder) and finds no error in the browser console.
 """
@@ -56,6 +56,10 @@ def test_explorer_in_chromium(server, screenshots, upload_file):
             page.goto(server, timeout=START_S * 1000)
             page.wait_for_selector(".picture-original img", state="attached", timeout=START_S * 1000)
             page.screenshot(path=screenshots / "1_scene.png")
+            read_pixel = lambda: text(page, ".spectrum-angles")
+            centre = wait_for(page, read_pixel, "Pixel (", "the spectrum's pixel")
+            page.locator(".scene").click(position={"x": 130, "y": 200})  # a tap on the scene picks a pixel
+            assert "Pixel (" in wait_changed(page, read_pixel, centre, "the spectrum after a tap on the scene")
 
             page.get_by_text("Mask and reconstruct", exact=True).click()
             before = src(page, ".picture-s2mae")

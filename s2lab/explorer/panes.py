@@ -1,0 +1,59 @@
+"""Panel panes that draw the explorer's outputs: what ``apps/explorer.py`` shows, and what the latency bench times.
+
+``Drawn(state, output)`` makes the panes of one output parameter of an ``Explorer`` (its pictures as PNG panes, its
+tables as Markdown) and redraws them together whenever the output changes, under ``pn.io.hold``: what one slider
+step changes (seven pictures and a table) reaches the browser as one websocket message, not one per pane. PNGs
+come from ``s2lab.explorer.shared.encoded``, encoded once per picture however many sessions show it.
+
+Only the app and the bench import this module (it needs panel); the rest of the package does not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import panel as pn
+
+from s2lab.explorer.shared import encoded
+from s2lab.explorer.state import Explorer
+
+PICTURE = 256  # display side of each crop picture, px (the crop's pixels drawn as squares)
+PIXELATED = [":host img { image-rendering: pixelated; }"]  # show pixels as squares, not blurred
+
+
+class Drawn:
+    """The panes that draw ``state.<output>``, all redrawn in one hold when it changes.
+
+    Args:
+        state: the session's ``Explorer``.
+        output: the name of one of its output parameters ("tokens", "reconstructed", "changed").
+    """
+
+    def __init__(self, state: Explorer, output: str):
+        if output not in state.param or state.param[output].precedence != -1:
+            raise ValueError(f"{output!r} is not an output parameter of Explorer")
+        self.state, self.output = state, output
+        self.draws: list[tuple[pn.pane.PaneBase, Callable]] = []
+        state.param.watch(self.redraw, output)
+
+    def picture(self, name: str, width: int = PICTURE) -> pn.pane.PNG:
+        """A PNG pane of ``output.pictures[name]`` (empty while the output is None), CSS class ``picture-<name>``."""
+        pane = pn.pane.PNG(None, width=width, height=width, stylesheets=PIXELATED,
+                           css_classes=[f"picture-{name.replace(' ', '-')}"], margin=(2, 4))
+        return self._add(pane, lambda view: encoded(view.pictures[name]) if view is not None else None)
+
+    def markdown(self, text: Callable, **params) -> pn.pane.Markdown:
+        """A Markdown pane of ``text(output)``."""
+        return self._add(pn.pane.Markdown("", **params), text)
+
+    def _add(self, pane, draw: Callable):
+        self.draws.append((pane, draw))
+        pane.object = draw(getattr(self.state, self.output))
+        return pane
+
+    def redraw(self, *_) -> None:
+        """Draw every pane from the output as it is now, in one hold."""
+        view = getattr(self.state, self.output)
+        with pn.io.hold():
+            for pane, draw in self.draws:
+                pane.object = draw(view)
