@@ -1,6 +1,7 @@
 """s2lab.exercises: the student's seed, the per-student data, and checks that pass right answers, reject wrong ones
 with a hint that does not give the answer away, and tell an unanswered exercise from a malformed answer."""
 
+import collections
 import json
 from pathlib import Path
 
@@ -42,7 +43,39 @@ def _answers(d: dict) -> dict:
                          _ap(d["scores"].ravel(), d["truth"].ravel())),
         "02.1": lambda: [(p, s) for p in d["patch_sizes"] if d["H"] % p == 0 for s in range(1, d["C"] + 1)
                          if d["low"] <= math.ceil(d["C"] / s) * (d["H"] // p) ** 2 <= d["high"]],
+        "06.4": lambda: _confusion_reading(d),
+        "10.4": lambda: _mean_abundances(d),
     }
+
+
+def _confusion_reading(d: dict) -> tuple:
+    """(accuracy, (true, predicted) of the largest off-diagonal count, class of lowest precision), by hand."""
+    pairs = collections.Counter(zip(d["truth"].tolist(), d["logits"].argmax(axis=1).tolist()))
+    right = sum(n for (t, p), n in pairs.items() if t == p)
+    true, predicted = max((pair for pair in pairs if pair[0] != pair[1]), key=pairs.get)
+    called = collections.Counter(d["logits"].argmax(axis=1).tolist())
+    precision = {k: pairs[(k, k)] / called[k] for k in called}
+    least = min(precision, key=precision.get)
+    return right / len(d["truth"]), (d["classes"][true], d["classes"][predicted]), d["classes"][least]
+
+
+def _mean_abundances(d: dict) -> dict:
+    """Mean fully constrained abundances of the window by projected gradient (sorting projection onto the simplex)."""
+    from s2lab.data.hyperspectral import open_hyperspectral
+
+    hs = open_hyperspectral()
+    rows, cols = slice(d["row"], d["row"] + d["size"]), slice(d["col"], d["col"] + d["size"])
+    Y = hs.cube.values[::d["step"], rows, cols].reshape(-1, d["size"] ** 2).astype(np.float64)  # (C', n)
+    M = hs.endmembers.values[:, ::d["step"]].astype(np.float64)  # (K, C')
+    A = np.full((len(M), Y.shape[1]), 1 / len(M))
+    step = 1 / np.linalg.eigvalsh(M @ M.T).max()
+    for _ in range(5000):
+        V = A - step * (M @ (M.T @ A - Y))
+        U = -np.sort(-V, axis=0)
+        cumsum = np.cumsum(U, axis=0) - 1
+        count = (U - cumsum / np.arange(1, len(M) + 1)[:, None] > 0).sum(axis=0)
+        A = np.maximum(V - cumsum[count - 1, np.arange(V.shape[1])] / count, 0)
+    return {str(name): float(A[k].mean()) for k, name in enumerate(hs.endmembers["endmember"].values)}
 
 
 def _ap(scores, truth) -> float:
@@ -50,7 +83,7 @@ def _ap(scores, truth) -> float:
     return float((np.cumsum(hits) / np.arange(1, len(hits) + 1) * hits).sum() / hits.sum())
 
 
-@pytest.mark.parametrize("key", ["02.1", "03.3", "07.1"])
+@pytest.mark.parametrize("key", ["02.1", "03.3", "06.4", "07.1", "10.4"])
 def test_right_answers_pass_and_copied_ones_fail(key, capsys):
     seeds = [exercises.student_seed(name) for name in NAMES]
     answers = [_answers(exercises.data(key, seed))[key]() for seed in seeds]
@@ -83,6 +116,21 @@ def test_wrong_answers_get_a_hint_without_the_answer(capsys):
     assert not exercises.check("02.1", pairs + [(4, 1)], seed)
     out = capsys.readouterr().out
     assert "do not give between" in out and "(4, 1)" in out
+
+
+def test_a_wrong_confusion_reading_gets_a_hint_without_the_answer(capsys):
+    seed = exercises.student_seed("hint")
+    d = exercises.data("06.4", seed)
+    accuracy, (true, predicted), least = _confusion_reading(d)
+    assert not exercises.check("06.4", (accuracy, (predicted, true), least), seed)  # rows and columns swapped
+    out = capsys.readouterr().out
+    assert "is not the most frequent confusion" in out and "rows are the truth" in out
+    other = next(name for name in d["classes"] if name != least)
+    assert not exercises.check("06.4", (accuracy, (true, predicted), other), seed)
+    out = capsys.readouterr().out
+    assert f"{other} is not the class of lowest precision" in out and least not in out
+    assert not exercises.check("06.4", (accuracy + 0.05, (true, predicted), least), seed)
+    assert "the accuracy is too high" in capsys.readouterr().out
 
 
 def test_a_partly_wrong_table_names_one_wrong_entry(capsys):

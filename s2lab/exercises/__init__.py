@@ -25,10 +25,11 @@ are a module of their own, imported here so that every exercise is registered wh
 
 from s2lab.exercises.core import (DEFAULT_STUDENT, REGISTRY, STUDENT_VARIABLE, Exercise, check, data, student_name,
                                   student_seed)
-from s2lab.exercises import (change_and_fusion, classification, data_and_spectra, reconstruction,
-                             tokens_and_masks)
+from s2lab.exercises import (change_and_fusion, classification, data_and_spectra, hyperspectral_and_ablations,
+                             reconstruction, tokens_and_masks)
 
-MODULES = (data_and_spectra, tokens_and_masks, reconstruction, classification, change_and_fusion)  # they register
+MODULES = (data_and_spectra, tokens_and_masks, reconstruction, classification, change_and_fusion,
+           hyperspectral_and_ablations)  # they register their exercises on import
 
 __all__ = ["DEFAULT_STUDENT", "REGISTRY", "STUDENT_VARIABLE", "Exercise", "check", "data", "student_name",
            "student_seed"]

@@ -61,20 +61,27 @@ def _make_05_2(seed: int) -> dict:
             "mask_seed": rng.randrange(1000)}
 
 
-def _judge_05_2(answer: Any, d: dict) -> str | None:
+def held_out_tiles(model, count: int, size: int, seed: int):
+    """``count`` random size x size tiles (count, C, size, size) of the embedded scene's held-out half
+    (``embedded:eval``), drawn as ``pretrain_task`` draws them for ``model``, from
+    ``torch.Generator().manual_seed(seed)``."""
     import torch
 
-    from s2lab.baselines import FILL_NAMES
     from s2lab.data.pretraining import pretraining_images
+    from s2lab.tasks import pretrain_task
+
+    draw, _ = pretrain_task(model, pretraining_images(["embedded:eval"]), batch_size=count, img_size=size)
+    return draw(0, torch.Generator().manual_seed(seed))
+
+
+def _judge_05_2(answer: Any, d: dict) -> str | None:
+    from s2lab.baselines import FILL_NAMES
     from s2lab.models import load_model
     from s2lab.reconstruct import reconstruct_tiles
-    from s2lab.tasks import pretrain_task
 
     best_fill, model_mse = answer
     shipped = load_model("s2mae-s2-small")[0]
-    draw, _ = pretrain_task(shipped, pretraining_images(["embedded:eval"]), batch_size=d["tiles"],
-                            img_size=d["img_size"])
-    tiles = draw(0, torch.Generator().manual_seed(d["tile_seed"]))  # (64, C, 32, 32)
+    tiles = held_out_tiles(shipped, d["tiles"], d["img_size"], d["tile_seed"])  # (64, C, 32, 32)
     scores = reconstruct_tiles(shipped, tiles, mask_ratio=d["ratio"], seed=d["mask_seed"])["scores"]
     if best_fill not in FILL_NAMES or scores[best_fill]["mse"] > min(scores[n]["mse"] for n in FILL_NAMES):
         return f"{best_fill!r} is not the naive fill of lowest masked MSE (one of {', '.join(FILL_NAMES)})"
