@@ -173,3 +173,48 @@ def test_each_exercise_is_checked_in_its_notebook(key):
              if kind == "code" and f'exercises.check("{key}"' in text]
     assert len(calls) == 1, f"{notebook.name}: expected one code cell under '## Exercises' checking {key}"
     assert calls[0].rstrip().splitlines()[-1].startswith(f'exercises.check("{key}"'), "the check is not the last line"
+
+
+def test_the_ablation_reading_uses_paired_effects_and_the_noise_floor(monkeypatch, capsys):
+    """11.4's rule on given scores (the shipped models' runs are the solution script's): the effect is the mean paired
+    difference from the reference, the floor twice the reference's sd over the mask seeds."""
+    from s2lab.exercises import hyperspectral_and_ablations as module
+
+    seed = exercises.student_seed("hint")
+    d = exercises.data("11.4", seed)
+    changes = list(d["changes"])
+    reference = [0.50, 0.52, 0.48]  # sd 0.02: the floor is 0.04
+    scores = {"reference": reference, changes[0]: [0.80, 0.84, 0.80], changes[1]: [0.465, 0.485, 0.445],
+              changes[2]: [0.55, 0.58, 0.53]}  # effects +0.313, -0.035, +0.053
+    monkeypatch.setattr(module, "ablation_scores", lambda data: scores)
+    effect = float(np.mean(np.subtract(scores[changes[0]], reference)))
+    assert exercises.check("11.4", (changes[0], effect, 2), seed)
+    capsys.readouterr()
+    assert not exercises.check("11.4", (changes[2], 0.053, 2), seed)
+    assert f"the {changes[2]} change does not move the ratio most" in capsys.readouterr().out
+    assert not exercises.check("11.4", (changes[0], -effect, 2), seed)
+    out = capsys.readouterr().out
+    assert "is too low" in out and f"{effect:.3f}" not in out
+    assert not exercises.check("11.4", (changes[0], effect, 3), seed)  # -0.035 is within 0.04 (beyond 0.033, ddof 0)
+    assert "beyond the noise floor is wrong" in capsys.readouterr().out
+
+
+def test_the_radar_verdict_needs_both_differences_above_their_spread(monkeypatch, capsys):
+    """09.4's verdict on given radar-test results (the shipped model's runs are the solution script's)."""
+    from s2lab.exercises import change_and_fusion as module
+    from s2lab.models import fusmae
+
+    seed = exercises.student_seed("hint")
+    results = {"mean": {"own": 0.0150}, "minus_own": {"another patch's": {"mean": -2e-4, "sd": 1e-4},
+                                                      "constant": {"mean": 60e-4, "sd": 5e-4}}}
+    monkeypatch.setattr(module, "held_out_fusion_windows", lambda name: (None, None, None))
+    monkeypatch.setattr(fusmae, "radar_use", lambda *args, **kwargs: results)
+    assert exercises.check("09.4", (150.0, -2.0, False), seed)
+    capsys.readouterr()
+    assert not exercises.check("09.4", (150.0, -2.0, True), seed)
+    assert "the verdict does not follow the rule" in capsys.readouterr().out
+    assert not exercises.check("09.4", (150.0, -2.0, "no"), seed)
+    assert "not True or False" in capsys.readouterr().out
+    assert not exercises.check("09.4", (160.0, -2.0, False), seed)
+    out = capsys.readouterr().out
+    assert "with each window's own S1 is too high" in out and "150" not in out
