@@ -115,7 +115,7 @@ uses_radar = all(bool(d.mean() > d.std()) for d in minus_own.values())
 print(f"\n4. mask ratio {mine['ratio']}: S2 MSE x 1e4 with own S1 {1e4 * own.mean():.2f}; "
       + "; ".join(f"{case} - own {1e4 * d.mean():+.2f} (sd {1e4 * d.std():.2f})" for case, d in minus_own.items())
       + f"; uses the radar: {uses_radar}")
-# The constant radar hurts by far more than the spread: the model leans on having radar-like input. Another patch's
-# radar does about as well as the window's own (on these runs slightly better): it does not read what the radar says
-# about this place, so by the notebook's rule it does not use the radar.
+# The constant radar hurts by far more than its spread: the model leans on having radar-like input. Another patch's
+# radar does as well as the window's own, within the spread (on the runs tried, from slightly better to slightly
+# worse): the model does not read what the radar says about this place, so by the notebook's rule it does not use it.
 assert exercises.check("09.4", (1e4 * float(own.mean()), 1e4 * float(minus_own["another patch's"].mean()), uses_radar))

@@ -145,7 +145,7 @@ window = hs.cube.values[:, rows, cols].reshape(len(nm), -1).astype(np.float64)  
 fewer = fcls(window[::mine["step"]], M[:, ::mine["step"]])  # (K, n)
 every = fcls(window, M)
 own = dict(zip(names, fewer.mean(axis=1)))
-print(f"4. window at ({mine['row']}, {mine['col']}), every {mine['step']}th band ({len(nm[::mine['step']])} bands): "
+print(f"4. window at ({mine['row']}, {mine['col']}), one band in {mine['step']} ({len(nm[::mine['step']])} bands): "
       + ", ".join(f"{n} {v:.3f}" for n, v in own.items())
       + f"; largest change from all {len(nm)} bands {np.abs(fewer.mean(axis=1) - every.mean(axis=1)).max():.3f}")
 # With four endmembers a few dozen bands, or even ten, pin the mean fractions of a window down to a few hundredths:
