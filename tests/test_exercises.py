@@ -1,6 +1,7 @@
 """s2lab.exercises: the student's seed, the per-student data, and checks that pass right answers, reject wrong ones
 with a hint that does not give the answer away, and tell an unanswered exercise from a malformed answer."""
 
+import collections
 import json
 from pathlib import Path
 
@@ -42,7 +43,39 @@ def _answers(d: dict) -> dict:
                          _ap(d["scores"].ravel(), d["truth"].ravel())),
         "02.1": lambda: [(p, s) for p in d["patch_sizes"] if d["H"] % p == 0 for s in range(1, d["C"] + 1)
                          if d["low"] <= math.ceil(d["C"] / s) * (d["H"] // p) ** 2 <= d["high"]],
+        "06.4": lambda: _confusion_reading(d),
+        "10.4": lambda: _mean_abundances(d),
     }
+
+
+def _confusion_reading(d: dict) -> tuple:
+    """(accuracy, (true, predicted) of the largest off-diagonal count, class of lowest precision), by hand."""
+    pairs = collections.Counter(zip(d["truth"].tolist(), d["logits"].argmax(axis=1).tolist()))
+    right = sum(n for (t, p), n in pairs.items() if t == p)
+    true, predicted = max((pair for pair in pairs if pair[0] != pair[1]), key=pairs.get)
+    called = collections.Counter(d["logits"].argmax(axis=1).tolist())
+    precision = {k: pairs[(k, k)] / called[k] for k in called}
+    least = min(precision, key=precision.get)
+    return right / len(d["truth"]), (d["classes"][true], d["classes"][predicted]), d["classes"][least]
+
+
+def _mean_abundances(d: dict) -> dict:
+    """Mean fully constrained abundances of the window by projected gradient (sorting projection onto the simplex)."""
+    from s2lab.data.hyperspectral import open_hyperspectral
+
+    hs = open_hyperspectral()
+    rows, cols = slice(d["row"], d["row"] + d["size"]), slice(d["col"], d["col"] + d["size"])
+    Y = hs.cube.values[::d["step"], rows, cols].reshape(-1, d["size"] ** 2).astype(np.float64)  # (C', n)
+    M = hs.endmembers.values[:, ::d["step"]].astype(np.float64)  # (K, C')
+    A = np.full((len(M), Y.shape[1]), 1 / len(M))
+    step = 1 / np.linalg.eigvalsh(M @ M.T).max()
+    for _ in range(5000):
+        V = A - step * (M @ (M.T @ A - Y))
+        U = -np.sort(-V, axis=0)
+        cumsum = np.cumsum(U, axis=0) - 1
+        count = (U - cumsum / np.arange(1, len(M) + 1)[:, None] > 0).sum(axis=0)
+        A = np.maximum(V - cumsum[count - 1, np.arange(V.shape[1])] / count, 0)
+    return {str(name): float(A[k].mean()) for k, name in enumerate(hs.endmembers["endmember"].values)}
 
 
 def _ap(scores, truth) -> float:
@@ -50,7 +83,7 @@ def _ap(scores, truth) -> float:
     return float((np.cumsum(hits) / np.arange(1, len(hits) + 1) * hits).sum() / hits.sum())
 
 
-@pytest.mark.parametrize("key", ["02.1", "03.3", "07.1"])
+@pytest.mark.parametrize("key", ["02.1", "03.3", "06.4", "07.1", "10.4"])
 def test_right_answers_pass_and_copied_ones_fail(key, capsys):
     seeds = [exercises.student_seed(name) for name in NAMES]
     answers = [_answers(exercises.data(key, seed))[key]() for seed in seeds]
@@ -83,6 +116,21 @@ def test_wrong_answers_get_a_hint_without_the_answer(capsys):
     assert not exercises.check("02.1", pairs + [(4, 1)], seed)
     out = capsys.readouterr().out
     assert "do not give between" in out and "(4, 1)" in out
+
+
+def test_a_wrong_confusion_reading_gets_a_hint_without_the_answer(capsys):
+    seed = exercises.student_seed("hint")
+    d = exercises.data("06.4", seed)
+    accuracy, (true, predicted), least = _confusion_reading(d)
+    assert not exercises.check("06.4", (accuracy, (predicted, true), least), seed)  # rows and columns swapped
+    out = capsys.readouterr().out
+    assert "is not the most frequent confusion" in out and "rows are the truth" in out
+    other = next(name for name in d["classes"] if name != least)
+    assert not exercises.check("06.4", (accuracy, (true, predicted), other), seed)
+    out = capsys.readouterr().out
+    assert f"{other} is not the class of lowest precision" in out and least not in out
+    assert not exercises.check("06.4", (accuracy + 0.05, (true, predicted), least), seed)
+    assert "the accuracy is too high" in capsys.readouterr().out
 
 
 def test_a_partly_wrong_table_names_one_wrong_entry(capsys):
@@ -125,3 +173,48 @@ def test_each_exercise_is_checked_in_its_notebook(key):
              if kind == "code" and f'exercises.check("{key}"' in text]
     assert len(calls) == 1, f"{notebook.name}: expected one code cell under '## Exercises' checking {key}"
     assert calls[0].rstrip().splitlines()[-1].startswith(f'exercises.check("{key}"'), "the check is not the last line"
+
+
+def test_the_ablation_reading_uses_paired_effects_and_the_noise_floor(monkeypatch, capsys):
+    """11.4's rule on given scores (the shipped models' runs are the solution script's): the effect is the mean paired
+    difference from the reference, the floor twice the reference's sd over the mask seeds."""
+    from s2lab.exercises import hyperspectral_and_ablations as module
+
+    seed = exercises.student_seed("hint")
+    d = exercises.data("11.4", seed)
+    changes = list(d["changes"])
+    reference = [0.50, 0.52, 0.48]  # sd 0.02: the floor is 0.04
+    scores = {"reference": reference, changes[0]: [0.80, 0.84, 0.80], changes[1]: [0.465, 0.485, 0.445],
+              changes[2]: [0.55, 0.58, 0.53]}  # effects +0.313, -0.035, +0.053
+    monkeypatch.setattr(module, "ablation_scores", lambda data: scores)
+    effect = float(np.mean(np.subtract(scores[changes[0]], reference)))
+    assert exercises.check("11.4", (changes[0], effect, 2), seed)
+    capsys.readouterr()
+    assert not exercises.check("11.4", (changes[2], 0.053, 2), seed)
+    assert f"the {changes[2]} change does not move the ratio most" in capsys.readouterr().out
+    assert not exercises.check("11.4", (changes[0], -effect, 2), seed)
+    out = capsys.readouterr().out
+    assert "is too low" in out and f"{effect:.3f}" not in out
+    assert not exercises.check("11.4", (changes[0], effect, 3), seed)  # -0.035 is within 0.04 (beyond 0.033, ddof 0)
+    assert "beyond the noise floor is wrong" in capsys.readouterr().out
+
+
+def test_the_radar_verdict_needs_both_differences_above_their_spread(monkeypatch, capsys):
+    """09.4's verdict on given radar-test results (the shipped model's runs are the solution script's)."""
+    from s2lab.exercises import change_and_fusion as module
+    from s2lab.models import fusmae
+
+    seed = exercises.student_seed("hint")
+    results = {"mean": {"own": 0.0150}, "minus_own": {"another patch's": {"mean": -2e-4, "sd": 1e-4},
+                                                      "constant": {"mean": 60e-4, "sd": 5e-4}}}
+    monkeypatch.setattr(module, "held_out_fusion_windows", lambda name: (None, None, None))
+    monkeypatch.setattr(fusmae, "radar_use", lambda *args, **kwargs: results)
+    assert exercises.check("09.4", (150.0, -2.0, False), seed)
+    capsys.readouterr()
+    assert not exercises.check("09.4", (150.0, -2.0, True), seed)
+    assert "the verdict does not follow the rule" in capsys.readouterr().out
+    assert not exercises.check("09.4", (150.0, -2.0, "no"), seed)
+    assert "not True or False" in capsys.readouterr().out
+    assert not exercises.check("09.4", (160.0, -2.0, False), seed)
+    out = capsys.readouterr().out
+    assert "with each window's own S1 is too high" in out and "150" not in out

@@ -7,9 +7,11 @@ about that set, and short CPU runs make them rough (a few points either way betw
 import copy
 import os
 
+import numpy as np
 import torch
 from torch import nn
 
+from s2lab import exercises
 from s2lab.classification_metrics import accuracy
 from s2lab.data.eurosat import eurosat_available, load_eurosat
 from s2lab.data.synthetic import synthetic_scene_classification
@@ -88,3 +90,22 @@ print(f"3. {DATA}, probe accuracy from the tokens of one band group:")
 for g, bands in enumerate(s2mae.tokenizer.bands_of_group):
     acc = train_and_score(GroupProbe(copy.deepcopy(s2mae), g, K), 1e-2)
     print(f"   group {g} ({', '.join(S2_10BANDS[b] for b in bands)}): {acc:.0%}")
+
+
+# 4. Reading a confusion matrix, on this student's (synthetic) logits and labels.
+mine = exercises.data("06.4")
+predicted, truth, names = mine["logits"].argmax(axis=1), mine["truth"], mine["classes"]  # (N,), (N,), K names
+matrix = np.zeros((len(names), len(names)), dtype=np.int64)  # rows truth, columns prediction
+np.add.at(matrix, (truth, predicted), 1)
+off_diagonal = matrix - np.diag(np.diag(matrix))
+true_k, predicted_k = np.unravel_index(off_diagonal.argmax(), matrix.shape)
+precision = np.diag(matrix) / matrix.sum(axis=0)  # (K,) a column: of the images called k, the share that are k
+recall = np.diag(matrix) / matrix.sum(axis=1)  # (K,) a row: of the images of k, the share called k
+least = names[int(precision.argmin())]
+print(f"4. accuracy {np.trace(matrix) / matrix.sum():.3f}; most frequent confusion {names[true_k]} -> "
+      f"{names[predicted_k]} ({off_diagonal.max()}x): recall of {names[true_k]} {recall[true_k]:.2f}, precision of "
+      f"{names[predicted_k]} {precision[predicted_k]:.2f}; lowest precision: {least} {precision.min():.2f}")
+# A confusion of a as b costs a's recall (a row) and b's precision (a column) at once. The class of lowest precision
+# need not be the one of the largest confusion: a class that takes one stray image from many classes loses more
+# precision than one that takes several from a single class.
+assert exercises.check("06.4", (np.trace(matrix) / matrix.sum(), (names[true_k], names[predicted_k]), least))

@@ -8,8 +8,10 @@ import os
 import pandas as pd
 import torch
 
+from s2lab import exercises
 from s2lab.data.bigearthnet import EMBEDDED, bigearthnet_patches, load_bigearthnet_patch
-from s2lab.data.tiles import to_tensor
+from s2lab.data.tiles import tile, to_tensor
+from s2lab.models import load_model
 from s2lab.models.fusmae import FUSMAE, modality_masks
 from s2lab.scaling import scale_unit
 from s2lab.sensors import S2_10BANDS
@@ -81,3 +83,39 @@ with torch.no_grad():
 hook.remove()
 assert torch.allclose(caught[0], by_hand, atol=1e-5)
 print("\n3. early fusion by hand matches the model's s2_from_s1 output:", tuple(by_hand.shape))
+
+# 4. Which modality does the shipped model's S2 reconstruction lean on? Section 8's radar test by hand, at this
+#    student's mask ratio and seeds, on every whole window of the two patches the shipped model never saw.
+shipped, info = load_model("fusmae-ben-small")
+size = shipped.config.img_size
+
+
+def windows_of(image: torch.Tensor) -> torch.Tensor:
+    """Every whole size x size window of a (C, H, W) image: (n, C, size, size)."""
+    return tile(image[:, : image.shape[1] // size * size, : image.shape[2] // size * size], size, stride=size,
+                drop_nan=False)[0]
+
+
+held = [load_bigearthnet_patch(n, root=EMBEDDED, bands=S2_10BANDS)
+        for n in info["meta"]["held_out"]["bigearthnet_patches"]]
+s2_w = torch.cat([windows_of(to_tensor(p.s2)) for p in held])  # (B, 10, 32, 32), the patches in order
+s1_w = torch.cat([windows_of(to_tensor(p.s1)) for p in held])  # (B, 2, 32, 32)
+mine = exercises.data("09.4")
+cases = {"own": s1_w, "another patch's": s1_w.roll(len(s1_w) // 2, dims=0),
+         "constant": s1_w.mean(dim=(-2, -1), keepdim=True).expand_as(s1_w)}
+mse = {case: [] for case in cases}
+with torch.no_grad():
+    for seed in mine["seeds"]:
+        for case, s1 in cases.items():  # the same masks for the three cases
+            rec = shipped.reconstruct(s2_w, s1, mask_ratio=mine["ratio"], generator=torch.Generator().manual_seed(seed))
+            mse[case].append(float(((rec.prediction - s2_w)[rec.mask.bool()] ** 2).mean()))
+own = torch.tensor(mse["own"])
+minus_own = {case: torch.tensor(mse[case]) - own for case in ("another patch's", "constant")}  # paired by seed
+uses_radar = all(bool(d.mean() > d.std()) for d in minus_own.values())
+print(f"\n4. mask ratio {mine['ratio']}: S2 MSE x 1e4 with own S1 {1e4 * own.mean():.2f}; "
+      + "; ".join(f"{case} - own {1e4 * d.mean():+.2f} (sd {1e4 * d.std():.2f})" for case, d in minus_own.items())
+      + f"; uses the radar: {uses_radar}")
+# The constant radar hurts by far more than its spread: the model leans on having radar-like input. Another patch's
+# radar does as well as the window's own, within the spread (on the runs tried, from slightly better to slightly
+# worse): the model does not read what the radar says about this place, so by the notebook's rule it does not use it.
+assert exercises.check("09.4", (1e4 * float(own.mean()), 1e4 * float(minus_own["another patch's"].mean()), uses_radar))

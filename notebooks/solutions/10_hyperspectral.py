@@ -9,6 +9,7 @@ import pandas as pd
 import scipy.optimize
 import torch
 
+from s2lab import exercises
 from s2lab.baselines import fill_all
 from s2lab.data.embedded import split_rows
 from s2lab.data.hyperspectral import open_hyperspectral
@@ -136,3 +137,17 @@ print(f"abundance RMSE with ATGP endmembers {np.sqrt(((A_found - A_ref) ** 2).me
 # ATGP picks the most extreme pixels, which are pure only if pure pixels exist and are not outliers; where a picked
 # pixel is a bright outlier or a mixture, its angle to the reference is large and the abundances drift.
 assert np.allclose(A_found.sum(axis=0), 1) and (A_found >= 0).all()
+
+# 4. Unmixing this student's window with every step-th band only (section 4's FCLS on fewer, coarser-spaced bands).
+mine = exercises.data("10.4")
+rows, cols = slice(mine["row"], mine["row"] + mine["size"]), slice(mine["col"], mine["col"] + mine["size"])
+window = hs.cube.values[:, rows, cols].reshape(len(nm), -1).astype(np.float64)  # (C, n) all bands
+fewer = fcls(window[::mine["step"]], M[:, ::mine["step"]])  # (K, n)
+every = fcls(window, M)
+own = dict(zip(names, fewer.mean(axis=1)))
+print(f"4. window at ({mine['row']}, {mine['col']}), one band in {mine['step']} ({len(nm[::mine['step']])} bands): "
+      + ", ".join(f"{n} {v:.3f}" for n, v in own.items())
+      + f"; largest change from all {len(nm)} bands {np.abs(fewer.mean(axis=1) - every.mean(axis=1)).max():.3f}")
+# With four endmembers a few dozen bands, or even ten, pin the mean fractions of a window down to a few hundredths:
+# the endmember spectra differ over broad stretches of the spectrum, and extra bands mostly average the noise.
+assert exercises.check("10.4", own)
