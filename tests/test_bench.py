@@ -15,6 +15,7 @@ import torch
 
 from s2lab import bench
 from s2lab.bench import report
+from s2lab.bench.measure import LoadGuard
 from s2lab.bench.parts import reference_for
 from s2lab.cli import main
 from s2lab.data.embedded import open_embedded_scene
@@ -167,3 +168,17 @@ def test_cli_bench_is_a_thin_call(tmp_path, capsys, monkeypatch):
     report = json.loads(capsys.readouterr().out)
     assert report["parts"] == {"gpu": {"skipped": "stand-in", "steps": 10}} and report["machine"]["cpu_count"] >= 1
     assert (tmp_path / "RESULTS.md").is_file() and (tmp_path / "results" / "gpu.json").is_file()
+
+
+def test_the_load_guard_counts_other_processes_not_this_one():
+    guard = LoadGuard()
+    guard.start()
+    a = torch.randn(300, 300)
+    for _ in range(200):  # busy in this process only
+        a = (a @ a).tanh()
+    others = guard.others()
+    if others is None:
+        pytest.skip("no /proc/stat on this system")
+    assert 0.0 <= others <= 1.0
+    assert guard.wait_quiet(cores=guard.cpus, max_wait=5.0, probe=0.1) < 1.0  # any load is quiet enough: no wait
+    assert guard.wait_quiet(cores=-1.0, max_wait=0.3, probe=0.1) < 1.0  # never quiet: gives up after max_wait
