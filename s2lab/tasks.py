@@ -25,7 +25,7 @@ import xarray as xr
 from torch.nn import functional as F
 
 from s2lab.data.pretraining import refuse_nodata
-from s2lab.data.tiles import to_tensor
+from s2lab.data.tiles import random_tiles, to_tensor
 from s2lab.masking import STRATEGIES
 from s2lab.radiometry import NORMALIZATIONS, match_radiometry
 
@@ -48,24 +48,6 @@ def _check_sizes(images: Sequence[torch.Tensor], img_size: int, batch_size: int,
     if small:
         raise ValueError(f"{len(small)} {what} are smaller than img_size {img_size} (e.g. {small[0]}); "
                          "use a smaller --img-size")
-
-
-def _tiles_from(images: Sequence[torch.Tensor], size: int, count: int, generator: torch.Generator) -> torch.Tensor:
-    """``count`` random windows (count, C', size, size) over ``images`` ((C', H, W) each), every pixel equally likely.
-
-    The windows are sliced here rather than by ``s2lab.data.tiles.random_tiles``, which scans its whole image for
-    NaN on every call (37 M values of the embedded scene, most of a training step); the images were checked once,
-    when they were read.
-    """
-    area = torch.tensor([float(x.shape[-2] * x.shape[-1]) for x in images])
-    which = torch.multinomial(area, count, replacement=True, generator=generator).tolist()  # (B,) image of each
-    corner = torch.rand(count, 2, generator=generator).tolist()  # (B, 2) in [0, 1): row and column of each window
-    windows = []
-    for i, (u, v) in zip(which, corner):
-        H, W = images[i].shape[-2:]
-        r, c = int(u * (H - size + 1)), int(v * (W - size + 1))
-        windows.append(images[i][:, r:r + size, c:c + size])
-    return torch.stack(windows)
 
 
 def _flip_turn(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -116,9 +98,11 @@ def pretrain_task(
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown masking strategy {strategy!r}; expected one of {', '.join(STRATEGIES)}")
     _check_sizes(images, img_size, batch_size, "images")
+    for i, image in enumerate(images):  # scanned once here, not on every step
+        refuse_nodata(image, f"pretraining image {i}")
 
     def batch_fn(step: int, generator: torch.Generator) -> torch.Tensor:
-        tiles = _tiles_from(images, img_size, batch_size, generator)  # (B, C, img_size, img_size)
+        tiles = random_tiles(images, img_size, batch_size, generator, check_nan=False)  # (B, C, img_size, img_size)
         return _flip_turn(tiles, generator) if augment else tiles
 
     def loss_fn(model: torch.nn.Module, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -177,7 +161,8 @@ def change_task(
     weight = None if pos_weight is None else torch.tensor(float(pos_weight))
 
     def batch_fn(step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        w = _flip_turn(_tiles_from(stacks, img_size, batch_size, generator), generator)  # (B, 2C + 1, S, S)
+        w = random_tiles(stacks, img_size, batch_size, generator, check_nan=False)  # (B, 2C + 1, S, S)
+        w = _flip_turn(w, generator)
         return w[:, :C], w[:, C:2 * C], w[:, 2 * C]
 
     def loss_fn(model: torch.nn.Module, batch: tuple, generator: torch.Generator) -> torch.Tensor:
@@ -288,7 +273,8 @@ def fusion_task(
     C = counts[0][0]
 
     def batch_fn(step: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        w = _flip_turn(_tiles_from(stacks, img_size, batch_size, generator), generator)  # (B, C + C1, S, S)
+        w = random_tiles(stacks, img_size, batch_size, generator, check_nan=False)  # (B, C + C1, S, S)
+        w = _flip_turn(w, generator)
         return w[:, :C], w[:, C:]
 
     def loss_fn(model: torch.nn.Module, batch: tuple, generator: torch.Generator) -> torch.Tensor:

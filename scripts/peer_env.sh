@@ -7,7 +7,7 @@
 # pip picks current, unpinned torch, torchvision and timm (timm 1.0 runs the peers' attention through the same
 # fused kernel as s2lab; the peers pin timm 0.3.2, which does not import on torch 2). s2lab goes in editable with
 # --no-deps, then its own light runtime dependencies, so that both s2lab and the peers run under that one torch.
-# The peers' files are not installed: the bench reads them from S2LAB_PEERS_DIR (see s2lab/bench/peers.py).
+# The peers' files are not installed: the bench reads them from S2LAB_PEERS_DIR (see s2lab/bench/peer_code.py).
 # Set PEER_VENV to put the environment elsewhere; run it again to update.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -15,6 +15,7 @@ import torch
 
 from s2lab import bench
 from s2lab.bench import report
+from s2lab.bench.measure import LoadGuard
 from s2lab.bench.parts import reference_for
 from s2lab.cli import main
 from s2lab.data.embedded import open_embedded_scene
@@ -178,3 +179,17 @@ def test_app_latency_times_a_first_visit_and_a_shared_step():
         assert figures[way]["n"] == 4 and 0 < figures[way]["p50_ms"] <= figures[way]["max_ms"]
     assert figures["shared"]["p50_ms"] < figures["computed"]["p50_ms"]  # a look-up, not two models
     assert figures["meets_goal"] == (figures["shared"]["p95_ms"] <= figures["goal_p95_ms"])
+
+
+def test_the_load_guard_counts_other_processes_not_this_one():
+    guard = LoadGuard()
+    guard.start()
+    a = torch.randn(300, 300)
+    for _ in range(200):  # busy in this process only
+        a = (a @ a).tanh()
+    others = guard.others()
+    if others is None:
+        pytest.skip("no /proc/stat on this system")
+    assert 0.0 <= others <= 1.0
+    assert guard.wait_quiet(cores=guard.cpus, max_wait=5.0, probe=0.1) < 1.0  # any load is quiet enough: no wait
+    assert guard.wait_quiet(cores=-1.0, max_wait=0.3, probe=0.1) < 1.0  # never quiet: gives up after max_wait

@@ -162,6 +162,21 @@ def test_pretrain_task_refuses_bad_settings(kwargs, message):
         pretrain_task(RecordingMAE(), [torch.rand(2, 32, 40)], **settings)
 
 
+def test_pretrain_task_scans_for_nodata_once_at_set_up_not_per_batch(monkeypatch):
+    image = torch.rand(2, 32, 40)
+    image[1, 5, 7] = float("nan")
+    with pytest.raises(ValueError, match="pretraining image 1 holds 1 nodata"):
+        pretrain_task(RecordingMAE(), [torch.rand(2, 32, 40), image], batch_size=2, img_size=8)
+    batch_fn, _ = pretrain_task(RecordingMAE(), [torch.rand(2, 32, 40)], batch_size=2, img_size=8)
+    scans = []
+    real_isnan = torch.isnan
+    monkeypatch.setattr(torch, "isnan", lambda x: scans.append(x.numel()) or real_isnan(x))
+    generator = torch.Generator().manual_seed(0)
+    for step in range(3):
+        batch_fn(step, generator)
+    assert scans == [], "a batch scanned its images for NaN again"
+
+
 # -- change_task ---------------------------------------------------------------------------------------------------
 def test_change_windows_stay_aligned_under_flips_and_turns():
     before = coded(2, 12, 12)

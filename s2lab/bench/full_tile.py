@@ -25,7 +25,7 @@ import xarray as xr
 
 from s2lab.bench.measure import GOALS, run_measured
 from s2lab.data.embedded import open_embedded_scene
-from s2lab.data.raster import DN_SCALE
+from s2lab.data.dn import DN_SCALE
 from s2lab.data.export import RowWriter
 from s2lab.data.tiles import reflect_index
 

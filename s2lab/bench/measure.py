@@ -5,6 +5,7 @@
 - ``run_measured``: a command's wall and CPU seconds and its own peak resident memory, from a child process.
 - ``timed_steps``: seconds per optimizer step, the device synchronised around them; ``optimizer_for`` gives every
   timed model the same AdamW, ``scene_tensor`` the same real pixels.
+- ``LoadGuard``: the share of the CPUs that other processes used while a measurement ran (``/proc/stat``).
 - ``GOALS``: what the figures are held against, on two idle CPU cores.
 """
 
@@ -157,3 +158,43 @@ def timed_steps(step: Callable[[], torch.Tensor], optimizer, steps: int, device:
     synchronize(device)
     wall, cpu = ((time.perf_counter() - start) / steps, (time.process_time() - cpu) / steps) if steps else (0.0, 0.0)
     return (wall, cpu) if cpu_time else wall
+
+
+def busy_seconds() -> float | None:
+    """CPU seconds all processes on the machine have been busy since boot (``/proc/stat``), or None elsewhere."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class LoadGuard:
+    """The share of the machine's CPUs that other processes used since ``start()``: busy time minus our own."""
+
+    def __init__(self) -> None:
+        self.cpus = os.cpu_count() or 1
+
+    def start(self) -> None:
+        self.busy, self.own, self.wall = busy_seconds(), time.process_time(), time.perf_counter()
+
+    def others(self) -> float | None:
+        """Others' share of all CPUs since ``start()``, in [0, 1]; None without ``/proc/stat``."""
+        busy = busy_seconds()
+        if busy is None or self.busy is None:
+            return None
+        wall = max(time.perf_counter() - self.wall, 1e-9)
+        return max(0.0, (busy - self.busy) - (time.process_time() - self.own)) / (wall * self.cpus)
+
+    def wait_quiet(self, *, cores: float, max_wait: float, probe: float = 1.0) -> float:
+        """Wait until others use at most ``cores`` CPUs over a ``probe`` second window, or ``max_wait`` seconds
+        passed; returns the seconds waited."""
+        began = time.perf_counter()
+        while time.perf_counter() - began < max_wait:
+            self.start()
+            time.sleep(probe)
+            share = self.others()
+            if share is None or share * self.cpus <= cores:
+                break
+        return round(time.perf_counter() - began, 1)

@@ -100,7 +100,7 @@ def _peers_md(f: dict) -> list[str]:
         "", *_table(["row", "what", "tokens", "precision", "samples/s", "range", "CPU ms / sample"], rows), "",
         f"s2lab over the peer at the same tokens (median of per-round ratios; goal >= {f['goal']}):", "",
         *_table(["ratio", "samples/s", "range", "CPU time", "range", "meets goal"], ratios), "",
-        "Patches applied in memory to the peers (`s2lab.bench.peers.PATCHES`):", "",
+        "Patches applied in memory to the peers (`s2lab.bench.peer_code.PATCHES`):", "",
         *[f"- {p}" for p in dict.fromkeys(f["patches"])],
     ]
 

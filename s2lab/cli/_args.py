@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,8 +17,9 @@ import torch
 import xarray as xr
 
 from s2lab.checkpoints import CheckpointError, shipped_models
+from s2lab.data.dn import offset_warning
 from s2lab.data.embedded import open_embedded_scene
-from s2lab.data.raster import open_raster
+from s2lab.data.raster import file_arrays, open_raster
 from s2lab.device import CHOICES
 from s2lab.files import check_output
 from s2lab.masking import STRATEGIES
@@ -67,16 +69,32 @@ def _check_input(spec: str) -> None:
                                 "'embedded'")
 
 
-def _open_input(spec: str, bands: Sequence[str], names: str | None = None) -> xr.DataArray:
+def _open_input(spec: str, bands: Sequence[str], names: str | None = None,
+                dn_offset: float | None = None) -> xr.DataArray:
     """``embedded``, a multi-band GeoTIFF or a folder of band GeoTIFFs as (C, H, W) reflectance of ``bands``.
 
     ``names`` (--bands) are a file's band names in file order, comma-separated; they win over its descriptions.
+    ``dn_offset`` (--dn-offset) is added to the digital numbers; without it, the file's own offset is used and a
+    file that looks 0.1 too bright gets a warning (``_warn_offset``).
     """
     if spec == "embedded":
         if names:
             raise ValueError("--bands names the bands of an input file; 'embedded' names its own bands")
+        if dn_offset is not None:
+            raise ValueError("--dn-offset is for an input file's digital numbers; 'embedded' is read as it ships")
         return open_embedded_scene(bands)
-    return open_raster(spec, bands=bands, band_names=names)
+    image = open_raster(spec, bands=bands, band_names=names, dn_offset=dn_offset)
+    if dn_offset is None:
+        _warn_offset(spec)
+    return image
+
+
+def _warn_offset(path: str | os.PathLike) -> None:
+    """One line on stderr when a raster input read without a DN offset looks 0.1 too bright
+    (``s2lab.data.dn.offset_warning``)."""
+    line = offset_warning(file_arrays(path))
+    if line and _is_rank_zero():
+        print(f"s2lab: warning: {line}", file=sys.stderr, flush=True)
 
 
 def _assumed_note(*images: xr.DataArray) -> dict:
@@ -131,6 +149,13 @@ def _rounded(value: float | None, digits: int = 6) -> float | None:
 
 
 # -- options several subcommands take ------------------------------------------------------------------------------
+def _dn_offset(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dn-offset", type=float, metavar="DN",
+                        help="added to the input's digital numbers before dividing by 10000: -1000 for Sentinel-2 "
+                             "products of processing baseline 04.00 or later (from 25 January 2022); default: "
+                             "the file's RADIO_ADD_OFFSET / BOA_ADD_OFFSET tag or GDAL offset, else 0")
+
+
 def _common(parser: argparse.ArgumentParser, *, computes: bool = True) -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object on stdout")
     if computes:

@@ -18,6 +18,7 @@ from s2lab.cli._args import (
     _check_input,
     _check_output,
     _common,
+    _dn_offset,
     _load,
     _model_bands,
     _open_input,
@@ -53,7 +54,8 @@ def run_detect_change(args: argparse.Namespace) -> dict:
     model, info = (None, {}) if name == "cva" else _load(name, ("change",), "detect-change")
     meta = info.get("meta") or {}  # the radiometric normalisation and threshold the model was trained with
     bands = S2_10BANDS if model is None else _model_bands(model, info)
-    before, after = _open_input(args.before, bands, args.bands), _open_input(args.after, bands, args.bands)
+    before = _open_input(args.before, bands, args.bands, args.dn_offset)
+    after = _open_input(args.after, bands, args.bands, args.dn_offset)
     if not same_grid(before, after):  # put on before's grid: the same CRS and extent within a pixel, or refused
         after = match_grid(after, before, what=f"after {args.after}")
     label, encoding = _read_labels(args.labels, before) if args.labels else (None, None)
@@ -107,5 +109,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="the model alone, even where its training cities chose it blended with CVA")
     p.add_argument("--probability", help="also write the change probability (float32) to this GeoTIFF")
     p.add_argument("--bands", help=BANDS_HELP + "; the same for both dates")
+    _dn_offset(p)
     _common(p)
     p.set_defaults(run=run_detect_change)

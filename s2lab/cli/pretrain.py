@@ -14,11 +14,13 @@ from s2lab.cli._args import (
     _check_ratio,
     _check_strategy,
     _common,
+    _dn_offset,
     _load,
     _model_bands,
     _rounded,
     _train_config,
     _training,
+    _warn_offset,
 )
 from s2lab.device import pick_device
 from s2lab.finetune import seeded
@@ -27,7 +29,7 @@ from s2lab.models import build
 from s2lab.models.config import LOSSES, TARGETS, MAEConfig
 from s2lab.scaling import SCALINGS, band_statistics
 from s2lab.sensors import S2_10BANDS
-from s2lab.data.pretraining import pretraining_images
+from s2lab.data.pretraining import NAMED_SOURCES, pretraining_images, raster_paths
 from s2lab.tasks import pretrain_task
 from s2lab.train import check_out_dir, fit
 
@@ -71,6 +73,18 @@ def _mae_config(args: argparse.Namespace, bands: Sequence[str]) -> dict:
     return config
 
 
+def _pretraining_images(args: argparse.Namespace, bands: Sequence[str]) -> list:
+    """``pretraining_images`` of --data with --dn-offset; a warning for each raster path that looks 0.1 too bright
+    when no offset is given."""
+    images = pretraining_images(args.data, bands, dn_offset=args.dn_offset)
+    if args.dn_offset is None:
+        for source in args.data:
+            if source not in NAMED_SOURCES:
+                for path in raster_paths(Path(source)):
+                    _warn_offset(path)
+    return images
+
+
 def run_pretrain(args: argparse.Namespace) -> dict:
     """Masked-autoencoder pretraining on real images; writes ``model.safetensors`` / ``model.json`` in --out."""
     ratio, strategy = _parse_ratio(args.mask_ratio), _check_strategy(args.strategy)
@@ -85,10 +99,10 @@ def run_pretrain(args: argparse.Namespace) -> dict:
             model.config.loss = args.loss
             model.config.validate()
         bands = _model_bands(model, info)
-        images = pretraining_images(args.data, bands)  # (C, H, W) reflectance tensors
+        images = _pretraining_images(args, bands)  # (C, H, W) reflectance tensors
     else:
         bands = S2_10BANDS
-        images = pretraining_images(args.data, bands)
+        images = _pretraining_images(args, bands)
         config = _mae_config(args, bands)
         if config.get("scaling", "dataset") == "dataset":  # statistics of exactly the data it trains on
             config["band_mean"], config["band_std"] = band_statistics(images)
@@ -148,5 +162,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init", help="continue this checkpoint (a shipped name or a path) on --data: progressive "
                                   "pretraining; its size and scaling are kept")
     p.add_argument("--no-augment", action="store_true", help="no random flips and 90-degree turns of the tiles")
+    _dn_offset(p)
     _common(p)
     p.set_defaults(run=run_pretrain)

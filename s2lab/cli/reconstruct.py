@@ -16,6 +16,7 @@ from s2lab.cli._args import (
     _check_ratio,
     _check_strategy,
     _common,
+    _dn_offset,
     _load,
     _model_bands,
     _open_input,
@@ -38,7 +39,7 @@ def run_reconstruct(args: argparse.Namespace) -> dict:
         )
     model, info = _load(name, MAE_KINDS, "reconstruct")
     bands = _model_bands(model, info)
-    image = _open_input(args.input, bands, args.bands)  # (C, H, W) reflectance
+    image = _open_input(args.input, bands, args.bands, args.dn_offset)  # (C, H, W) reflectance
     result = reconstruct_image(model, image, mask_ratio=ratio, strategy=strategy, seed=args.seed,
                                batch_size=args.batch_size, device=args.device, progress=not args.quiet, out=out)
     scores = dict(result.scores)
@@ -70,5 +71,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seeds the mask (default 0)")
     p.add_argument("--batch-size", type=int, default=16, help="tiles per forward pass (default 16)")
     p.add_argument("--bands", help=BANDS_HELP)
+    _dn_offset(p)
     _common(p)
     p.set_defaults(run=run_reconstruct)

@@ -39,13 +39,8 @@ from rasterio.io import MemoryFile
 
 from s2lab import settings
 from s2lab.data.corine import multi_hot, to_19
-from s2lab.data.raster import (
-    DN_DTYPES,
-    DN_SCALE,
-    open_raster,
-    select_bands,
-    stack_bands,
-)
+from s2lab.data.dn import DN_DTYPES, DN_SCALE
+from s2lab.data.raster import open_raster, select_bands, stack_bands
 from s2lab.sensors import S2_10BANDS, S2_12BANDS, band_names
 
 EMBEDDED = "embedded"

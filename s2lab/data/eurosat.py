@@ -26,7 +26,8 @@ import torch
 from rasterio.errors import RasterioError
 
 from s2lab import settings
-from s2lab.data.raster import DN_DTYPES, DN_SCALE, RasterError
+from s2lab.data.dn import DN_DTYPES, DN_SCALE
+from s2lab.data.raster import RasterError
 from s2lab.sensors import S2_10BANDS, band_names
 
 EUROSAT_CLASSES: tuple[str, ...] = (

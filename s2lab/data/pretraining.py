@@ -18,7 +18,10 @@ from s2lab.data.tiles import to_tensor
 from s2lab.sensors import S2_10BANDS
 
 
-def _raster_paths(path: Path) -> list[Path]:
+NAMED_SOURCES = ("embedded", "embedded:train", "embedded:eval", "oscd", "bigearthnet")  # the sets s2lab reads itself
+
+
+def raster_paths(path: Path) -> list[Path]:
     """A raster file, a folder of band files (one image), or a folder of multi-band rasters (one image each)."""
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; expected 'embedded', 'oscd', a GeoTIFF or a folder of them")
@@ -39,7 +42,8 @@ def refuse_nodata(x: torch.Tensor, what: str) -> torch.Tensor:
 
 
 def pretraining_images(
-    sources: Sequence[str | os.PathLike] = ("embedded",), bands: Sequence[str] = S2_10BANDS
+    sources: Sequence[str | os.PathLike] = ("embedded",), bands: Sequence[str] = S2_10BANDS, *,
+    dn_offset: float | None = None,
 ) -> list[torch.Tensor]:
     """The real images pretraining draws its tiles from.
 
@@ -51,6 +55,8 @@ def pretraining_images(
             ``bigearthnet-common`` by default, 120 x 120 px, L2A), a GeoTIFF, a folder of one-GeoTIFF-per-band
             files, or a folder of multi-band GeoTIFFs.
         bands: the C bands to read, in this order.
+        dn_offset: the DN offset of the raster paths among ``sources`` (``s2lab.data.raster.open_raster``; None:
+            each file's own, else 0). The named sets are read as they ship.
 
     Returns:
         A list of (C, H, W) float32 reflectance tensors, sizes differing from image to image.
@@ -65,7 +71,7 @@ def pretraining_images(
         raise ValueError("no pretraining data given; expected 'embedded', 'oscd' or raster paths")
     images: list[torch.Tensor] = []
     for source in sources:
-        if source in ("embedded", "embedded:train", "embedded:eval"):
+        if source in NAMED_SOURCES[:3]:
             scene = to_tensor(open_embedded_scene(bands))
             if ":" in source:
                 scene = scene[:, split_rows(scene.shape[1], source.split(":")[1])]
@@ -79,5 +85,6 @@ def pretraining_images(
             images += [refuse_nodata(to_tensor(load_bigearthnet_patch(name, bands=bands).s2), f"BigEarthNet {name}")
                        for name in bigearthnet_patches()]
         else:
-            images += [refuse_nodata(to_tensor(open_raster(p, bands=bands)), str(p)) for p in _raster_paths(Path(source))]
+            images += [refuse_nodata(to_tensor(open_raster(p, bands=bands, dn_offset=dn_offset)), str(p))
+                       for p in raster_paths(Path(source))]
     return images

@@ -6,46 +6,37 @@ Every image in s2lab starts here. A scene is one multi-band GeoTIFF or a folder 
     (band, y, x)   coords: band (names), wavelength (nm, NaN when unknown), native_res (the file's pixel
                    width in CRS units), y, x (pixel centres), spatial_ref (CRS and transform, ``da.rio``)
 
-with Sentinel-2 digital numbers turned into reflectance (uint16 / int16 DN / 10000), nodata as NaN, and every band
+with Sentinel-2 digital numbers turned into reflectance ((DN + offset) / 10000 for uint16 / int16 files, the
+processing-baseline offset read from the file or given: ``s2lab.data.dn``), nodata as NaN, and every band
 resampled onto the finest grid among the files. ``attrs["source_files"]`` keeps the input paths so that
 ``s2lab.data.export.write_geotiff`` can refuse to overwrite its own input.
 
-rioxarray opens the files (``open_rasterio``). A single file is read lazily: its pixels are read when used, a slice
-(``da.isel(y=..., x=...)``) reads only that slice, and a damaged file's ``RasterError`` surfaces then; no file stays
-open in between. A folder's bands, and every resampled or stacked array, are read whole, band by band, into one
-(C, H, W) array. Band names come from ``s2lab.data.bands``; grids and GDAL's bilinear resampling (edges repeated,
-NaN spreading to the pixels it touches) from ``s2lab.data.grids``.
+rioxarray opens the files (``open_rasterio``, through ``s2lab.data.pixels``). A single file is read lazily: its
+pixels are read when used, a slice (``da.isel(y=..., x=...)``) reads only that slice, and a damaged file's
+``RasterError`` surfaces then; no file stays open in between. A folder's bands, and every resampled or stacked
+array, are read whole, band by band, into one (C, H, W) array. Band names come from ``s2lab.data.bands``; grids
+and GDAL's bilinear resampling (edges repeated, NaN spreading to the pixels it touches) from ``s2lab.data.grids``.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
-import rioxarray
 import xarray as xr
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
-from rioxarray.exceptions import RioXarrayError
-from xarray.backends import BackendArray
-from xarray.core import indexing
+from rasterio.errors import RasterioError
 
 from s2lab.data import grids
 from s2lab.data.bands import band_in_file_name, names_in_file, normalize_band_name, wavelength_order
 from s2lab.data.grids import Grid
+from s2lab.data.pixels import RasterError, lazy, open_header
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".jp2")
-# Integer types that hold Sentinel-2 digital numbers (reflectance x 10000); other types are left as they are.
-DN_DTYPES = ("uint16", "int16")
-DN_SCALE = 10000.0
-
-
-class RasterError(ValueError):
-    """A raster input that cannot be read, selected or written; the message names what and why."""
 
 
 def same_grid(a: xr.DataArray, b: xr.DataArray) -> bool:
@@ -136,57 +127,9 @@ def select_bands(da: xr.DataArray, names: Sequence[str] | str) -> xr.DataArray:
     return da.sel(band=wanted)
 
 
-class _Pixels(BackendArray):
-    """One file's (C, H, W) bands as float32, read from disk when indexed, only the indexed part: digital numbers
-    divided by ``scale``, nodata (GDAL's mask) as NaN, a failed read raised as a ``RasterError``. Each read opens
-    the file and closes it again, so no file stays open while the array waits."""
-
-    def __init__(self, path: Path, shape: tuple[int, int, int], scale: float):
-        self.path, self.shape, self.scale, self.dtype = path, shape, np.float32(scale), np.dtype(np.float32)
-
-    def __getitem__(self, key: indexing.ExplicitIndexer) -> np.ndarray:
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self.read)
-
-    def read(self, key: tuple = (slice(None),) * 3) -> np.ndarray:
-        """The values at ``key``: one int, slice or integer array per axis (outer indexing)."""
-        try:
-            with _open(self.path) as raw:
-                if raw.shape != self.shape:
-                    raise RasterError(f"{self.path} changed since it was opened: {raw.shape}, was {self.shape}")
-                values = np.asarray(raw.variable[key].values, dtype=np.float32)  # a fresh array: nothing is cached
-        except RasterioError as err:
-            detail = err.__cause__ or err  # rasterio keeps GDAL's own message in the cause
-            raise RasterError(f"{self.path} could not be read (truncated or corrupt file?): {detail}") from None
-        if self.scale != 1:
-            values /= self.scale
-        return values
-
-
-def _open(path: Path) -> xr.DataArray:
-    """The file as rioxarray opens it: lazily, nodata masked as NaN, no coordinates (``grids.build`` makes them)."""
-    try:
-        with warnings.catch_warnings():  # a file without georeference is read on the identity grid, quietly
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            raw = rioxarray.open_rasterio(path, masked=True, cache=False, parse_coordinates=False)
-    except (RasterioError, RioXarrayError, ValueError) as err:
-        raise RasterError(f"{path} is not a readable raster (expected a GeoTIFF): {err}") from None
-    if not isinstance(raw, xr.DataArray):  # the subdatasets of an HDF5 or NetCDF file
-        raise RasterError(f"{path} is not a readable raster (expected a GeoTIFF): it holds subdatasets")
-    return raw
-
-
-def _lazy(raw: xr.DataArray, path: Path, names: Sequence[str], reflectance: bool, **attrs: Any) -> xr.DataArray:
-    """``raw`` (C, H, W) as an s2lab array named ``names``, its pixels not read yet; ``raw``'s file closed."""
-    raw.close()  # the header is all it needs: the pixels open the file again when they are read
-    scale = DN_SCALE if reflectance and raw.encoding["rasterio_dtype"] in DN_DTYPES else 1.0
-    attrs = {"source": str(path), "source_files": (str(path.resolve()),), "dn_scale": scale, **attrs}
-    pixels = indexing.LazilyIndexedArray(_Pixels(path, raw.shape, scale))  # (C, H, W), nothing read yet
-    return grids.build(pixels, names, grids.grid_of(raw), attrs=attrs)
-
-
 def _open_file(path: Path, bands: Sequence[str] | None, reflectance: bool,
-               band_names: Sequence[str] | None) -> xr.DataArray:
-    raw = _open(path)
+               band_names: Sequence[str] | None, dn_offset: float | None) -> xr.DataArray:
+    raw = open_header(path)
     count = raw.sizes["band"]
     if band_names is not None:
         if len(band_names) != count:
@@ -211,7 +154,10 @@ def _open_file(path: Path, bands: Sequence[str] | None, reflectance: bool,
     if missing:
         raise RasterError(f"bands {', '.join(missing)} not found in {path}; it has {', '.join(names)}")
     assumed = {"band_names_assumed": True} if source == "assumed" else {}
-    return _lazy(raw, path, names, reflectance, **assumed).isel(band=[names.index(b) for b in wanted])
+    keep = [names.index(b) for b in wanted]
+    out = lazy(raw, path, names, reflectance, dn_offset, **assumed).isel(band=keep)
+    out.attrs["dn_offset"] = tuple(out.attrs["dn_offset"][i] for i in keep)  # the kept bands'
+    return out
 
 
 def band_files(folder: Path) -> dict[str, Path]:
@@ -229,7 +175,16 @@ def band_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def _open_folder(folder: Path, bands: Sequence[str] | None, reflectance: bool) -> xr.DataArray:
+def _band_file(f: Path, name: str, reflectance: bool, dn_offset: float | None) -> xr.DataArray:
+    """One band file of a folder as (1, y, x), lazily: its grid is known before any pixel is read."""
+    raw = open_header(f)
+    if raw.sizes["band"] != 1:
+        raise RasterError(f"{f} holds {raw.sizes['band']} bands; expected one band per file in a band folder")
+    return lazy(raw, f, [name], reflectance, dn_offset)
+
+
+def _open_folder(folder: Path, bands: Sequence[str] | None, reflectance: bool,
+                 dn_offset: float | None) -> xr.DataArray:
     files = band_files(folder)
     if not files:
         raise RasterError(
@@ -240,19 +195,17 @@ def _open_folder(folder: Path, bands: Sequence[str] | None, reflectance: bool) -
     if missing:
         present = ", ".join(wavelength_order(list(files)))
         raise RasterError(f"bands {', '.join(missing)} not found in {folder}; it has {present}")
-    layers = {}  # name -> (y, x), lazily: the grid of every file is known before any pixel is read
-    for name, f in files.items():
-        raw = _open(f)
-        if raw.sizes["band"] != 1:
-            raise RasterError(f"{f} holds {raw.sizes['band']} bands; expected one band per file in a band folder")
-        layers[name] = _lazy(raw, f, [name], reflectance)[0]
+    layers = {name: _band_file(f, name, reflectance, dn_offset)[0] for name, f in files.items()}  # name -> (y, x)
+    origins = {layers[name].attrs["dn_offset_from"] for name in wanted} - {"none"}
     attrs = {"source_files": tuple(layers[name].attrs["source_files"][0] for name in files if name in wanted),
-             "source": str(folder), "dn_scale": max(layers[name].attrs["dn_scale"] for name in wanted)}
+             "source": str(folder), "dn_scale": max(layers[name].attrs["dn_scale"] for name in wanted),
+             "dn_offset": tuple(layers[name].attrs["dn_offset"][0] for name in wanted),
+             "dn_offset_from": ", ".join(sorted(origins)) or "none"}
     return _stack(layers, wanted, grids.finest([grids.grid_of(a) for a in layers.values()]), attrs)
 
 
 def open_raster(path: str | os.PathLike, *, bands: Sequence[str] | None = None, reflectance: bool = True,
-                band_names: Sequence[str] | str | None = None) -> xr.DataArray:
+                band_names: Sequence[str] | str | None = None, dn_offset: float | None = None) -> xr.DataArray:
     """Open a multi-band GeoTIFF or a folder of one-GeoTIFF-per-band files as (band, y, x) float32.
 
     Band names come from the file names in a folder (``*_B01.tif`` ... ``*_B8A.tif``, any raster suffix) or from
@@ -264,22 +217,28 @@ def open_raster(path: str | os.PathLike, *, bands: Sequence[str] | None = None, 
     Args:
         path: a raster file or a folder of band files.
         bands: band names to keep, in this order (default: all; a folder's bands in wavelength order).
-        reflectance: divide uint16 / int16 digital numbers by 10000 (Sentinel-2 L1C); floats are kept.
+        reflectance: turn uint16 / int16 digital numbers into reflectance, (DN + offset) / 10000; floats are kept.
         band_names: a single file's band names in file order, one per band (a string is split at commas);
             not for a folder, whose file names name its bands.
+        dn_offset: the offset added to every integer band's DN (-1000 for processing baseline 04.00 and later);
+            None: the file's own (a ``RADIO_ADD_OFFSET`` / ``BOA_ADD_OFFSET`` tag or GDAL's band offset,
+            ``s2lab.data.dn.dn_offsets``), else 0.
 
     Returns:
         (C, H, W) float32 ``(band, y, x)``: a file's lazily (pixels read when used, a slice reads only the slice),
         a folder's in memory on its finest grid (bilinear upsampling of coarser bands); nodata as NaN, coords
         ``band``, ``wavelength`` (nm), ``native_res``, CRS and transform (``.rio``); attrs ``source``,
-        ``source_files``, ``dn_scale`` (the divisor applied to integer bands).
+        ``source_files``, ``dn_scale`` (the divisor applied to integer bands), ``dn_offset`` (the DN added to each
+        band first) and ``dn_offset_from`` (the tag it came from, "gdal offset", "given" or "none").
 
     Raises:
         RasterError: missing path, folder without band files, unreadable or truncated file (a file's pixels: when
             read), band files of inconsistent extent or CRS, bands not present, ``band_names`` not one per band or
-            given for a folder.
+            given for a folder, an offset tag that is not one number or one per band.
     """
     path = Path(path).expanduser()
+    if dn_offset is not None and not (isinstance(dn_offset, (int, float)) and math.isfinite(dn_offset)):
+        raise RasterError(f"dn_offset must be a finite number of DN (e.g. -1000), got {dn_offset!r}")
     bands = [bands] if isinstance(bands, str) else bands
     band_names = [n.strip() for n in band_names.split(",")] if isinstance(band_names, str) else band_names
     if bands is not None:
@@ -294,8 +253,8 @@ def open_raster(path: str | os.PathLike, *, bands: Sequence[str] | None = None, 
                 f"band_names {', '.join(band_names)} given for the folder {path}; a folder's bands are named by its "
                 "file names (*_B02.tif ...), band_names is for a single multi-band file"
             )
-        return _open_folder(path, bands, reflectance)
-    return _open_file(path, bands, reflectance, band_names)
+        return _open_folder(path, bands, reflectance, dn_offset)
+    return _open_file(path, bands, reflectance, band_names, dn_offset)
 
 
 def raster_shape(path: str | os.PathLike) -> tuple[int, int, int]:
@@ -309,3 +268,13 @@ def raster_shape(path: str | os.PathLike) -> tuple[int, int, int]:
             return src.count, src.height, src.width
     except RasterioError as err:
         raise RasterError(str(err)) from None
+
+
+def file_arrays(path: str | os.PathLike, *, dn_offset: float | None = None) -> list[xr.DataArray]:
+    """Every file of a raster input as ``open_raster`` reads it, lazily and on its own grid: a file's (C, H, W)
+    with all its bands, or each band file of a folder as (1, h, w) named by its file name. Nothing is read until
+    used; for looking at a few pixels of every band (``s2lab.data.dn.offset_warning``) without stacking them."""
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        return [open_raster(path, dn_offset=dn_offset)]
+    return [_band_file(f, name, True, dn_offset) for name, f in band_files(path).items()]

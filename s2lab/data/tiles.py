@@ -77,12 +77,17 @@ def window_origins(H: int, W: int, size: int, stride: int) -> torch.Tensor:
     return grid.reshape(-1, 2).to(torch.int64)
 
 
-def _gather(x: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, size: int) -> torch.Tensor:
-    """Windows of ``x`` (C, H, W) with top-left corners (rows, cols), each (B,) -> (B, C, size, size)."""
-    offsets = torch.arange(size, device=x.device)
-    r = (rows.to(x.device)[:, None] + offsets)[:, :, None]  # (B, size, 1)
-    c = (cols.to(x.device)[:, None] + offsets)[:, None, :]  # (B, 1, size)
-    return x[:, r, c].permute(1, 0, 2, 3).contiguous()  # (C, B, size, size) -> (B, C, size, size)
+def _gather(x: torch.Tensor | Sequence[torch.Tensor], rows: torch.Tensor, cols: torch.Tensor, size: int,
+            which: torch.Tensor | None = None) -> torch.Tensor:
+    """Windows with top-left corners (rows, cols), each (B,) -> (B, C, size, size).
+
+    ``x`` is one (C, H, W) image, or a sequence of them with ``which`` (B,) naming each window's image. Each window
+    is a slice, stacked: a few times faster than one advanced-indexing gather over the image.
+    """
+    images = [x] if which is None else x
+    which = [0] * len(rows) if which is None else which.tolist()
+    return torch.stack([images[i][:, r:r + size, c:c + size]
+                        for i, r, c in zip(which, rows.tolist(), cols.tolist())])
 
 
 def tile(
@@ -145,27 +150,50 @@ def untile(tiles: torch.Tensor, origins: torch.Tensor, shape: Sequence[int]) -> 
     return sums.mean(H)
 
 
-def random_tiles(x: torch.Tensor, size: int, count: int, generator: torch.Generator) -> torch.Tensor:
+def random_tiles(x: torch.Tensor | Sequence[torch.Tensor], size: int, count: int, generator: torch.Generator, *,
+                 check_nan: bool = True) -> torch.Tensor:
     """``count`` windows at uniformly random positions (overlaps allowed).
 
     Args:
-        x: (C, H, W) image without NaN.
-        size: window side in pixels, at most min(H, W).
+        x: (C, H, W) image without NaN, or a sequence of such images with the same C and any H, W: each window
+            then comes from one image, chosen with probability proportional to its area, so that every pixel of
+            every image is equally likely to be drawn.
+        size: window side in pixels, at most min(H, W) of every image.
         count: number of windows B.
         generator: the source of randomness (no global seed is touched).
+        check_nan: scan the images for NaN first (one pass over every value). A caller that draws many batches
+            from images it has already checked passes False: on a whole scene the scan costs most of a training
+            step.
 
     Returns:
         (B, C, size, size) windows.
     """
-    x = _as_image(x)
-    H, W = x.shape[-2:]
-    _check_size(size, H, W)
     if count < 1:
         raise ValueError(f"count must be at least 1, got {count}")
-    check_finite(x, "the image")
-    rows = torch.randint(0, H - size + 1, (count,), generator=generator, device=generator.device)  # (B,)
-    cols = torch.randint(0, W - size + 1, (count,), generator=generator, device=generator.device)  # (B,)
-    return _gather(x, rows, cols, size)
+    if isinstance(x, (torch.Tensor, xr.DataArray)):
+        x = _as_image(x)
+        H, W = x.shape[-2:]
+        _check_size(size, H, W)
+        if check_nan:
+            check_finite(x, "the image")
+        rows = torch.randint(0, H - size + 1, (count,), generator=generator, device=generator.device)  # (B,)
+        cols = torch.randint(0, W - size + 1, (count,), generator=generator, device=generator.device)  # (B,)
+        return _gather(x, rows, cols, size)
+    images = [_as_image(image) for image in x]
+    if not images:
+        raise ValueError("no images to draw windows from")
+    if len({image.shape[0] for image in images}) > 1:
+        raise ValueError(f"the images must share their band count C, got {sorted({i.shape[0] for i in images})}")
+    for i, image in enumerate(images):
+        _check_size(size, *image.shape[-2:])
+        if check_nan:
+            check_finite(image, f"image {i}")
+    area = torch.tensor([float(image.shape[-2] * image.shape[-1]) for image in images])
+    which = torch.multinomial(area, count, replacement=True, generator=generator)  # (B,) the image of each window
+    corner = torch.rand(count, 2, generator=generator).double()  # (B, 2) row and column in [0, 1)
+    room = torch.tensor([[image.shape[-2] - size + 1, image.shape[-1] - size + 1] for image in images])  # (N, 2)
+    origins = (corner * room[which]).long()  # (B, 2) top-left (row, column) within its image
+    return _gather(images, origins[:, 0], origins[:, 1], size, which)  # (B, C, size, size)
 
 
 # -- whole images: padding, cutting, stitching ---------------------------------------------------------------------

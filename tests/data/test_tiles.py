@@ -104,6 +104,34 @@ def test_random_tiles_positions_and_generator(crop):
         random_tiles(crop, 16, 0, torch.Generator())
 
 
+def test_random_tiles_from_several_images_every_pixel_equally_likely(crop):
+    """Windows over images of different sizes: each a real crop of one image, the images drawn by their area."""
+    H, W = crop.shape[-2:]
+    planes = []
+    for n, (h, w) in enumerate([(H, W), (H // 2, W // 2)]):  # areas 4 : 1
+        rows = torch.arange(h, dtype=torch.float32)[:, None].expand(h, w)
+        cols = torch.arange(w, dtype=torch.float32)[None, :].expand(h, w)
+        which = torch.full((h, w), float(n))
+        planes.append(torch.cat([crop[:, :h, :w], rows[None], cols[None], which[None]]))  # (13, h, w)
+    batch = random_tiles(planes, 16, 400, torch.Generator().manual_seed(0), check_nan=False)
+    assert batch.shape == (400, 13, 16, 16)
+    image = batch[:, 12, 0, 0].long()
+    for b in range(0, 400, 37):
+        r, c = int(batch[b, 10, 0, 0]), int(batch[b, 11, 0, 0])
+        torch.testing.assert_close(batch[b], planes[image[b]][:, r:r + 16, c:c + 16])
+    share = (image == 1).float().mean().item()
+    assert 0.12 < share < 0.28, f"the small image (1/5 of the area) gave {share:.0%} of the windows"
+    torch.testing.assert_close(random_tiles(planes, 16, 400, torch.Generator().manual_seed(0), check_nan=False), batch)
+    planes[1][0, 3, 3] = float("nan")
+    with pytest.raises(ValueError, match="image 1 holds 1 NaN"):
+        random_tiles(planes, 16, 4, torch.Generator())
+    random_tiles(planes, 16, 4, torch.Generator(), check_nan=False)  # the caller checked once: no scan
+    with pytest.raises(ValueError, match="share their band count"):
+        random_tiles([crop, crop[:3]], 16, 4, torch.Generator())
+    with pytest.raises(ValueError, match="tile size 100 is larger"):
+        random_tiles([crop, crop[:, :50, :50]], 100, 4, torch.Generator())
+
+
 def test_tile_sum_a_band_of_rows_at_a_time_equals_all_at_once(crop):
     """Windows added row by row and taken a band of rows at a time: the same weighted mean as one sum, bounded."""
     size, stride = 32, 24

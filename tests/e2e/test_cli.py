@@ -271,6 +271,39 @@ def test_detect_change_defaults_to_the_shipped_model_and_offers_cva(work, capsys
     assert strict["threshold"] == 0.99 and strict["changed_fraction"] < found["changed_fraction"]
 
 
+def test_dn_offset_reads_a_baseline_04_file_as_its_original_and_a_missing_one_is_warned(work, capsys):
+    """Two real crops as uint16 DN, then the same with DN + 1000 (processing baseline 04.00): detect-change with
+    --dn-offset -1000 writes the very map of the originals; without it, one warning line per input."""
+    scene = open_embedded_scene()  # (10, H, W) reflectance
+    grid = {"driver": "GTiff", "count": 10, "height": 96, "width": 96, "dtype": "uint16", "crs": scene.rio.crs,
+            "transform": scene.isel(y=slice(900, None), x=slice(800, None)).rio.transform()}  # both dates on it
+    paths = {}
+    for name, shift in (("orig", 0), ("pb04", 1000)):
+        for date, (y, x) in (("a", (900, 800)), ("b", (1000, 700))):
+            window = scene.isel(y=slice(y, y + 96), x=slice(x, x + 96)).values  # (10, 96, 96)
+            path = work / f"dn_{name}_{date}.tif"
+            with rasterio.open(path, "w", **grid) as out:
+                out.write(np.rint(window * 10000).astype(np.uint16) + shift)
+                for i, band in enumerate(S2_10BANDS):
+                    out.set_band_description(i + 1, band)
+            paths[name, date] = str(path)
+    cva = ["--model", "cva", "--threshold", "0.5", "--json"]
+    assert main(["detect-change", paths["orig", "a"], paths["orig", "b"], "-o", str(work / "dn_orig.tif"), *cva]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert main(["detect-change", paths["pb04", "a"], paths["pb04", "b"], "-o", str(work / "dn_pb04.tif"),
+                 "--dn-offset", "-1000", *cva]) == 0
+    assert "warning" not in capsys.readouterr().err
+    with rasterio.open(work / "dn_orig.tif") as a, rasterio.open(work / "dn_pb04.tif") as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+    assert main(["detect-change", paths["pb04", "a"], paths["pb04", "b"], "-o", str(work / "dn_bright.tif"),
+                 *cva]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("s2lab: warning: ")]
+    assert len(warnings) == 2 and all("1st-percentile DN of" in w and "--dn-offset -1000" in w for w in warnings)
+    assert main(["detect-change", "embedded", paths["pb04", "b"], "-o", str(work / "dn_x.tif"), "--dn-offset",
+                 "-1000", *cva]) == 1
+    assert "--dn-offset is for an input file" in capsys.readouterr().err
+
+
 def test_unlabelled_oscd_cities_are_imagery_for_change_maps_and_refused_as_labels(work, pretrained, capsys):
     from s2lab.data.oscd import oscd_cities
 

@@ -6,27 +6,26 @@ on each DataArray, with a ``description``. ``BIGEARTHNET_RECIPES`` says how each
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from s2lab.data.corine import LABELS_19
-from s2lab.data.embedded import split_rows
-from s2lab.data.synthetic.covers import _smooth_noise, as_numpy_generator
+from s2lab.data.synthetic.covers import _smooth_noise
 from s2lab.data.synthetic.textures import (
+    LabelledSet,
     Recipe,
     _broadleaf,
-    _check_size,
     _fields,
     _industrial,
     _orchard,
+    _prepare,
     _residential,
     _scatter,
-    _source,
 )
-from s2lab.sensors import S2_10BANDS, band_names
+from s2lab.sensors import S2_10BANDS
 
 BIGEARTHNET_RECIPES: dict[str, tuple[Recipe, str]] = {
     "Urban fabric": (_residential, "small earthlib roofs and streets over real lawns and trees"),
@@ -92,21 +91,11 @@ BIGEARTHNET_RECIPES: dict[str, tuple[Recipe, str]] = {
 
 
 @dataclass(frozen=True, kw_only=True)
-class MultiLabelSet:
-    """A synthetic BigEarthNet-19-like multi-label set; unpacks as ``x, y, classes = images``."""
+class MultiLabelSet(LabelledSet):
+    """A synthetic BigEarthNet-19-like multi-label set: y (B, 19) float32 multi-hot, 1.0 where the class covers
+    some pixels of the image, classes ``s2lab.data.corine.LABELS_19``; unpacks as ``x, y, classes = images``."""
 
-    x: torch.Tensor  # (B, C, S, S) float32 top-of-atmosphere reflectance
-    y: torch.Tensor  # (B, 19) float32 multi-hot: 1.0 where the class covers some pixels of the image
-    classes: tuple[str, ...]  # the 19 class names (``s2lab.data.corine.LABELS_19``)
     label_map: torch.Tensor  # (B, S, S) int64, the class index of every pixel
-    bands: tuple[str, ...]  # the C band names
-    split: str  # which half of the scene's rows the real windows come from
-    recipes: dict[str, str] = field(default_factory=dict)  # class -> how its regions are made
-    synthetic: bool = True  # always True
-    description: str = ""  # what the set is, in a sentence
-
-    def __iter__(self) -> Iterator:
-        return iter((self.x, self.y, self.classes))
 
 
 def _regions(size: int, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -148,15 +137,9 @@ def synthetic_multilabel(
     Raises:
         ValueError: count < 1, a size outside 8-256, a bad max_regions, an unknown band or split.
     """
-    gen = as_numpy_generator(rng)
-    if count < 1:
-        raise ValueError(f"count must be at least 1, got {count}")
-    _check_size(size, "size")
     if not 1 <= max_regions <= len(LABELS_19):
         raise ValueError(f"max_regions must be 1-{len(LABELS_19)}, got {max_regions}")
-    bands = band_names(bands)
-    split_rows(0, split)  # validates the split name
-    src = _source(bands, split)
+    gen, bands, src = _prepare(count, "count", size, rng, bands, split)
     x = np.empty((count, len(bands), size, size), dtype=np.float32)
     label_map = np.empty((count, size, size), dtype=np.int64)
     for b in range(count):

@@ -6,27 +6,25 @@ on each DataArray, with a ``description``. ``EUROSAT_RECIPES`` says how each of 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from s2lab.data.embedded import split_rows
 from s2lab.data.eurosat import EUROSAT_CLASSES
-from s2lab.data.synthetic.covers import as_numpy_generator
 from s2lab.data.synthetic.textures import (
+    LabelledSet,
     Recipe,
-    _check_size,
     _fields,
     _highway,
     _industrial,
     _orchard,
+    _prepare,
     _residential,
     _river,
-    _source,
 )
-from s2lab.sensors import S2_10BANDS, band_names
+from s2lab.sensors import S2_10BANDS
 
 EUROSAT_RECIPES: dict[str, tuple[Recipe, str]] = {
     "AnnualCrop": (
@@ -47,20 +45,10 @@ EUROSAT_RECIPES: dict[str, tuple[Recipe, str]] = {
 
 
 @dataclass(frozen=True, kw_only=True)
-class SceneSet:
-    """A synthetic EuroSAT-like scene-classification set; unpacks as ``x, y, classes = scenes``."""
-
-    x: torch.Tensor  # (B, C, S, S) float32 top-of-atmosphere reflectance, ordered by class
-    y: torch.Tensor  # (B,) int64 class indices into ``classes``
-    classes: tuple[str, ...]  # the class names, EuroSAT's (``s2lab.data.eurosat.EUROSAT_CLASSES``)
-    bands: tuple[str, ...]  # the C band names
-    split: str  # which half of the scene's rows the real windows come from
-    recipes: dict[str, str] = field(default_factory=dict)  # class -> how its images are made
-    synthetic: bool = True  # always True
-    description: str = ""  # what the set is, in a sentence
-
-    def __iter__(self) -> Iterator:
-        return iter((self.x, self.y, self.classes))
+class SceneSet(LabelledSet):
+    """A synthetic EuroSAT-like scene-classification set: x (B, C, S, S) ordered by class, y (B,) int64 class
+    indices into ``classes`` (EuroSAT's, ``s2lab.data.eurosat.EUROSAT_CLASSES``); unpacks as
+    ``x, y, classes = scenes``."""
 
 
 def synthetic_scene_classification(
@@ -94,13 +82,7 @@ def synthetic_scene_classification(
     Raises:
         ValueError: count_per_class < 1, a size outside 8-256, an unknown band or split.
     """
-    gen = as_numpy_generator(rng)
-    if count_per_class < 1:
-        raise ValueError(f"count_per_class must be at least 1, got {count_per_class}")
-    _check_size(size, "size")
-    bands = band_names(bands)
-    split_rows(0, split)  # validates the split name
-    src = _source(bands, split)
+    gen, bands, src = _prepare(count_per_class, "count_per_class", size, rng, bands, split)
     x = np.empty((len(EUROSAT_CLASSES) * count_per_class, len(bands), size, size), dtype=np.float32)
     for k, name in enumerate(EUROSAT_CLASSES):
         recipe = EUROSAT_RECIPES[name][0]

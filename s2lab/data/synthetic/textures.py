@@ -3,16 +3,19 @@
 ``_Source`` gives real windows of one cover of the embedded scene and textured library fills; the layouts
 (parcels, roads, rivers, planting rows, buildings and streets) combine them. The recipes shared by
 ``EUROSAT_RECIPES`` (``s2lab.data.synthetic.scenes``) and ``BIGEARTHNET_RECIPES``
-(``s2lab.data.synthetic.multilabel``) live here. Nothing here is returned to a user unlabelled: the sets that use
+(``s2lab.data.synthetic.multilabel``) live here, with what both sets share: ``LabelledSet`` (the fields of the set
+they return) and ``_prepare`` (checking the arguments and opening the real windows). Nothing here is returned to a user unlabelled: the sets that use
 these textures are marked ``synthetic=True``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+import torch
 from scipy import ndimage
 
 from s2lab.data.embedded import open_embedded_scene, split_rows
@@ -26,8 +29,10 @@ from s2lab.data.synthetic.covers import (
     _smooth_noise,
     cover_map,
     family_spectra,
+    as_numpy_generator,
     smooth_fractions,
 )
+from s2lab.sensors import band_names
 
 class _Source:
     """The embedded scene's ``split`` rows in ``bands``, ready to give real windows and textured library fills."""
@@ -267,3 +272,32 @@ def _source(bands: tuple[str, ...], split: str) -> _Source:
 def _check_size(size: int, what: str) -> None:
     if not isinstance(size, int) or not 8 <= size <= 256:
         raise ValueError(f"{what} must be an int from 8 to 256 pixels, got {size!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LabelledSet:
+    """A synthetic labelled set of images; unpacks as ``x, y, classes = images``. Its subclasses say what y is."""
+
+    x: torch.Tensor  # (B, C, S, S) float32 top-of-atmosphere reflectance
+    y: torch.Tensor  # (B, ...) the targets
+    classes: tuple[str, ...]  # the class names
+    bands: tuple[str, ...]  # the C band names
+    split: str  # which half of the scene's rows the real windows come from
+    recipes: dict[str, str] = field(default_factory=dict)  # class -> how its images are made
+    synthetic: bool = True  # always True
+    description: str = ""  # what the set is, in a sentence
+
+    def __iter__(self) -> Iterator:
+        return iter((self.x, self.y, self.classes))
+
+
+def _prepare(count: int, what: str, size: int, rng: np.random.Generator | torch.Generator, bands: Sequence[str],
+             split: str) -> tuple[np.random.Generator, tuple[str, ...], _Source]:
+    """Check a set's arguments (``what``: the name of its count) and return (numpy generator, bands, source)."""
+    gen = as_numpy_generator(rng)
+    if count < 1:
+        raise ValueError(f"{what} must be at least 1, got {count}")
+    _check_size(size, "size")
+    bands = band_names(bands)
+    split_rows(0, split)  # validates the split name
+    return gen, bands, _source(bands, split)
