@@ -171,3 +171,20 @@ def test_change_on_an_upload_is_synthetic_and_the_threshold_moves_the_scores(upl
     high = state.changed.scores
     assert low["recall"] >= high["recall"] and low != high
     assert not np.array_equal(state.changed.pictures["overlay"], view.pictures["overlay"])
+
+
+def test_change_pictures_of_a_large_pair_are_subsampled_but_scored_in_full(upload_bytes, monkeypatch):
+    from s2lab.evaluate import score_change
+    from s2lab.explorer import state as state_module
+
+    monkeypatch.setattr(state_module, "CHANGE_PICTURE_SIDE", 100)  # the 256 px planted pair counts as large
+    state = Explorer()
+    assert state.upload(upload_bytes, "crop.tif"), state.message
+    assert state.refresh_change(wait=True)
+    state.threshold = 0.37  # a cut no other test made: computed now, under the patched side
+    view, pair = state.changed, state._pair
+    H, W = pair.probability.shape
+    step = -(-max(H, W) // 100)
+    assert step > 1 and view.step == step
+    assert all(p.shape == (-(-H // step), -(-W // step), 3) for p in view.pictures.values())
+    assert view.scores == score_change(pair.probability, pair.pair.label, 0.37)

@@ -50,6 +50,14 @@ SCENE_SIDE = 512  # longest side in pixels of the scene picture (the image is su
 PATCH_SIZES = (2, 4, 8, 16, 32)  # the token sizes the tokens view offers (each divides CROP)
 PROBABILITY_CMAP = "viridis"  # colour map of the change-probability picture
 OVERLAY = {"hit": (255, 215, 0), "false alarm": (230, 30, 30), "missed": (0, 200, 255)}  # change overlay colours
+CHANGE_PICTURE_SIDE = 384  # longest side in pixels of the change pictures (a larger pair is subsampled for them)
+
+
+def _picture_step(shape: tuple[int, int]) -> int:
+    """The subsampling step that brings an (H, W) pair within ``CHANGE_PICTURE_SIDE`` for its pictures."""
+    return max(1, math.ceil(max(shape) / CHANGE_PICTURE_SIDE))
+
+
 # Views that depend only on their inputs, shared by every session of the process (the reconstructions have their own
 # store, s2lab.explorer.reconstruction.VIEWS): scene, spectrum, tokens and change views by (view, source key, inputs).
 VIEWS = SharedViews(256, run_later)
@@ -265,21 +273,24 @@ class Explorer(param.Parameterized):
         pair, probability = scored.pair, scored.probability
         fixed = self._shared("change pictures", self.bands(),
                              compute=lambda: SimpleNamespace(pictures=self._change_pictures(scored)))
-        cut = probability >= threshold  # (H, W)
-        truth = np.asarray(pair.label.values, dtype=bool)
+        truth = np.asarray(pair.label.values, dtype=bool)  # (H, W)
+        step = _picture_step(truth.shape)
+        cut, shown = probability[::step, ::step] >= threshold, truth[::step, ::step]  # as the pictures show them
         overlay = fixed.pictures["after"].copy()
-        for name, where in (("hit", cut & truth), ("false alarm", cut & ~truth), ("missed", ~cut & truth)):
+        for name, where in (("hit", cut & shown), ("false alarm", cut & ~shown), ("missed", ~cut & shown)):
             overlay[where] = (0.35 * overlay[where] + 0.65 * np.array(OVERLAY[name])).astype(np.uint8)
         return ChangeView(
             name=pair.name, synthetic=pair.synthetic, description=pair.description, threshold=threshold,
             pictures={**fixed.pictures, "overlay": overlay}, scores=score_change(probability, pair.label, threshold),
-            changed_share=float(truth.mean()))
+            changed_share=float(truth.mean()), step=step)
 
     def _change_pictures(self, scored: ScoredPair) -> dict[str, np.ndarray]:
         pair = scored.pair
         limits = viz.stretch_limits(viz.composite_bands(pair.before, self.bands()))
-        return {"before": self._picture(pair.before, limits), "after": self._picture(pair.after, limits),
-                "probability": viz.colorize(scored.probability, 1.0, PROBABILITY_CMAP)}
+        step = _picture_step(scored.probability.shape)
+        before, after = (np.asarray(image.values[:, ::step, ::step]) for image in (pair.before, pair.after))
+        return {"before": self._picture(before, limits), "after": self._picture(after, limits),
+                "probability": viz.colorize(scored.probability[::step, ::step], 1.0, PROBABILITY_CMAP)}
 
     # -- about ---------------------------------------------------------------------------------------------------
     def band_table(self) -> pd.DataFrame:

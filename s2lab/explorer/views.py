@@ -59,7 +59,8 @@ class ChangeView:
     name: str  # the pair's name
     synthetic: bool  # planted changes, not real ones
     description: str  # where the pair comes from
-    pictures: dict[str, np.ndarray]  # before, after, probability, overlay
+    pictures: dict[str, np.ndarray]  # before, after, probability, overlay: (h, w, 3) uint8, the pair subsampled by step
     threshold: float  # the cut shown
     scores: dict[str, float]  # precision, recall, f1, iou, accuracy of probability >= threshold
     changed_share: float  # share of pixels the truth marks as change
+    step: int = 1  # the pictures are subsampled: picture pixel (i, j) is pair pixel (i * step, j * step)
