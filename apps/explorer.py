@@ -18,7 +18,7 @@ from bokeh.models import ColumnDataSource, Legend, LegendItem
 from bokeh.plotting import figure
 
 from s2lab.explorer import BANDS, MAX_UPLOAD_MB, Explorer, describe_groups
-from s2lab.explorer.panes import PICTURE, Drawn
+from s2lab.explorer.panes import PICTURE, Drawn, immediate
 
 pn.extension(sizing_mode="fixed", disconnect_notification=(
     f"Lost the connection to the server: an upload far over {MAX_UPLOAD_MB} MB closes it. Reload the page."))
@@ -173,7 +173,8 @@ def _counts(view) -> str:
 tokens = Drawn(state, "tokens")
 tokens_tab = pn.Column(
     pn.Row(pn.widgets.DiscreteSlider.from_param(state.param.patch_size, name="patch size p", width=260),
-           pn.widgets.IntSlider.from_param(state.param.bands_per_token, name="bands per token s", width=260)),
+           immediate(pn.widgets.IntSlider.from_param(state.param.bands_per_token, name="bands per token s",
+                                                     width=260))),
     pn.Row(
         captioned(tokens.picture("grid", 384), "The token grid; the red cell is drawn on the right."),
         captioned(tokens.picture("cube", 200), "That cell's column: G cubes of s bands"),
@@ -182,8 +183,8 @@ tokens_tab = pn.Column(
 )
 
 # -- mask and reconstruct ------------------------------------------------------------------------------------------
-ratio = pn.widgets.FloatSlider.from_param(state.param.mask_ratio, name="mask ratio", width=320,
-                                          css_classes=["mask-ratio"])
+ratio = immediate(pn.widgets.FloatSlider.from_param(state.param.mask_ratio, name="mask ratio", width=320,
+                                                    css_classes=["mask-ratio"]))
 
 
 def _scores(view) -> str:
@@ -201,7 +202,7 @@ def _scores(view) -> str:
 
 reconstructed = Drawn(state, "reconstructed")
 reconstruct_tab = pn.Column(
-    pn.Row(pn.widgets.RadioButtonGroup.from_param(state.param.strategy, css_classes=["strategy"]), ratio,
+    pn.Row(immediate(pn.widgets.RadioButtonGroup.from_param(state.param.strategy, css_classes=["strategy"])), ratio,
            pn.widgets.IntInput.from_param(state.param.seed, width=100)),
     pn.Row(captioned(reconstructed.picture("original"), pn.bind(
                lambda s: f"original ({'held-out crop' if s.held_out else 'crop'} of {s.name})", state.param.source)),
@@ -234,8 +235,8 @@ def _change_text(view) -> str:
 changed = Drawn(state, "changed")
 change_width = 330
 change_tab = pn.Column(
-    pn.widgets.FloatSlider.from_param(state.param.threshold, name="threshold", width=320,
-                                      css_classes=["threshold"]),
+    immediate(pn.widgets.FloatSlider.from_param(state.param.threshold, name="threshold", width=320,
+                                                css_classes=["threshold"])),
     changed.markdown(_change_text, width=900, css_classes=["change-scores"]),
     pn.GridBox(*(captioned(changed.picture(name, change_width), name) for name in
                  ("before", "after", "probability", "overlay")), ncols=2),

@@ -57,3 +57,14 @@ class Drawn:
         with pn.io.hold():
             for pane, draw in self.draws:
                 pane.object = draw(view)
+
+
+def immediate(widget: pn.widgets.Widget) -> pn.widgets.Widget:
+    """The widget, its changes from the browser processed at once.
+
+    Panel holds a change from the browser for 50 ms (``Syncable._debounce``), to batch the changes that follow it
+    into one update: half of the 100 ms a slider step has from key press to picture. A step here is a look-up
+    of shared views, so there is nothing worth batching.
+    """
+    widget._debounce = 0
+    return widget

@@ -1,0 +1,166 @@
+"""A simulated browser session of the explorer: bokeh's websocket protocol spoken from Python, nothing rendered.
+
+What a browser does on the network, and only that: it loads the app's page (the server builds the session's
+document then), opens the websocket with the page's session token, pulls the document, says the document is
+ready (bokeh's ``document_ready`` event, after which Panel sends a view's changes together), and then sends the slider
+changes a key press sends (the slider's ``value`` and ``value_throttled``) as PATCH-DOC messages and reads the
+server's PATCH-DOC messages until the new picture and scores have arrived. A class's browsers run on the students'
+own machines; these sessions load the server as they would, without thirty renderers on the server's cores.
+
+Shared by ``bench/app_load.py --driver protocol`` and the load test. Messages follow bokeh's protocol (header,
+metadata and content as text frames, then each buffer as a header and a binary frame).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import itertools
+import json
+import re
+import time
+import urllib.request
+from collections.abc import Iterator
+
+from tornado.websocket import websocket_connect
+
+TOKEN = re.compile(r'"token":\s*"([^"]+)"')
+_ids = itertools.count()
+
+
+def _objects(value) -> Iterator[dict]:
+    """Every serialized bokeh model in a document's JSON (nested ``{"type": "object", "id", "attributes"}``)."""
+    if isinstance(value, dict):
+        if value.get("type") == "object" and "id" in value:
+            yield value
+        for v in value.values():
+            yield from _objects(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _objects(v)
+
+
+class ProtocolSession:
+    """One simulated browser session of a bokeh (Panel) app at ``url``.
+
+    After ``open()``: ``models`` maps a CSS class to the ids of the models that carry it, ``texts`` holds the
+    latest ``text`` of each model seen (HTML, unescaped), ``open_s`` the seconds the page and document took.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        self.models: dict[str, list[str]] = {}
+        self.texts: dict[str, str] = {}
+        self.values: dict[str, float] = {}
+        self.open_s: float | None = None
+        self._conn = None
+        self._changed = asyncio.Event()
+        self._reader: asyncio.Task | None = None
+
+    async def open(self, timeout_s: float) -> None:
+        """Load the page, connect, pull the document, and start reading the server's messages."""
+        start = time.perf_counter()
+        page = await asyncio.to_thread(lambda: urllib.request.urlopen(self.url, timeout=timeout_s).read().decode())
+        token = TOKEN.search(page)
+        if token is None:
+            raise RuntimeError(f"no session token in the page at {self.url}")
+        ws = re.sub(r"^http", "ws", self.url.split("?")[0]) + "/ws"
+        self._conn = await asyncio.wait_for(
+            websocket_connect(ws, subprotocols=["bokeh", token.group(1)], max_message_size=256 * 2**20), timeout_s)
+        self._conn.protocol.set_nodelay(True)  # as browsers do: small frames go out at once (no Nagle delay)
+        header, _, _ = await self._receive()
+        if header["msgtype"] != "ACK":
+            raise RuntimeError(f"expected ACK, got {header['msgtype']}")
+        await self._send("PULL-DOC-REQ", {})
+        while True:
+            header, _, content = await asyncio.wait_for(self._receive(), timeout_s)
+            if header["msgtype"] == "PULL-DOC-REPLY":
+                break
+        for model in _objects(content["doc"]):
+            attributes = model.get("attributes", {})
+            for css in attributes.get("css_classes", []):
+                self.models.setdefault(css, []).append(model["id"])
+            if isinstance(attributes.get("text"), str):
+                self.texts[model["id"]] = html.unescape(attributes["text"])
+            if isinstance(attributes.get("value"), (int, float)):
+                self.values[model["id"]] = float(attributes["value"])
+        ready = {"type": "event", "name": "document_ready", "values": {"type": "map", "entries": []}}
+        await self._send("PATCH-DOC", {"events": [{"kind": "MessageSent", "msg_type": "bokeh_event", "msg_data": ready}]})
+        self.open_s = time.perf_counter() - start
+        self._reader = asyncio.create_task(self._read())
+
+    def model(self, css: str) -> str:
+        """The id of the (first) model with CSS class ``css``."""
+        if css not in self.models:
+            raise KeyError(f"no model with CSS class {css!r} in the document")
+        return self.models[css][0]
+
+    async def set_value(self, css: str, value: float) -> None:
+        """What a key press on a slider sends: its ``value`` and ``value_throttled``."""
+        ref = {"id": self.model(css)}
+        self.values[ref["id"]] = value
+        events = [{"kind": "ModelChanged", "model": ref, "attr": attr, "new": value}
+                  for attr in ("value", "value_throttled")]
+        await self._send("PATCH-DOC", {"events": events})
+
+    async def wait_text(self, css: str, contains: str, timeout_s: float, changed_from: str | None = None) -> str:
+        """Wait until the text of the model with CSS class ``css`` contains ``contains`` (and differs from
+        ``changed_from``); return it. ``asyncio.TimeoutError`` after ``timeout_s``."""
+        ident = self.model(css)
+
+        def done() -> bool:
+            text = self.texts.get(ident, "")
+            return contains in text and (changed_from is None or text != changed_from)
+
+        deadline = time.perf_counter() + timeout_s
+        while not done():
+            self._changed.clear()
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                raise asyncio.TimeoutError(f"{css} did not show {contains!r} within {timeout_s:.0f} s")
+            await asyncio.wait_for(self._changed.wait(), left)
+        return self.texts[ident]
+
+    def text(self, css: str) -> str:
+        return self.texts.get(self.model(css), "")
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+        if self._conn is not None:
+            self._conn.close()
+
+    # -- the wire --------------------------------------------------------------------------------------------------
+    async def _send(self, msgtype: str, content: dict) -> None:
+        header = {"msgid": str(next(_ids)), "msgtype": msgtype}
+        for part in (header, {}, content):
+            await self._conn.write_message(json.dumps(part))
+
+    async def _frame(self):
+        frame = await self._conn.read_message()
+        if frame is None:
+            raise ConnectionError("the server closed the websocket")
+        return frame
+
+    async def _receive(self) -> tuple[dict, dict, dict]:
+        header = json.loads(await self._frame())
+        metadata = json.loads(await self._frame())
+        content = json.loads(await self._frame())
+        for _ in range(header.get("num_buffers", 0)):
+            await self._frame()  # the buffer's header
+            await self._frame()  # its bytes
+        return header, metadata, content
+
+    async def _read(self) -> None:
+        while True:
+            header, _, content = await self._receive()
+            if header["msgtype"] != "PATCH-DOC":
+                continue
+            for event in content.get("events", []):
+                ident = event.get("model", {}).get("id")
+                if event.get("kind") == "ModelChanged" and event.get("attr") == "text" and isinstance(
+                        event.get("new"), str):
+                    self.texts[ident] = html.unescape(event["new"])
+                elif event.get("kind") == "ModelChanged" and event.get("attr") == "value":
+                    self.values[ident] = event["new"]
+            self._changed.set()
