@@ -238,7 +238,7 @@ change_tab = pn.Column(
     immediate(pn.widgets.FloatSlider.from_param(state.param.threshold, name="threshold", width=320,
                                                 css_classes=["threshold"])),
     changed.markdown(_change_text, width=900, css_classes=["change-scores"]),
-    pn.GridBox(*(captioned(changed.picture(name, change_width), name) for name in
+    pn.GridBox(*(captioned(changed.picture(name, change_width, photo=True), name) for name in
                  ("before", "after", "probability", "overlay")), ncols=2),
 )
 

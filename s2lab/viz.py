@@ -244,6 +244,15 @@ def png(picture: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def jpeg(picture: np.ndarray, quality: int = 90) -> bytes:
+    """(H, W, 3) uint8 -> JPEG bytes: a photograph in a fifth of its PNG's bytes, for pictures shown as they are."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(picture)).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
 @functools.lru_cache(maxsize=4)
 def _lut(name: str) -> np.ndarray:
     """(256, 3) uint8 colours of a matplotlib colour map."""

@@ -64,7 +64,7 @@ class ProtocolSession:
         token = TOKEN.search(page)
         if token is None:
             raise RuntimeError(f"no session token in the page at {self.url}")
-        ws = re.sub(r"^http", "ws", self.url.split("?")[0]) + "/ws"
+        ws = re.sub(r"^http", "ws", self.url.split("?")[0]).replace("//localhost:", "//127.0.0.1:") + "/ws"
         self._conn = await asyncio.wait_for(
             websocket_connect(ws, subprotocols=["bokeh", token.group(1)], max_message_size=256 * 2**20), timeout_s)
         self._conn.protocol.set_nodelay(True)  # as browsers do: small frames go out at once (no Nagle delay)
@@ -164,3 +164,81 @@ class ProtocolSession:
                 elif event.get("kind") == "ModelChanged" and event.get("attr") == "value":
                     self.values[ident] = event["new"]
             self._changed.set()
+
+
+# -- many sessions at once -----------------------------------------------------------------------------------------
+# slider -> (CSS class of the slider, its range walked, step, the picture that must change, the scores, the text
+# that shows value v)
+SLIDERS = {"ratio": ("mask-ratio", (0.05, 0.95), 0.05, "picture-s2mae", "recon-scores", "ratio {:.2f}"),
+           "threshold": ("threshold", (0.2, 0.8), 0.01, None, "change-scores", "<td>{:.2f}</td>")}
+
+
+async def _open(url: str, session, timeout_s: float) -> ProtocolSession | None:
+    client = ProtocolSession(url)
+    start = time.perf_counter()
+    try:
+        await client.open(timeout_s)
+        await client.wait_text("change-scores", "<td>", timeout_s)  # every view drawn: the change map comes last
+    except (OSError, RuntimeError, KeyError, asyncio.TimeoutError, ConnectionError) as err:
+        session.problems.append(f"the page did not open: {type(err).__name__}: {err}")
+        await client.close()
+        return None
+    session.open_s = time.perf_counter() - start
+    return client
+
+
+async def _move(client: ProtocolSession, slider: str, direction: int, session, t0: float, timeout_s: float) -> int:
+    from _app_server import Update
+
+    css, (lo, hi), step, picture, scores, shows = SLIDERS[slider]
+    value = client.values[client.model(css)]
+    if not lo - 1e-9 <= value + direction * step <= hi + 1e-9:
+        direction = -direction
+    value = round(value + direction * step, 2)
+    old = None if picture is None else client.text(picture)
+    start = time.perf_counter()
+    update = Update(slider=slider, value=value, at_s=start - t0, ms=None)
+    try:
+        await client.set_value(css, value)
+        await client.wait_text(scores, shows.format(value), timeout_s)
+        if picture is not None:
+            await client.wait_text(picture, "data:image/png", timeout_s, changed_from=old)
+    except asyncio.TimeoutError:  # a failed update: its ms stays None
+        pass
+    except ConnectionError as err:
+        session.problems.append(f"{slider} {value:.2f}: the connection closed: {err}")
+    else:
+        update.ms = (time.perf_counter() - start) * 1000
+    session.updates.append(update)
+    return direction
+
+
+async def drive_protocol_sessions(url: str, *, sessions: int = 30, seconds: float = 60.0, think_s: float = 0.25,
+                                  pattern: tuple[str, ...] = ("ratio", "ratio", "ratio", "threshold"),
+                                  open_timeout_s: float = 120.0, timeout_s: float = 60.0) -> list:
+    """``sessions`` simulated sessions (``ProtocolSession``) opened at once, then moving their sliders at once.
+
+    The same walk as ``_app_server.drive_sessions`` (one step, wait until the picture and scores arrive, pause
+    ``think_s``), timed from sending the change to receiving the last of them.
+
+    Returns:
+        One ``_app_server.Session`` per session.
+    """
+    from _app_server import Session
+
+    found = [Session(index=i) for i in range(sessions)]
+    clients = await asyncio.gather(*(_open(url, s, open_timeout_s) for s in found))
+
+    async def work(client: ProtocolSession, session, t0: float) -> None:
+        await asyncio.sleep(think_s * session.index / 10)  # the sessions do not start in step
+        turn, directions = session.index, dict.fromkeys(SLIDERS, 1)
+        while time.perf_counter() - t0 < seconds:
+            slider = pattern[turn % len(pattern)]
+            turn += 1
+            directions[slider] = await _move(client, slider, directions[slider], session, t0, timeout_s)
+            await asyncio.sleep(think_s)
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(work(c, s, t0) for c, s in zip(clients, found) if c is not None))
+    await asyncio.gather(*(c.close() for c in clients if c is not None))
+    return found

@@ -36,11 +36,20 @@ class Drawn:
         self.draws: list[tuple[pn.pane.PaneBase, Callable]] = []
         state.param.watch(self.redraw, output)
 
-    def picture(self, name: str, width: int = PICTURE) -> pn.pane.PNG:
-        """A PNG pane of ``output.pictures[name]`` (empty while the output is None), CSS class ``picture-<name>``."""
-        pane = pn.pane.PNG(None, width=width, height=width, stylesheets=PIXELATED,
-                           css_classes=[f"picture-{name.replace(' ', '-')}"], margin=(2, 4))
-        return self._add(pane, lambda view: encoded(view.pictures[name]) if view is not None else None)
+    def picture(self, name: str, width: int = PICTURE, photo: bool = False) -> pn.pane.Image:
+        """A pane of ``output.pictures[name]`` (empty while the output is None), CSS class ``picture-<name>``.
+
+        Args:
+            name: the picture's key in the output's ``pictures``.
+            width: the pane's side in pixels.
+            photo: a JPEG shown smoothly (pictures larger than their pane: a fifth of the bytes), not a PNG shown
+                with its pixels as squares.
+        """
+        kind, style = (pn.pane.JPG, []) if photo else (pn.pane.PNG, PIXELATED)
+        pane = kind(None, width=width, height=width, stylesheets=style,
+                    css_classes=[f"picture-{name.replace(' ', '-')}"], margin=(2, 4))
+        format = "jpeg" if photo else "png"
+        return self._add(pane, lambda view: encoded(view.pictures[name], format) if view is not None else None)
 
     def markdown(self, text: Callable, **params) -> pn.pane.Markdown:
         """A Markdown pane of ``text(output)``."""

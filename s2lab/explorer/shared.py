@@ -9,7 +9,8 @@ dozen positions, so the views live here, once per process, and a slider step is 
                                       waited for when another thread is computing it already (never twice)
     SharedViews.prefill(keys, ...)    compute views ahead of need on the background thread (``run_later``): the
                                       other positions of the slider on screen, nearest first
-    encoded(picture)                  PNG bytes of a read-only picture, encoded once however many sessions show it
+    encoded(picture, format)          PNG (or JPEG) bytes of a read-only picture, encoded once however many
+                                      sessions show it
 
 Views are frozen and their pictures read-only (``freeze``), so sharing them between sessions and threads is safe.
 The cache holds at most ``maxsize`` views and forgets the least recently used first.
@@ -25,7 +26,9 @@ from concurrent.futures import Future
 
 import numpy as np
 
-from s2lab.viz import png
+from s2lab.viz import jpeg, png
+
+ENCODERS = {"png": png, "jpeg": jpeg}  # picture formats: lossless, and compact for photographs shown as they are
 
 
 class SharedViews:
@@ -106,20 +109,21 @@ def freeze(*pictures: np.ndarray) -> None:
         picture.flags.writeable = False
 
 
-_encoded: dict[int, tuple[weakref.ref, bytes]] = {}  # id of a read-only picture -> (the picture, its PNG)
+_encoded: dict[tuple[int, str], tuple[weakref.ref, bytes]] = {}  # (id, format) of a read-only picture -> it, bytes
 _encoded_lock = threading.Lock()
 
 
-def encoded(picture: np.ndarray) -> bytes:
-    """PNG bytes of an (H, W, 3) uint8 picture; a read-only picture is encoded once, as long as it lives."""
+def encoded(picture: np.ndarray, format: str = "png") -> bytes:
+    """PNG (or JPEG) bytes of an (H, W, 3) uint8 picture; a read-only one is encoded once, as long as it lives."""
+    encode = ENCODERS[format]
     if picture.flags.writeable:
-        return png(picture)
-    key = id(picture)
+        return encode(picture)
+    key = (id(picture), format)
     with _encoded_lock:
         held = _encoded.get(key)
     if held is not None and held[0]() is picture:
         return held[1]
-    data = png(picture)
+    data = encode(picture)
 
     def forget(_ref, key=key) -> None:
         with _encoded_lock:

@@ -86,3 +86,15 @@ def test_a_read_only_picture_is_encoded_once_a_writable_one_every_time():
     other[0, 0] = 255 - other[0, 0]
     freeze(other)
     assert encoded(other) != first  # another picture, its own PNG
+
+
+def test_a_photograph_can_be_encoded_as_jpeg_once():
+    from s2lab.viz import jpeg
+
+    picture = np.random.default_rng(1).integers(0, 255, (32, 48, 3), dtype=np.uint8)
+    freeze(picture)
+    data = encoded(picture, "jpeg")
+    assert data.startswith(b"\xff\xd8") and data == jpeg(picture) and encoded(picture, "jpeg") is data
+    assert encoded(picture, "png").startswith(b"\x89PNG")  # the other format, its own bytes
+    with pytest.raises(KeyError):
+        encoded(picture, "gif")
