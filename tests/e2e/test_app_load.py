@@ -1,7 +1,8 @@
 """The explorer app under load and under bad uploads, through the real server (``panel serve``) in Debian's chromium.
 
 A short CI version of ``bench/app_load.py``: ten browser sessions move the mask-ratio and threshold sliders at once
-for 15 s, and none meets a server error, a browser error or a change it never sees. Then, through the same server:
+for 15 s, and none meets a server error, a browser error or a change it never sees; then thirty simulated sessions
+(bokeh's websocket protocol, as a class's browsers speak it) do the same, and every change reaches each of them. Then, through the same server:
 an oversized file, a file that is not a raster and a one-band GeoTIFF are each refused with a message naming what
 was wrong; a file too large for one websocket message closes only its own session's connection, and the page says
 so; meanwhile the server keeps serving another session and opens new ones. And a real GeoTIFF crop one session
@@ -34,6 +35,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]  # one ch
 sync_api = require_browser()
 
 SESSIONS = 10  # browser sessions at once: a small class on one server
+CLASS = 30  # simulated sessions at once (bokeh's protocol, nothing rendered): a class on one server
 LOAD_S = 15.0  # how long they move sliders (the bench does a minute)
 EMBEDDED = "embedded Sentinel-2 scene"  # how the app names its default image
 
@@ -103,6 +105,24 @@ def test_ten_sessions_moving_sliders_meet_no_error(server, served, record_proper
     ms = sorted(m for s in sessions for m in s.latencies())
     record_property("changes_shown", len(ms))
     record_property("p95_ms", round(ms[int(0.95 * (len(ms) - 1))]))
+
+
+def test_a_class_of_simulated_sessions_sees_every_change(server, served, record_property):
+    """Thirty sessions speaking bokeh's protocol as browsers do (``tests/_bokeh_session.py``), sliders moving at once:
+    every change arrives with its own value (the scores say so), and the server logs no error."""
+    from _bokeh_session import drive_protocol_sessions
+
+    sessions = asyncio.run(drive_protocol_sessions(server, sessions=CLASS, seconds=LOAD_S))
+    _check_server(served)
+    problems = [f"session {s.index}: {p}" for s in sessions for p in s.problems]
+    assert not problems, "\n".join(problems)
+    for s in sessions:
+        assert s.open_s is not None, f"session {s.index} never opened"
+        assert s.updates and all(u.ms is not None for u in s.updates), f"session {s.index} lost a change"
+    assert {u.slider for s in sessions for u in s.updates} == {"ratio", "threshold"}
+    ms = sorted(m for s in sessions for m in s.latencies())
+    record_property("class_changes_shown", len(ms))
+    record_property("class_p95_ms", round(ms[int(0.95 * (len(ms) - 1))]))
 
 
 def test_bad_uploads_are_refused_and_the_server_keeps_serving(server, served, uploads):
