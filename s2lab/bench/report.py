@@ -111,6 +111,28 @@ def _app_md(f: dict) -> list[str]:
             *_table(["way", "p50 ms", "p95 ms", "changes"], rows)]
 
 
+def _app_load_md(f: dict) -> list[str]:
+    def row(name, part):
+        if not part or not part["latency"]["all"]:
+            return None
+        lat, opened = part["latency"]["all"], [x["open_s"] for x in part["sessions"] if x["open_s"] is not None]
+        return [name, len(part["sessions"]), lat["p50_ms"], lat["p95_ms"], lat["n"],
+                max(opened) if opened else None, len(part["failed"])]
+
+    rows = [r for r in (row("one browser session alone", f["solo"]), row(f"{f['settings']['sessions']} sessions at once",
+                                                                      f["load"]),
+                        row("a real browser page beside them", f.get("browser_under_load"))) if r]
+    g = f["goals"]
+    met = ", ".join(f"{k} {g['figures'][k]} (goal {g['goals'][k]}): {_yes(v)}" for k, v in g["met"].items())
+    return [f"{f['what']}; driver: {f['driver']}; each session {f['settings']['pattern']}, "
+            f"{f['settings']['think_s']} s pause; server `panel serve` "
+            f"{' '.join(f['settings']['server_args']) or 'as `make app` runs it (one process)'}"
+            f", warmed {f['settings'].get('warm_s', 0)} s after a first session"
+            f"; server CPU {f['server_cpu_s']} s; errors {f['errors']['total']}.", "",
+            *_table(["sessions", "n", "p50 ms", "p95 ms", "changes", "slowest open s", "lost"], rows), "",
+            f"Goals: {met}; no errors: {_yes(g['no_errors'])}."]
+
+
 def _scaling_md(f: dict) -> list[str]:
     rows = [[r["size_px"], r["bands"], r["tokens_per_window"], r["windows"], r["seconds"], r["s_per_mpx"]]
             for r in f["rows"]]
@@ -143,6 +165,7 @@ SECTIONS = {
     "train": ("Training throughput against MAE on timm 0.3.2's written-out attention", _train_md),
     "peers": ("Training throughput against the real MAE and SatMAE code on current timm", _peers_md),
     "app": ("App latency (default view)", _app_md),
+    "app_load": ("The app under a class's load (bench/app_load.py)", _app_load_md),
     "scaling": ("Cost against image size and band count", _scaling_md),
     "notebooks": ("Notebooks", _notebooks_md),
     "gpu": ("GPU", _gpu_md),
