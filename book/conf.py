@@ -33,9 +33,10 @@ copyright = "the s2lab authors, MIT licence"  # noqa: A001 (Sphinx's name)
 
 extensions = ["myst_nb"]
 
-# The repository root is the source folder; only the book's pages and the notebooks are documents.
+# The repository root is the source folder; only the book's pages, the notebooks and the lab's measured results
+# (docs/results.md, which the notebooks link to) are documents.
 root_doc = "book/index"
-include_patterns = ["book/**", "notebooks/*.ipynb"]
+include_patterns = ["book/**", "notebooks/*.ipynb", "docs/results.md"]
 exclude_patterns = ["book/_build/**", "**/.ipynb_checkpoints/**"]
 
 # MyST: $...$ maths as the notebooks write it, ::: fences and definition lists in the book's pages.
