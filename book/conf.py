@@ -33,9 +33,10 @@ copyright = "the s2lab authors, MIT licence"  # noqa: A001 (Sphinx's name)
 
 extensions = ["myst_nb"]
 
-# The repository root is the source folder; only the book's pages and the notebooks are documents.
+# The repository root is the source folder; only the book's pages, the notebooks and the lab's measured results
+# (docs/results.md, which the notebooks link to) are documents.
 root_doc = "book/index"
-include_patterns = ["book/**", "notebooks/*.ipynb"]
+include_patterns = ["book/**", "notebooks/*.ipynb", "docs/results.md"]
 exclude_patterns = ["book/_build/**", "**/.ipynb_checkpoints/**"]
 
 # MyST: $...$ maths as the notebooks write it, ::: fences and definition lists in the book's pages.
@@ -50,6 +51,9 @@ myst_heading_anchors = 3
 nb_execution_mode = "cache"
 nb_execution_cache_path = str(BOOK / "_build" / ".jupyter_cache" / _inputs_key())
 nb_execution_timeout = 900  # seconds per cell; the slowest cells train for a minute on a CPU
+# nbclient, which runs the notebooks, now and then reads a cell's reply only at that timeout when the cell wrote into an
+# ipywidgets Output (every interactive figure does): 15 minutes of an idle kernel per such cell (jupyter/nbclient#312).
+# book/nbclient_wakeup.py says why, and makes the client wait for each reply in slices of a tenth of a second.
 nb_execution_raise_on_error = False
 nb_execution_show_tb = True
 # Markdown that a cell displays (the learning path's table) is read as GitHub-flavoured Markdown: tables included.
@@ -59,8 +63,10 @@ nb_render_markdown_format = "gfm"
 # widgets' starting values; book/widget_outputs.py).
 nb_ipywidgets_js = {}
 sys.path.insert(0, str(BOOK))  # the book's own helpers
+import nbclient_wakeup  # noqa: E402
 import widget_outputs  # noqa: E402
 
+nbclient_wakeup.install()
 widget_outputs.install()
 # HoloViews and Panel outputs carry, beside their HTML, mime types of their own (vnd.holoviews_load / _exec) that
 # only a live notebook reads. Not warning about those is safe: an output with no renderable mime type at all still

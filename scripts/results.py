@@ -963,7 +963,7 @@ SECTIONS = {"reconstruction": ("Reconstruction of unseen real images", reconstru
 
 
 FIDELITY = """\
-### The fidelity review, point by point
+## The fidelity review, point by point
 
 A fidelity review audited the lab against the papers and the anchors' code (MAE, SatMAE, SpectralGPT). Its points on models,
 targets, metrics and results, and where each stands:
@@ -995,7 +995,7 @@ def render(results: dict[str, dict]) -> str:
     parts = []
     for key, (title, make) in SECTIONS.items():
         if key in results:
-            parts += [f"### {title}", "", make(results[key])]
+            parts += [f"## {title}", "", make(results[key])]
     return "\n".join(parts) + "\n" + FIDELITY
 
 

@@ -1,10 +1,14 @@
 """The book's helpers (book/): the learning path read from the notebooks, and the offline link check of the site."""
 
+import asyncio
 import importlib.util
 import json
+import math
 import re
 import sys
+import time
 from pathlib import Path
+from queue import Empty
 
 import pytest
 
@@ -22,6 +26,7 @@ def _load(name: str):
 concept_map = _load("concept_map")
 check_links = _load("check_links")
 widget_outputs = _load("widget_outputs")
+nbclient_wakeup = _load("nbclient_wakeup")
 
 
 def _notebook(folder: Path, stem: str, markdown: str) -> None:
@@ -108,3 +113,67 @@ def test_a_figure_the_cell_shows_itself_is_recognised():
     stored = {"output_type": "display_data", "data": {"image/png": "iVBOR"}}
     assert widget_outputs._images(stored) & widget_outputs.shown_images(own)
     assert not widget_outputs._images(stored) & widget_outputs.shown_images([])
+
+
+def _deaf_channel(arrives_after: float):
+    """A shell channel's ``get_msg`` that is never woken: it reads a message only when its timeout ends (the way
+    nbclient's reply wait behaves after an Output widget's update; book/nbclient_wakeup.py)."""
+    calls: list[float | None] = []
+    start = time.monotonic()
+
+    async def get_msg(timeout=None):
+        calls.append(timeout)
+        await asyncio.sleep(timeout)
+        if time.monotonic() - start >= arrives_after:
+            return {"msg_type": "execute_reply"}
+        raise Empty
+
+    return get_msg, calls
+
+
+def test_a_reply_that_wakes_no_one_is_read_within_a_slice():
+    get_msg, calls = _deaf_channel(arrives_after=0.05)
+    start = time.monotonic()
+    msg = asyncio.run(nbclient_wakeup.in_slices(get_msg, step=0.02)(timeout=30))
+    assert msg == {"msg_type": "execute_reply"}
+    assert time.monotonic() - start < 5  # not the 30 s a single wait takes
+    assert len(calls) >= 3 and max(calls) <= 0.02
+
+
+def test_the_callers_timeout_is_kept_across_slices():
+    get_msg, calls = _deaf_channel(arrives_after=math.inf)
+    start = time.monotonic()
+    with pytest.raises(Empty):
+        asyncio.run(nbclient_wakeup.in_slices(get_msg, step=0.02)(timeout=0.1))
+    assert time.monotonic() - start >= 0.1
+    assert sum(calls) == pytest.approx(0.1, abs=0.01) and len(calls) >= 5
+
+
+def test_a_slice_must_last():
+    with pytest.raises(ValueError, match="step must be a positive"):
+        nbclient_wakeup.in_slices(lambda timeout=None: None, step=0)
+
+
+@pytest.mark.slow
+def test_cells_after_output_widgets_run_without_waiting_out_the_timeout(monkeypatch):
+    """A real kernel: cells that draw a figure into an ipywidgets Output, then more cells. Without the slices, nbclient
+    now and then reads one of these replies only at the cell timeout (60 s here)."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipywidgets")
+    pytest.importorskip("ipykernel")
+    for name in ("async_start_new_kernel_client", "start_new_kernel_client"):  # restored after the test
+        monkeypatch.setattr(nbclient.NotebookClient, name, getattr(nbclient.NotebookClient, name))
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # the inline backend: figures go into the Output, as in the book
+    nbclient_wakeup.install()
+    setup = "import ipywidgets, matplotlib.pyplot as plt\nfrom IPython.display import display"
+    draw = "out = ipywidgets.Output()\ndisplay(out)\nwith out:\n    plt.plot([0, 1, {}])\n    plt.show()"
+    cells = [setup, *(draw.format(i) for i in range(8)), "print('done')"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    start = time.monotonic()
+    nbclient.NotebookClient(nb, timeout=60, kernel_name="python3").execute()
+    assert time.monotonic() - start < 60, "a cell's reply was read only at the cell timeout"
+    assert nb.cells[-1].outputs[0]["text"] == "done\n"
+    outputs = [o for state in nb.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"].values()
+               if state["model_name"] == "OutputModel" for o in state["state"]["outputs"]]
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 8  # each Output holds its figure
