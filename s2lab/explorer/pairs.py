@@ -54,6 +54,11 @@ def _planted_pair(image: xr.DataArray, origin: tuple[int, int], name: str, refer
     return _scored(dataclasses.replace(pair, name=f"SYNTHETIC: planted changes on {name}"))
 
 
+def _held_out_cities() -> list[str]:
+    """The OSCD cities the shipped change model was evaluated on, never trained on (its checkpoint says which)."""
+    return (model("change")[1].get("meta") or {}).get("eval_cities", [])
+
+
 def _oscd_city() -> str | None:
     """The OSCD city the change view shows: the change model's first held-out city present, else any city."""
     if data_dir("oscd") is None:
@@ -62,7 +67,7 @@ def _oscd_city() -> str | None:
         present = oscd_cities(labelled=True)
     except FileNotFoundError:
         return None
-    held_out = (model("change")[1].get("meta") or {}).get("eval_cities", [])
+    held_out = _held_out_cities()
     return next((c for c in held_out if c in present), present[0] if present else None)
 
 
@@ -75,7 +80,7 @@ def default_change_pair() -> ScoredPair:
     city = _oscd_city()
     if city is not None:
         pair = load_oscd_city(city, bands=BANDS)
-        held = city in (model("change")[1].get("meta") or {}).get("eval_cities", [])
+        held = city in _held_out_cities()
         return _scored(dataclasses.replace(pair, name=f"{pair.name}{' (held out)' if held else ' (seen in training)'}"))
     scene = embedded_source().image
     return _planted_pair(scene, EMBEDDED_CHANGE, "the embedded scene (held-out half)", scene_radiometry(scene))
