@@ -264,14 +264,14 @@ class Explorer(param.Parameterized):
         if self._pair is None:
             self.changed = None
             return
-        threshold = round(float(self.threshold), 4)
-        self.changed = self._shared("change", self.bands(), threshold,
+        threshold, side = round(float(self.threshold), 4), CHANGE_PICTURE_SIDE
+        self.changed = self._shared("change", self.bands(), threshold, side,
                                     compute=lambda: self._change_view(self._pair, threshold))
 
     def _change_view(self, scored: ScoredPair, threshold: float) -> ChangeView:
         """The pair cut at ``threshold``; its before, after and probability pictures are shared by every threshold."""
         pair, probability = scored.pair, scored.probability
-        fixed = self._shared("change pictures", self.bands(),
+        fixed = self._shared("change pictures", self.bands(), CHANGE_PICTURE_SIDE,
                              compute=lambda: SimpleNamespace(pictures=self._change_pictures(scored)))
         truth = np.asarray(pair.label.values, dtype=bool)  # (H, W)
         step = _picture_step(truth.shape)
