@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("param", reason="the explorer's state needs param (the lab extra)")
 pytest.importorskip("matplotlib", reason="the explorer's colour maps come from matplotlib (the lab extra)")
@@ -12,13 +11,6 @@ from s2lab.explorer.reconstruction import RATIOS, VIEWS, _compute, prefill, reco
 from s2lab.explorer.shared import encoded
 from s2lab.viz import COMPOSITES, png
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_the_slider_positions_are_the_widgets():

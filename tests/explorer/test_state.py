@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("param", reason="the explorer's state needs param (the lab extra)")
 pytest.importorskip("matplotlib", reason="the explorer's colour maps come from matplotlib (the lab extra)")
@@ -14,14 +13,6 @@ from s2lab.explorer import BANDS, CROP, MAX_UPLOAD_MB, Explorer, embedded_source
 
 UPLOAD_WINDOW = (slice(1100, 1292), slice(380, 572))  # 192 x 192 px of fields and a village, held-out half
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: the models are small, and two threads fight over a busy machine's cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
