@@ -18,7 +18,7 @@ from bokeh.models import ColumnDataSource, Legend, LegendItem
 from bokeh.plotting import figure
 
 from s2lab.explorer import BANDS, MAX_UPLOAD_MB, Explorer, describe_groups
-from s2lab.explorer.panes import PICTURE, Drawn, immediate
+from s2lab.explorer.panes import PICTURE, Drawn, immediate, lazy_tabs
 
 pn.extension(sizing_mode="fixed", disconnect_notification=(
     f"Lost the connection to the server: an upload far over {MAX_UPLOAD_MB} MB closes it. Reload the page."))
@@ -251,6 +251,7 @@ def _poll_change() -> None:
 poll = pn.state.add_periodic_callback(_poll_change, period=500)
 state.param.watch(lambda _: poll.start() if not poll.running else None, "source")  # an upload's map computes anew
 
-tabs = pn.Tabs(("Scene and spectra", scene_tab), ("Tokens", tokens_tab), ("Mask and reconstruct", reconstruct_tab),
-               ("Change", change_tab), dynamic=False)
+# A page is sent with its first tab; each other tab is built when first opened (so thirty pages open in seconds).
+tabs = lazy_tabs(("Scene and spectra", scene_tab), ("Tokens", tokens_tab), ("Mask and reconstruct", reconstruct_tab),
+                 ("Change", change_tab), css_classes=["tabs"])
 pn.Row(sidebar, tabs).servable(title="s2lab explorer")

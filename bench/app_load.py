@@ -14,7 +14,9 @@ latency one student meets. Then ``--sessions`` sessions open at once and do the 
 
 Recorded: p50 / p95 latency from a key press (real pages: on the page's own clock, from the keydown event to the
 animation frame that first shows both the new picture and scores) or from sending the change (simulated sessions:
-until the last of the new picture and scores has arrived); seconds until each page shows every view; failed
+until the last of the new picture and scores has arrived); seconds until each page shows its first tab (the scene
+and a pixel's spectrum: the app builds each other tab when it is first opened) and from each tab's first click
+until its scores show; failed
 updates (not shown within 60 s); browser console errors and uncaught page errors; tracebacks and ERROR records in
 the server's log; whether the server still runs; the server's CPU seconds; the machine and its load average
 before, during and after. The goals (``GOALS``): one session's p95 at most 100 ms; under load, p95 at most 1 s and
@@ -64,9 +66,13 @@ def _summary(sessions: list[Session]) -> dict:
         ms = [m for s in sessions for m in s.latencies(slider)]
         return percentiles(ms) if ms else None
 
+    tabs = sorted(t for s in sessions for t in s.tab_s)
     return {
         "latency": {"all": stats(), "ratio": stats("ratio"), "threshold": stats("threshold")},
+        "tab_open": {"n": len(tabs), "p50_s": round(tabs[len(tabs) // 2], 2), "p95_s": round(
+            tabs[int(0.95 * (len(tabs) - 1))], 2), "max_s": round(tabs[-1], 2)} if tabs else None,
         "sessions": [{"index": s.index, "open_s": None if s.open_s is None else round(s.open_s, 2),
+                      "tab_s": [round(t, 2) for t in s.tab_s],
                       "shown": len(s.latencies()), "failed": sum(u.ms is None for u in s.updates),
                       "ratio_shown": len(s.latencies("ratio")), "threshold_shown": len(s.latencies("threshold"))}
                      for s in sessions],
@@ -137,7 +143,8 @@ def _goals(solo: dict | None, load: dict, browser: dict | None, errors: int) -> 
 async def _warm(url: str, seconds: float) -> None:
     client = ProtocolSession(url)
     await client.open(WAIT_MS / 1000)
-    await client.wait_text("change-scores", "<td>", WAIT_MS / 1000)
+    await client.open_tab("Mask and reconstruct", "recon-scores", "ratio ", WAIT_MS / 1000)
+    await client.open_tab("Change", "change-scores", "<td>", WAIT_MS / 1000)
     await asyncio.sleep(seconds)  # the default view's slider positions are prefilled meanwhile
     await client.close()
 

@@ -226,7 +226,10 @@ _UPDATED_JS = """([p, t, old, want, cell]) => {
 # The page's clock at every key press, recorded before the slider sees the key (capture phase, composed events).
 _KEY_CLOCK_JS = "document.addEventListener('keydown', () => { window.__s2labKeyAt = performance.now(); }, true)"
 _SRC_JS = "p => { const img = p.shadowRoot.querySelector('img'); return img ? img.getAttribute('src') : ''; }"
-TABS = {"ratio": "Mask and reconstruct", "threshold": "Change"}  # the tab of each slider
+# slider -> (its tab, what its scores show once the tab is drawn: in a paragraph, or a table cell)
+TABS = {"ratio": ("Mask and reconstruct", "t => [...t.shadowRoot.querySelectorAll('p')].some(p => "
+                                          "p.textContent.includes('ratio '))"),
+        "threshold": ("Change", "t => t.shadowRoot.querySelector('td') !== null")}
 # slider -> (css class of the slider, its range walked, step, the pane whose picture must change, the scores pane)
 SLIDERS = {"ratio": (".mask-ratio", (0.05, 0.95), 0.05, ".picture-s2mae", ".recon-scores"),
            "threshold": (".threshold", (0.2, 0.8), 0.01, None, ".change-scores")}
@@ -247,7 +250,8 @@ class Session:
     """What one browser session did and met."""
 
     index: int  # 0 ... N - 1
-    open_s: float | None = None  # seconds from opening the URL to every view drawn (None: never were)
+    open_s: float | None = None  # seconds from opening the URL to the first tab drawn (None: never was)
+    tab_s: list[float] = field(default_factory=list)  # seconds from each tab's first click to its scores shown
     updates: list[Update] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # console errors, page errors, a page that did not open
 
@@ -260,6 +264,17 @@ class Session:
         return [f"{u.slider} {u.value:.2f} at {u.at_s:.1f} s" for u in self.updates if u.ms is None]
 
 
+async def wait_first_tab(page, timeout_ms: float) -> None:
+    """Wait until the app's first tab is drawn: the scene's canvas and the pixel's spectrum table (async page).
+
+    The other tabs are built when first opened (``pn.Tabs(dynamic=True)``).
+    """
+    await page.wait_for_selector(".scene canvas", state="attached", timeout=timeout_ms)
+    angles = await page.locator(".spectrum-angles").first.element_handle()
+    await page.wait_for_function("t => t.shadowRoot.querySelector('td') !== null", arg=angles, polling=100,
+                                 timeout=timeout_ms)
+
+
 async def _open(browser, url: str, session: Session, timeout_ms: float):
     context = await browser.new_context(viewport=VIEWPORT)
     page = await context.new_page()
@@ -268,10 +283,7 @@ async def _open(browser, url: str, session: Session, timeout_ms: float):
     start = time.perf_counter()
     try:
         await page.goto(url, timeout=timeout_ms)
-        await page.wait_for_selector(".picture-original img", state="attached", timeout=timeout_ms)
-        scores = await page.locator(".change-scores").first.element_handle()  # the change map comes last
-        await page.wait_for_function("t => t.shadowRoot.querySelector('td') !== null", arg=scores, polling=100,
-                                     timeout=timeout_ms)
+        await wait_first_tab(page, timeout_ms)
     except PlaywrightError as err:  # a timeout, a navigation error: a finding either way
         session.problems.append(f"the page did not open: {type(err).__name__}: {str(err).splitlines()[0]}")
         await context.close()
@@ -312,13 +324,26 @@ async def _work(page, session: Session, t0: float, seconds: float, pattern: tupl
                 timeout_ms: float) -> None:
     """Move the sliders in turn (``pattern``, started at an offset per session) until ``seconds`` have passed."""
     await asyncio.sleep(think_s * session.index / 10)  # the sessions do not start in step
-    tab, turn, directions = None, session.index, dict.fromkeys(SLIDERS, 1)
+    tab, turn, directions, opened = None, session.index, dict.fromkeys(SLIDERS, 1), set()
     while time.perf_counter() - t0 < seconds:
         slider = pattern[turn % len(pattern)]
         turn += 1
-        if TABS[slider] != tab:
-            tab = TABS[slider]
-            await page.get_by_text(tab, exact=True).click()
+        if TABS[slider][0] != tab:
+            tab, drawn = TABS[slider]
+            start = time.perf_counter()
+            try:
+                await page.get_by_text(tab, exact=True).click()
+                scores = page.locator(SLIDERS[slider][4]).first
+                await scores.wait_for(state="attached", timeout=timeout_ms)
+                await page.wait_for_function(drawn, arg=await scores.element_handle(), polling="raf",
+                                             timeout=timeout_ms)
+            except PlaywrightError as err:
+                session.problems.append(f"the tab {tab!r} did not open: {type(err).__name__}: "
+                                        f"{str(err).splitlines()[0]}")
+                return
+            if tab not in opened:  # a tab's first opening builds it; later ones are the browser's alone
+                session.tab_s.append(time.perf_counter() - start)
+                opened.add(tab)
         directions[slider] = await _move(page, slider, directions[slider], session, t0, timeout_ms)
         await asyncio.sleep(think_s)
 
@@ -329,7 +354,8 @@ async def drive_sessions(url: str, *, sessions: int = 10, seconds: float = 60.0,
     """Open ``sessions`` pages of the app in one headless chromium, then move their sliders at once.
 
     Every page is its own browser context, so its own bokeh session (its own ``Explorer``). All pages open
-    concurrently; once all show every view (the change map last), each moves one slider one step with the keyboard
+    concurrently; once all show their first tab, each opens the tab of its slider (the first opening of each timed
+    until the tab's scores show, ``Session.tab_s``), moves one slider one step with the keyboard
     (a noUiSlider handle's arrow key), waits until the page shows the new value, pauses ``think_s``, and goes on,
     for ``seconds``. A mask-ratio change is shown when the S2MAE picture is a new one and the scores say
     ``ratio R``; a threshold change when the change scores' table holds the new threshold (pictures and scores are
@@ -341,7 +367,7 @@ async def drive_sessions(url: str, *, sessions: int = 10, seconds: float = 60.0,
         seconds: how long the sliders move (after all pages opened).
         think_s: pause after each shown change.
         pattern: the sliders moved in turn by each session (it switches tabs when the slider's tab changes).
-        open_timeout_ms: longest wait for a page to show every view.
+        open_timeout_ms: longest wait for a page to show its first tab.
         timeout_ms: longest wait for one change to show; longer is a failed update.
 
     Returns:

@@ -2,9 +2,10 @@
 
 What a browser does on the network, and only that: it loads the app's page (the server builds the session's
 document then), opens the websocket with the page's session token, pulls the document, says the document is
-ready (bokeh's ``document_ready`` event, after which Panel sends a view's changes together), and then sends the slider
-changes a key press sends (the slider's ``value`` and ``value_throttled``) as PATCH-DOC messages and reads the
-server's PATCH-DOC messages until the new picture and scores have arrived. A class's browsers run on the students'
+ready (bokeh's ``document_ready`` event, after which Panel sends a view's changes together), opens a tab as a click
+does (the tabs' ``active``; the app builds a tab when first opened, and its models arrive in a PATCH-DOC), and
+then sends the slider changes a key press sends (the slider's ``value`` and ``value_throttled``) as PATCH-DOC
+messages and reads the server's PATCH-DOC messages until the new picture and scores have arrived. A class's browsers run on the students'
 own machines; these sessions load the server as they would, without thirty renderers on the server's cores.
 
 Shared by ``bench/app_load.py --driver protocol`` and the load test. Messages follow bokeh's protocol (header,
@@ -44,7 +45,8 @@ class ProtocolSession:
     """One simulated browser session of a bokeh (Panel) app at ``url``.
 
     After ``open()``: ``models`` maps a CSS class to the ids of the models that carry it, ``texts`` holds the
-    latest ``text`` of each model seen (HTML, unescaped), ``open_s`` the seconds the page and document took.
+    latest ``text`` of each model seen (HTML, unescaped), ``tabs`` the titles of the tabs, ``open_s`` the seconds
+    the page and document took. Models that arrive later (a tab opened) are added as they come.
     """
 
     def __init__(self, url: str):
@@ -52,6 +54,7 @@ class ProtocolSession:
         self.models: dict[str, list[str]] = {}
         self.texts: dict[str, str] = {}
         self.values: dict[str, float] = {}
+        self.tabs: tuple[str, list[str]] | None = None  # (id of the tabs model, their titles)
         self.open_s: float | None = None
         self._conn = None
         self._changed = asyncio.Event()
@@ -76,24 +79,57 @@ class ProtocolSession:
             header, _, content = await asyncio.wait_for(self._receive(), timeout_s)
             if header["msgtype"] == "PULL-DOC-REPLY":
                 break
-        for model in _objects(content["doc"]):
-            attributes = model.get("attributes", {})
-            for css in attributes.get("css_classes", []):
-                self.models.setdefault(css, []).append(model["id"])
-            if isinstance(attributes.get("text"), str):
-                self.texts[model["id"]] = html.unescape(attributes["text"])
-            if isinstance(attributes.get("value"), (int, float)):
-                self.values[model["id"]] = float(attributes["value"])
+        self._register(content["doc"])
         ready = {"type": "event", "name": "document_ready", "values": {"type": "map", "entries": []}}
         await self._send("PATCH-DOC", {"events": [{"kind": "MessageSent", "msg_type": "bokeh_event", "msg_data": ready}]})
         self.open_s = time.perf_counter() - start
         self._reader = asyncio.create_task(self._read())
+
+    def _register(self, value) -> None:
+        """Note the models serialized in ``value`` (a document, or a patch's events): CSS classes, texts, values."""
+        for model in _objects(value):
+            attributes = model.get("attributes", {})
+            for css in attributes.get("css_classes", []):
+                if model["id"] not in self.models.setdefault(css, []):
+                    self.models[css].append(model["id"])
+            if isinstance(attributes.get("text"), str):
+                self.texts[model["id"]] = html.unescape(attributes["text"])
+            if isinstance(attributes.get("value"), (int, float)):
+                self.values[model["id"]] = float(attributes["value"])
+            panels = attributes.get("tabs")
+            if "tabs" in attributes.get("css_classes", []) and isinstance(panels, list):
+                titles = [p.get("attributes", {}).get("title") for p in panels]
+                if all(isinstance(t, str) for t in titles):
+                    self.tabs = (model["id"], titles)
 
     def model(self, css: str) -> str:
         """The id of the (first) model with CSS class ``css``."""
         if css not in self.models:
             raise KeyError(f"no model with CSS class {css!r} in the document")
         return self.models[css][0]
+
+    async def open_tab(self, title: str, css: str, contains: str, timeout_s: float) -> float:
+        """Open the tab ``title`` as a click does and wait until the model with CSS class ``css`` (in that tab) is
+        there (the app builds a tab when first opened) and shows ``contains``; return the seconds that took.
+        ``asyncio.TimeoutError`` after ``timeout_s``."""
+        if self.tabs is None or title not in self.tabs[1]:
+            raise KeyError(f"no tab {title!r} in the document (tabs: {self.tabs and self.tabs[1]})")
+        start = time.perf_counter()
+        event = {"kind": "ModelChanged", "model": {"id": self.tabs[0]}, "attr": "active",
+                 "new": self.tabs[1].index(title)}
+        await self._send("PATCH-DOC", {"events": [event]})
+        await self.wait_text(css, contains, timeout_s)
+        return time.perf_counter() - start
+
+    async def _until(self, done, what: str, timeout_s: float) -> None:
+        """Wait until ``done()`` after a message has been read; ``asyncio.TimeoutError`` after ``timeout_s``."""
+        deadline = time.perf_counter() + timeout_s
+        while not done():
+            self._changed.clear()
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                raise asyncio.TimeoutError(f"{what} did not arrive within {timeout_s:.0f} s")
+            await asyncio.wait_for(self._changed.wait(), left)
 
     async def set_value(self, css: str, value: float) -> None:
         """What a key press on a slider sends: its ``value`` and ``value_throttled``."""
@@ -105,21 +141,17 @@ class ProtocolSession:
 
     async def wait_text(self, css: str, contains: str, timeout_s: float, changed_from: str | None = None) -> str:
         """Wait until the text of the model with CSS class ``css`` contains ``contains`` (and differs from
-        ``changed_from``); return it. ``asyncio.TimeoutError`` after ``timeout_s``."""
-        ident = self.model(css)
+        ``changed_from``); return it. ``asyncio.TimeoutError`` after ``timeout_s``. The model may arrive meanwhile
+        (a tab opened)."""
 
         def done() -> bool:
-            text = self.texts.get(ident, "")
+            if css not in self.models:
+                return False
+            text = self.texts.get(self.model(css), "")
             return contains in text and (changed_from is None or text != changed_from)
 
-        deadline = time.perf_counter() + timeout_s
-        while not done():
-            self._changed.clear()
-            left = deadline - time.perf_counter()
-            if left <= 0:
-                raise asyncio.TimeoutError(f"{css} did not show {contains!r} within {timeout_s:.0f} s")
-            await asyncio.wait_for(self._changed.wait(), left)
-        return self.texts[ident]
+        await self._until(done, f"{css} showing {contains!r}", timeout_s)
+        return self.texts[self.model(css)]
 
     def text(self, css: str) -> str:
         return self.texts.get(self.model(css), "")
@@ -156,6 +188,7 @@ class ProtocolSession:
             header, _, content = await self._receive()
             if header["msgtype"] != "PATCH-DOC":
                 continue
+            self._register(content.get("events", []))  # the models of a tab opened
             for event in content.get("events", []):
                 ident = event.get("model", {}).get("id")
                 if event.get("kind") == "ModelChanged" and event.get("attr") == "text" and isinstance(
@@ -171,14 +204,17 @@ class ProtocolSession:
 # that shows value v)
 SLIDERS = {"ratio": ("mask-ratio", (0.05, 0.95), 0.05, "picture-s2mae", "recon-scores", "ratio {:.2f}"),
            "threshold": ("threshold", (0.2, 0.8), 0.01, None, "change-scores", "<td>{:.2f}</td>")}
+# slider -> (its tab, the text of its scores once the tab is drawn: the change map's table when computed)
+TABS = {"ratio": ("Mask and reconstruct", "ratio "), "threshold": ("Change", "<td>")}
 
 
 async def _open(url: str, session, timeout_s: float) -> ProtocolSession | None:
+    """A session whose first tab is there (the scene and the pixel's spectrum), or None (the problem noted)."""
     client = ProtocolSession(url)
     start = time.perf_counter()
     try:
         await client.open(timeout_s)
-        await client.wait_text("change-scores", "<td>", timeout_s)  # every view drawn: the change map comes last
+        await client.wait_text("spectrum-angles", "<td>", timeout_s)
     except (OSError, RuntimeError, KeyError, asyncio.TimeoutError, ConnectionError) as err:
         session.problems.append(f"the page did not open: {type(err).__name__}: {err}")
         await client.close()
@@ -218,8 +254,9 @@ async def drive_protocol_sessions(url: str, *, sessions: int = 30, seconds: floa
                                   open_timeout_s: float = 120.0, timeout_s: float = 60.0) -> list:
     """``sessions`` simulated sessions (``ProtocolSession``) opened at once, then moving their sliders at once.
 
-    The same walk as ``_app_server.drive_sessions`` (one step, wait until the picture and scores arrive, pause
-    ``think_s``), timed from sending the change to receiving the last of them.
+    The same walk as ``_app_server.drive_sessions`` (open the slider's tab when it is another, one step, wait until
+    the picture and scores arrive, pause ``think_s``), timed from sending the change to receiving the last of them;
+    each tab's first opening is timed until its scores arrive (``Session.tab_s``).
 
     Returns:
         One ``_app_server.Session`` per session.
@@ -231,10 +268,20 @@ async def drive_protocol_sessions(url: str, *, sessions: int = 30, seconds: floa
 
     async def work(client: ProtocolSession, session, t0: float) -> None:
         await asyncio.sleep(think_s * session.index / 10)  # the sessions do not start in step
-        turn, directions = session.index, dict.fromkeys(SLIDERS, 1)
+        tab, turn, directions, opened = None, session.index, dict.fromkeys(SLIDERS, 1), set()
         while time.perf_counter() - t0 < seconds:
             slider = pattern[turn % len(pattern)]
             turn += 1
+            if TABS[slider][0] != tab:
+                tab = TABS[slider][0]
+                try:
+                    took = await client.open_tab(tab, SLIDERS[slider][4], TABS[slider][1], timeout_s)
+                    if tab not in opened:  # a tab's first opening builds it; later ones are the browser's alone
+                        session.tab_s.append(took)
+                        opened.add(tab)
+                except (asyncio.TimeoutError, KeyError, ConnectionError) as err:
+                    session.problems.append(f"the tab {tab!r} did not open: {type(err).__name__}: {err}")
+                    return
             directions[slider] = await _move(client, slider, directions[slider], session, t0, timeout_s)
             await asyncio.sleep(think_s)
 

@@ -116,8 +116,9 @@ def _app_load_md(f: dict) -> list[str]:
         if not part or not part["latency"]["all"]:
             return None
         lat, opened = part["latency"]["all"], [x["open_s"] for x in part["sessions"] if x["open_s"] is not None]
+        tabs = part.get("tab_open") or {}
         return [name, len(part["sessions"]), lat["p50_ms"], lat["p95_ms"], lat["n"],
-                max(opened) if opened else None, len(part["failed"])]
+                max(opened) if opened else None, tabs.get("p95_s"), tabs.get("max_s"), len(part["failed"])]
 
     rows = [r for r in (row("one browser session alone", f["solo"]), row(f"{f['settings']['sessions']} sessions at once",
                                                                       f["load"]),
@@ -129,7 +130,10 @@ def _app_load_md(f: dict) -> list[str]:
             f"{' '.join(f['settings']['server_args']) or 'as `make app` runs it (one process)'}"
             f", warmed {f['settings'].get('warm_s', 0)} s after a first session"
             f"; server CPU {f['server_cpu_s']} s; errors {f['errors']['total']}.", "",
-            *_table(["sessions", "n", "p50 ms", "p95 ms", "changes", "slowest open s", "lost"], rows), "",
+            *_table(["sessions", "n", "p50 ms", "p95 ms", "changes", "slowest open s", "tab open p95 s",
+                     "slowest tab s", "lost"], rows), "",
+            "Open: the page until its first tab shows (the scene and a pixel's spectrum); tab open: a tab's first "
+            "click until its scores show (the app builds a tab when it is first opened).", "",
             f"Goals: {met}; no errors: {_yes(g['no_errors'])}."]
 
 

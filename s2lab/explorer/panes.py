@@ -1,6 +1,6 @@
 """Panel panes that draw the explorer's outputs: what ``apps/explorer.py`` shows, and what the latency bench times.
 
-``Drawn(state, output)`` makes the panes of one output parameter of an ``Explorer`` (its pictures as PNG panes, its
+``lazy_tabs`` builds a tab when it is first opened. ``Drawn(state, output)`` makes the panes of one output parameter of an ``Explorer`` (its pictures as PNG panes, its
 tables as Markdown) and redraws them together whenever the output changes, under ``pn.io.hold``: what one slider
 step changes (seven pictures and a table) reaches the browser as one websocket message, not one per pane. PNGs
 come from ``s2lab.explorer.shared.encoded``, encoded once per picture however many sessions show it.
@@ -77,3 +77,29 @@ def immediate(widget: pn.widgets.Widget) -> pn.widgets.Widget:
     """
     widget._debounce = 0
     return widget
+
+
+def lazy_tabs(*tabs: tuple[str, pn.viewable.Viewable], **params) -> pn.Tabs:
+    """Tabs whose page starts with the first tab's content only: each other tab is built when first opened, then
+    kept (switching back is the browser's alone).
+
+    A session's page then costs the server one tab, not all of them: thirty pages opening at once share two cores
+    in seconds (``bench/app_load.py``). Panel's ``Tabs(dynamic=True)`` also builds a tab when opened, but takes it
+    out of the page when left and sends it whole again on every return.
+
+    Args:
+        tabs: (title, content) pairs.
+        params: more ``pn.Tabs`` parameters (``css_classes``, ...).
+    """
+    if not tabs:
+        raise ValueError("lazy_tabs needs at least one (title, content) tab")
+    layout = pn.Tabs(*((title, content if i == 0 else pn.Spacer()) for i, (title, content) in enumerate(tabs)),
+                     **params)
+
+    def build(event) -> None:
+        title, content = tabs[event.new]
+        if layout.objects[event.new] is not content:
+            layout[event.new] = (title, content)
+
+    layout.param.watch(build, "active")
+    return layout

@@ -54,7 +54,7 @@ def test_explorer_in_chromium(server, screenshots, upload_file):
             page = browser.new_page(viewport=VIEWPORT)
             watch_problems(page, problems)
             page.goto(server, timeout=START_S * 1000)
-            page.wait_for_selector(".picture-original img", state="attached", timeout=START_S * 1000)
+            page.wait_for_selector(".scene canvas", state="attached", timeout=START_S * 1000)
             page.screenshot(path=screenshots / "1_scene.png")
             read_pixel = lambda: text(page, ".spectrum-angles")
             centre = wait_for(page, read_pixel, "Pixel (", "the spectrum's pixel")
@@ -80,11 +80,12 @@ def test_explorer_in_chromium(server, screenshots, upload_file):
             wait_changed(page, read_scores, first, "the change scores")
             page.screenshot(path=screenshots / "3_change.png")
 
+            page.get_by_text("Mask and reconstruct", exact=True).click()  # built once: shown again as it was left
+            wait_for(page, lambda: text(page, ".recon-scores"), "strategy tube", "the reconstruction scores, again")
             original = src(page, ".picture-original")
             page.locator(".upload input[type=file]").set_input_files(upload_file)
             page.get_by_text(f"upload {upload_file.name}").first.wait_for(timeout=WAIT_MS)
             wait_changed(page, lambda: src(page, ".picture-original"), original, "the original after the upload")
-            page.get_by_text("Mask and reconstruct", exact=True).click()
             page.screenshot(path=screenshots / "4_upload.png")
         finally:
             browser.close()

@@ -69,10 +69,11 @@ def uploads(served, tmp_path_factory) -> dict:
 
 
 def _open(browser, url: str, problems: list[str]):
-    """A new session: a page in its own browser context, showing its first pictures."""
+    """A new session: a page in its own browser context, its reconstruction tab open and showing its pictures."""
     page = browser.new_context(viewport=VIEWPORT).new_page()
     watch_problems(page, problems)
     page.goto(url, timeout=START_S * 1000)
+    page.get_by_text("Mask and reconstruct", exact=True).click(timeout=START_S * 1000)
     page.wait_for_selector(".picture-original img", state="attached", timeout=START_S * 1000)
     return page
 
@@ -170,6 +171,8 @@ def test_a_session_never_sees_another_sessions_upload(server, served, uploads):
             b.goto(server, timeout=START_S * 1000)
             b.get_by_text("Change", exact=True).click()  # B's last own update: its change map
             wait_for(b, lambda: text(b, ".change-scores"), "precision", "B's change scores")
+            b.get_by_text("Mask and reconstruct", exact=True).click()
+            b.wait_for_selector(".picture-original img", state="attached", timeout=WAIT_MS)
             b.wait_for_timeout(1000)
             embedded, sent_to_b = src(b, ".picture-original"), len(to_b)
             assert src(a, ".picture-original") == embedded
