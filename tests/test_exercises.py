@@ -44,7 +44,8 @@ def _answers(d: dict) -> dict:
         "02.1": lambda: [(p, s) for p in d["patch_sizes"] if d["H"] % p == 0 for s in range(1, d["C"] + 1)
                          if d["low"] <= math.ceil(d["C"] / s) * (d["H"] // p) ** 2 <= d["high"]],
         "06.4": lambda: _confusion_reading(d),
-        "10.4": lambda: _mean_abundances(d),
+        "10.3": lambda: _sensor_tokens(d),
+        "11.3": lambda: _mean_abundances(d),
     }
 
 
@@ -57,6 +58,22 @@ def _confusion_reading(d: dict) -> tuple:
     precision = {k: pairs[(k, k)] / called[k] for k in called}
     least = min(precision, key=precision.get)
     return right / len(d["truth"]), (d["classes"][true], d["classes"][predicted]), d["classes"][least]
+
+
+def _sensor_tokens(d: dict) -> tuple:
+    """(G, L, code similarity across the removed window) of a 10.3 sensor, by hand with numpy."""
+    import math
+
+    nm = d["first_nm"] + d["step_nm"] * np.arange(d["channels"])
+    nm = nm[(nm < d["removed_nm"][0]) | (nm > d["removed_nm"][1])]  # (C,) the kept bands
+    s = d["s"]
+    G = math.ceil(len(nm) / s)
+    means = np.array([nm[i:i + s].mean() for i in range(0, len(nm), s)])  # (G,)
+    angles = (means / 100.0)[:, None] / 10000 ** (np.arange(8) * 2 / 16)[None]  # (G, 8): D_spec = 16
+    codes = np.concatenate([np.sin(angles), np.cos(angles)], axis=1)  # (G, 16)
+    before = int(np.flatnonzero(nm < d["removed_nm"][0])[-1])
+    a, b = codes[before // s], codes[(before + 1) // s]
+    return G, G * (d["tile"] // d["p"]) ** 2, float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
 
 
 def _mean_abundances(d: dict) -> dict:
@@ -83,7 +100,7 @@ def _ap(scores, truth) -> float:
     return float((np.cumsum(hits) / np.arange(1, len(hits) + 1) * hits).sum() / hits.sum())
 
 
-@pytest.mark.parametrize("key", ["02.1", "03.3", "06.4", "07.1", "10.4"])
+@pytest.mark.parametrize("key", ["02.1", "03.3", "06.4", "07.1", "10.3", "11.3"])
 def test_right_answers_pass_and_copied_ones_fail(key, capsys):
     seeds = [exercises.student_seed(name) for name in NAMES]
     answers = [_answers(exercises.data(key, seed))[key]() for seed in seeds]
@@ -116,6 +133,18 @@ def test_wrong_answers_get_a_hint_without_the_answer(capsys):
     assert not exercises.check("02.1", pairs + [(4, 1)], seed)
     out = capsys.readouterr().out
     assert "do not give between" in out and "(4, 1)" in out
+
+
+def test_a_wrong_token_count_of_the_sensor_is_named(capsys):
+    seed = exercises.student_seed("hint")
+    G, L, similarity = _sensor_tokens(exercises.data("10.3", seed))
+    assert not exercises.check("10.3", (G + 1, L, similarity), seed)  # the removed channels counted as kept
+    out = capsys.readouterr().out
+    assert "G is wrong" in out and str(G) not in out
+    assert not exercises.check("10.3", (G, L + G, similarity), seed)
+    assert "L is wrong" in capsys.readouterr().out
+    assert not exercises.check("10.3", (G, L, similarity - 0.05), seed)
+    assert "is too low" in capsys.readouterr().out
 
 
 def test_a_wrong_confusion_reading_gets_a_hint_without_the_answer(capsys):
@@ -176,26 +205,26 @@ def test_each_exercise_is_checked_in_its_notebook(key):
 
 
 def test_the_ablation_reading_uses_paired_effects_and_the_noise_floor(monkeypatch, capsys):
-    """11.4's rule on given scores (the shipped models' runs are the solution script's): the effect is the mean paired
+    """12.4's rule on given scores (the shipped models' runs are the solution script's): the effect is the mean paired
     difference from the reference, the floor twice the reference's sd over the mask seeds."""
     from s2lab.exercises import hyperspectral_and_ablations as module
 
     seed = exercises.student_seed("hint")
-    d = exercises.data("11.4", seed)
+    d = exercises.data("12.4", seed)
     changes = list(d["changes"])
     reference = [0.50, 0.52, 0.48]  # sd 0.02: the floor is 0.04
     scores = {"reference": reference, changes[0]: [0.80, 0.84, 0.80], changes[1]: [0.465, 0.485, 0.445],
               changes[2]: [0.55, 0.58, 0.53]}  # effects +0.313, -0.035, +0.053
     monkeypatch.setattr(module, "ablation_scores", lambda data: scores)
     effect = float(np.mean(np.subtract(scores[changes[0]], reference)))
-    assert exercises.check("11.4", (changes[0], effect, 2), seed)
+    assert exercises.check("12.4", (changes[0], effect, 2), seed)
     capsys.readouterr()
-    assert not exercises.check("11.4", (changes[2], 0.053, 2), seed)
+    assert not exercises.check("12.4", (changes[2], 0.053, 2), seed)
     assert f"the {changes[2]} change does not move the ratio most" in capsys.readouterr().out
-    assert not exercises.check("11.4", (changes[0], -effect, 2), seed)
+    assert not exercises.check("12.4", (changes[0], -effect, 2), seed)
     out = capsys.readouterr().out
     assert "is too low" in out and f"{effect:.3f}" not in out
-    assert not exercises.check("11.4", (changes[0], effect, 3), seed)  # -0.035 is within 0.04 (beyond 0.033, ddof 0)
+    assert not exercises.check("12.4", (changes[0], effect, 3), seed)  # -0.035 is within 0.04 (beyond 0.033, ddof 0)
     assert "beyond the noise floor is wrong" in capsys.readouterr().out
 
 

@@ -3,7 +3,8 @@
 Each notebook must end with a "## References" markdown cell holding at least one http(s) link, carry an "In the
 paper" box (a markdown blockquote starting "> **In the paper") followed by the code cell that prints the lab's
 measured number beside the paper's, and hold a "Check your understanding" cell whose answers are folded in
-<details>. The checks read the notebooks' JSON; nothing is executed.
+<details>. The time to work through each notebook, estimated by ``s2lab.notebook_time`` from its counts, must be
+what its header line and README's tables say. The checks read the notebooks' JSON; nothing is executed.
 """
 
 import json
@@ -11,6 +12,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from s2lab import notebook_time
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 LINK = re.compile(r"\[[^\]]+\]\((https?://[^\s)]+)\)")
@@ -64,3 +67,69 @@ def test_the_check_catches_a_notebook_without_the_sections():
     assert content_problems(unlinked) == ["the References section has no markdown link to an http(s) address"]
     boxed_only = {"cells": unlinked["cells"][:1] + unlinked["cells"][2:]}
     assert any("followed by the code cell" in problem for problem in content_problems(boxed_only))
+
+
+# The time to work through a notebook: one computation (s2lab.notebook_time), shown in README and in each header.
+
+ROOT = Path(__file__).resolve().parents[1]
+ESTIMATES = notebook_time.estimates(ROOT / "notebooks")
+
+
+def test_every_notebook_has_a_measured_run_time_and_an_estimate():
+    assert list(ESTIMATES) == [path.stem for path in NOTEBOOKS]
+    assert all(e.counts.exercises >= 3 and e.counts.questions >= 3 and e.counts.checked_exercises >= 1
+               for e in ESTIMATES.values()), {stem: e.counts for stem, e in ESTIMATES.items()}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_header_gives_the_computed_time(path):
+    assert notebook_time.header_problems(json.loads(path.read_text()), ESTIMATES[path.stem]) == []
+
+
+def test_readme_gives_the_computed_times():
+    assert notebook_time.readme_problems((ROOT / "README.md").read_text(encoding="utf-8"), ESTIMATES) == []
+
+
+def _toy_notebook(header: str = "**Time to work through**: about 0 minutes.") -> dict:
+    def cell(kind, text):
+        return {"cell_type": kind, "source": text.splitlines(keepends=True)}
+
+    return {"cells": [
+        cell("markdown", f"# 99 · Toy\n\nSee [notebook 00](00_meet_the_data.ipynb) first.\n{header}\n"),
+        cell("code", "x = 1\n\n\nlive_output(draw, ratio=slider)\n"),
+        cell("markdown", "## Exercises\n\n1. One.\n2. Two,\n   on two lines.\n3. Three.\n"),
+        cell("code", "exercises.check(\"99.3\", answer)\n"),
+        cell("markdown", "## Check your understanding\n\n1. Why?\n\n<details>Because.</details>\n\n2. How?\n"),
+        cell("markdown", "## References\n\n- A paper. [arXiv](https://arxiv.org/abs/1)\n"),
+    ]}
+
+
+def test_the_counts_follow_the_stated_method():
+    counts = notebook_time.count(_toy_notebook())
+    # words split at white space: 15 in the first cell (the link's target left out, "#" and "·" are words), 11 under
+    # Exercises, 9 under the questions; none of the references
+    assert counts == notebook_time.Counts(words=15 + 11 + 9, code_lines=3, figures=1, exercises=3,
+                                          checked_exercises=1, questions=2)
+    e = notebook_time.Estimate(counts, run_seconds=90)
+    # 35/150 + 3/10 + 90/60 + 2 + 2 * 2 = 8.03 -> 10; 10 + 2 * 20 = 50
+    assert (e.reading_and_running, e.exercises, e.total) == (10, 50, 60)
+    assert notebook_time.round_minutes(7.5) == 10 and notebook_time.round_minutes(7.4) == 5
+    assert notebook_time.header_line(e) == ("**Time to work through**: about 60 minutes (estimated: reading and "
+                                            "running 10, exercises 50; the code runs in about 90 s on a CPU).")
+
+
+def test_a_stale_header_or_readme_is_caught():
+    e = notebook_time.estimate(_toy_notebook(), 600)
+    assert notebook_time.header_problems(_toy_notebook(), e) != []
+    assert notebook_time.header_problems(_toy_notebook(notebook_time.header_line(e)), e) == []
+    assert notebook_time.header_problems(_toy_notebook("**Time to learn**: about 20 minutes."), e) != []
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    stem, first = next(iter(ESTIMATES.items()))
+    row = notebook_time.table_row(stem, first)
+    stale = readme.replace(row, row.replace(f"**{first.total}**", f"**{first.total + 5}**"))
+    assert stale != readme and notebook_time.readme_problems(stale, ESTIMATES)
+    link = f"| [{stem}](notebooks/{stem}.ipynb) |"
+    line = next(line for line in readme.splitlines() if line.startswith(link))
+    stale = readme.replace(line, line[: line.rindex("|", 0, -1)] + f"| {first.total + 5} |")
+    assert notebook_time.readme_problems(stale, ESTIMATES) == [
+        f"README's notebook table gives {stem} {first.total + 5} min, computed {first.total}"]

@@ -4,7 +4,7 @@ Each script of notebooks/solutions/ runs in its own Python (cwd notebooks/soluti
 thread, a time limit) and must exit 0; its own asserts test its claims. A script whose notebook has exercises in
 ``s2lab.exercises`` must also print a pass for each of them, for a student other than the default one, so a
 solution that no longer solves its exercise fails here. S2LAB_SOLUTIONS_QUICK=1 makes the scripts that train (06, 07,
-09, 11) train for fewer steps: their code and asserts are tested, not the numbers their comments quote.
+09, 10, 12) train for fewer steps: their code and asserts are tested, not the numbers their comments quote.
 """
 
 import os

@@ -1,29 +1,36 @@
-"""Solutions to the exercises of notebook 10, Hyperspectral. Run: python notebooks/solutions/10_hyperspectral.py
+"""Solutions to the exercises of notebook 10, Hyperspectral: one model for any band count.
+Run: python notebooks/solutions/10_hyperspectral.py
 
 Uses the real Jasper Ridge cube where ``s2lab.settings.data_dir("hyperspectral")`` finds it, else the synthetic
-mixed cube (the printout says which).
+mixed cube (the printout says which). Exercise 2 trains the notebook's tiny model for 150 steps on the embedded
+scene's top half (S2LAB_SOLUTIONS_QUICK=1, which tests/test_solutions.py sets: 60 steps).
 """
+
+import math
+import os
 
 import numpy as np
 import pandas as pd
-import scipy.optimize
 import torch
 
-from s2lab import exercises
+from s2lab import exercises, spectra
 from s2lab.baselines import fill_all
 from s2lab.data.embedded import split_rows
 from s2lab.data.hyperspectral import open_hyperspectral
 from s2lab.data.tiles import tile, to_tensor
 from s2lab.masking import random_masking
 from s2lab.metrics import masked_token_mse
+from s2lab.models import S2MAE
+from s2lab.reconstruct import reconstruct_tiles
 from s2lab.sensors import S2_10BANDS, wavelengths
 from s2lab.data.pretraining import pretraining_images
+from s2lab.tasks import pretrain_task
 from s2lab.tokenize import CubeTokenizer
+from s2lab.train import TrainConfig, fit
 
 hs = open_hyperspectral()
 print(hs.description, "| synthetic:", hs.synthetic)
 nm = hs.cube["wavelength"].values  # (C,)
-names = [str(n) for n in hs.endmembers["endmember"].values]
 
 
 # 1. A spectral baseline: fill a removed token from the visible tokens at the same position in groups g - 1, g + 1.
@@ -69,85 +76,60 @@ ratio_s2 = table.loc["spectral neighbour", "Sentinel-2"] / table["Sentinel-2"].d
 assert ratio_cube < ratio_s2
 
 
-# 2. Fewer bands: unmix with every 10th band, and with the bands nearest Sentinel-2's centres.
-def project_simplex(V: np.ndarray) -> np.ndarray:
-    U = -np.sort(-V, axis=0)
-    cumsum = np.cumsum(U, axis=0) - 1.0
-    count = (U - cumsum / np.arange(1, V.shape[0] + 1)[:, None] > 0).sum(axis=0)
-    return np.maximum(V - cumsum[count - 1, np.arange(V.shape[1])] / count, 0.0)
+# 2. The scene or the bands: the S2-trained model on Sentinel-2 tiles, on the cube seen through Sentinel-2's bands,
+# and on the cube's own bands. The model, its training and the held-out tiles are the notebook's.
+STEPS = 60 if os.environ.get("S2LAB_SOLUTIONS_QUICK") == "1" else 150
+S2_NM = wavelengths(S2_10BANDS)  # (10,)
+TINY = {"img_size": 32, "patch_size": 8, "bands_per_token": 2, "embed_dim": 64, "depth": 2, "num_heads": 4,
+        "decoder_embed_dim": 48, "decoder_depth": 1, "decoder_num_heads": 4, "pos_embed": "wavelength",
+        "scaling": "window"}
+with torch.random.fork_rng():
+    torch.manual_seed(0)
+    model = S2MAE(in_chans=10, wavelengths=tuple(S2_NM), **TINY)
+draw_eval, _ = pretrain_task(model, [s2_eval], batch_size=16, img_size=32)
+s2_held_out = draw_eval(0, torch.Generator().manual_seed(1))  # (16, 10, 32, 32), the notebook's held-out tiles
+batch_fn, loss_fn = pretrain_task(model, pretraining_images(["embedded:train"]), batch_size=16, img_size=32,
+                                  mask_ratio=(0.6, 0.9))
+fit(model, loss_fn=loss_fn, batch_fn=batch_fn, config=TrainConfig(steps=STEPS, lr=1e-3, warmup_steps=STEPS // 10))
+
+C, H, W = cube.shape
+as_s2 = spectra.resample(cube.reshape(C, -1).T.numpy(), S2_10BANDS, wavelength=nm)  # (H W, 10) band-averaged
+cube_s2 = torch.from_numpy(as_s2.values.T.reshape(len(S2_10BANDS), H, W).copy()).float()  # (10, H, W)
+cube_s2_eval, _ = tile(cube_s2[:, split_rows(H, "eval")], 32)  # (8, 10, 32, 32): the windows of hs_eval
 
 
-def fcls(Y: np.ndarray, M: np.ndarray, iterations: int = 300) -> np.ndarray:
-    G, B = M @ M.T, M @ Y
-    step = 1.0 / np.linalg.eigvalsh(G).max()
-    A = project_simplex(np.linalg.lstsq(M.T, Y, rcond=None)[0])
-    Z, t = A.copy(), 1.0
-    for _ in range(iterations):
-        A_next = project_simplex(Z - step * (G @ Z - B))
-        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
-        Z, A, t = A_next + (t - 1) / t_next * (A_next - A), A_next, t_next
-    return A
+def against_fills(m: S2MAE, x: torch.Tensor) -> dict:
+    """Masked MSE in reflectance of m and of the best naive fill at 75 % masking (seed 0), as the notebook scores."""
+    result = reconstruct_tiles(m, x, mask_ratio=0.75, seed=0)["scores"]
+    fill = min(v["mse"] for k, v in result.items() if k != "model")
+    return {"model MSE": result["model"]["mse"], "best fill MSE": fill, "model / fill": result["model"]["mse"] / fill}
 
 
-Y = hs.cube.values.reshape(len(nm), -1).astype(np.float64)  # (C, HW)
-M = hs.endmembers.values.astype(np.float64)  # (K, C)
-A_ref = hs.abundances.values.reshape(len(names), -1).astype(np.float64)
-subsets = {
-    f"all {len(nm)} bands": np.arange(len(nm)),
-    "every 10th band": np.arange(0, len(nm), 10),
-    "10 nearest Sentinel-2": np.array([np.abs(nm - w).argmin() for w in wavelengths(S2_10BANDS)]),
-}
-rmse = {}
-for name, idx in subsets.items():
-    A = fcls(Y[idx], M[:, idx])
-    rmse[name] = {**dict(zip(names, np.sqrt(((A - A_ref) ** 2).mean(axis=1)))), "all": np.sqrt(((A - A_ref) ** 2).mean())}
-rmse = pd.DataFrame(rmse).T
-print(rmse.round(4))
-# With four endmembers, even 10 well-placed bands pin the fractions down nearly as well as all of them: unmixing needs
-# at least K bands that separate the spectra, and extra bands mostly average the noise. Which endmembers suffer
-# depends on where the remaining bands are (the Sentinel-2 set has no band between 950 and 1550 nm).
-assert np.isfinite(rmse.values).all() and (rmse["all"] < 0.5).all()
+separated = pd.DataFrame({"Sentinel-2 tiles (10 bands)": against_fills(model, s2_held_out),
+                          "cube through Sentinel-2's bands (10)": against_fills(model, cube_s2_eval),
+                          f"cube, its own bands ({C})": against_fills(model.for_bands(nm), hs_eval)}).T
+print(f"after {STEPS} steps on Sentinel-2:\n{separated.to_string(float_format='{:.3g}'.format)}")
+# In the full run (150 steps) the ratio is 1.66 on Sentinel-2 tiles, 1.55 on the cube through Sentinel-2's bands and
+# 1.38 on the cube's 198 bands: neither the other scene nor the other bands puts the model further behind the fills.
+# The ratio compares the model with fills on the same image, so it also moves with how hard each image is for the
+# fills: the best fill's MSE on the cube through Sentinel-2's bands is about 30 times its MSE on Sentinel-2 tiles.
+# That the weights run on the cube and keep their distance to the fills is not yet transfer: section 3 of the notebook
+# adapts them on the cube's top half.
+assert np.isfinite(separated.values).all()
 
 
-# 3. Endmembers without a reference: ATGP, matched to the reference spectra by spectral angle.
-def atgp(Y: np.ndarray, K: int) -> list[int]:
-    """Indices of K pixels of Y (C, n): the largest norm, then each time the largest residual orthogonal to those chosen."""
-    chosen = [int(np.argmax((Y**2).sum(axis=0)))]
-    for _ in range(K - 1):
-        U = Y[:, chosen]  # (C, k)
-        residual = Y - U @ np.linalg.lstsq(U, Y, rcond=None)[0]  # (C, n)
-        chosen.append(int(np.argmax((residual**2).sum(axis=0))))
-    return chosen
-
-
-found = Y[:, atgp(Y, len(names))].T  # (K, C)
-
-def unit(v: np.ndarray) -> np.ndarray:
-    return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-
-angles = np.degrees(np.arccos(np.clip(unit(M) @ unit(found).T, -1, 1)))  # (K reference, K found)
-ref_index, found_index = scipy.optimize.linear_sum_assignment(angles)
-M_found = found[found_index]  # (K, C) in the reference's order
-A_found = fcls(Y, M_found)
-print("spectral angle of each found endmember to its reference (deg):",
-      dict(zip(names, angles[ref_index, found_index].round(1))))
-print(f"abundance RMSE with ATGP endmembers {np.sqrt(((A_found - A_ref) ** 2).mean()):.4f}, "
-      f"with the reference endmembers {np.sqrt(((fcls(Y, M) - A_ref) ** 2).mean()):.4f}")
-# ATGP picks the most extreme pixels, which are pure only if pure pixels exist and are not outliers; where a picked
-# pixel is a bright outlier or a mixture, its angle to the reference is large and the abundances drift.
-assert np.allclose(A_found.sum(axis=0), 1) and (A_found >= 0).all()
-
-# 4. Unmixing this student's window with every step-th band only (section 4's FCLS on fewer, coarser-spaced bands).
-mine = exercises.data("10.4")
-rows, cols = slice(mine["row"], mine["row"] + mine["size"]), slice(mine["col"], mine["col"] + mine["size"])
-window = hs.cube.values[:, rows, cols].reshape(len(nm), -1).astype(np.float64)  # (C, n) all bands
-fewer = fcls(window[::mine["step"]], M[:, ::mine["step"]])  # (K, n)
-every = fcls(window, M)
-own = dict(zip(names, fewer.mean(axis=1)))
-print(f"4. window at ({mine['row']}, {mine['col']}), one band in {mine['step']} ({len(nm[::mine['step']])} bands): "
-      + ", ".join(f"{n} {v:.3f}" for n, v in own.items())
-      + f"; largest change from all {len(nm)} bands {np.abs(fewer.mean(axis=1) - every.mean(axis=1)).max():.3f}")
-# With four endmembers a few dozen bands, or even ten, pin the mean fractions of a window down to a few hundredths:
-# the endmember spectra differ over broad stretches of the spectrum, and extra bands mostly average the noise.
-assert exercises.check("10.4", own)
+# 3. Your own sensor: groups, tokens and the codes of the groups on either side of the removed window.
+mine = exercises.data("10.3")
+sensor_nm = mine["first_nm"] + mine["step_nm"] * np.arange(mine["channels"])
+sensor_nm = sensor_nm[(sensor_nm < mine["removed_nm"][0]) | (sensor_nm > mine["removed_nm"][1])]  # (C,) kept bands
+s = mine["s"]
+G = math.ceil(len(sensor_nm) / s)
+L = G * (mine["tile"] // mine["p"]) ** 2
+sensor_model = S2MAE(in_chans=10, wavelengths=tuple(S2_NM), **{**TINY, "bands_per_token": s}).for_bands(sensor_nm)
+codes = sensor_model.pos.spectral_table(sensor_model.group_wavelengths())  # (G, D_spec), D_spec = 64 / 4 = 16
+below = int(np.flatnonzero(sensor_nm < mine["removed_nm"][0])[-1])  # the last kept band below the window
+similarity = float(torch.nn.functional.cosine_similarity(codes[below // s], codes[(below + 1) // s], dim=0))
+print(f"3. {len(sensor_nm)} kept bands, s = {s}: G = {G}, L = {L} for a {mine['tile']} px tile; code similarity "
+      f"across the window {similarity:.3f}")
+assert sensor_model.tokenizer.G == G
+assert exercises.check("10.3", (G, L, similarity))

@@ -19,8 +19,8 @@ The student is named by the environment variable ``S2LAB_STUDENT`` (a name or an
 Unset, everyone is ``"student"`` (``DEFAULT_STUDENT``), so a course sets it per student, e.g.
 ``S2LAB_STUDENT=jdoe jupyter lab``. Conceptual exercises are not registered: they stay open questions.
 
-The machinery (seed, registry, ``data``, ``check``) is ``s2lab.exercises.core``; the exercises of each pair of notebooks
-are a module of their own, imported here so that every exercise is registered when the package is.
+The machinery (seed, registry, ``data``, ``check``) is ``s2lab.exercises.core``; the exercises of every two or three
+notebooks are a module of their own, imported here so that every exercise is registered when the package is.
 """
 
 from s2lab.exercises.core import (DEFAULT_STUDENT, REGISTRY, STUDENT_VARIABLE, Exercise, check, data, student_name,

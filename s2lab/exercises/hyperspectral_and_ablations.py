@@ -1,4 +1,4 @@
-"""Exercises of notebooks 10 (hyperspectral) and 11 (ablations).
+"""Exercises of notebooks 10 (hyperspectral: any band count), 11 (unmixing) and 12 (ablations).
 
 Each exercise is ``make(seed) -> dict`` (the student's data) and ``judge(answer, data) -> hint or None``, registered
 under its key ``"NN.k"`` (see ``s2lab.exercises``).
@@ -14,12 +14,63 @@ from s2lab.exercises.core import close, register, rng_for
 from s2lab.exercises.reconstruction import held_out_tiles
 
 
-# 10 Hyperspectral --------------------------------------------------------------------------------------------------
+# 10 Hyperspectral: any band count -------------------------------------------------------------------------------------
 
-def _make_10_4(seed: int) -> dict:
+WAVELENGTH_CODE_WIDTH = 16  # D_spec of the wavelength codes compared in 10.3 (the width of notebook 10's model)
+
+
+def _make_10_3(seed: int) -> dict:
+    """An imaging spectrometer's band grid (``channels`` centres every ``step_nm`` from ``first_nm``; those inside
+    the water-vapour window ``removed_nm`` removed), the bands per token s, the patch size p and a square tile size."""
+    rng = rng_for("10.3", seed)
+    first, step, low = rng.choice((400, 405, 410, 415)), rng.choice((5, 6, 8, 10, 12)), rng.choice((1330, 1340, 1350))
+    return {"first_nm": first, "step_nm": step, "channels": (rng.choice((2400, 2450, 2500)) - first) // step + 1,
+            "removed_nm": (low, low + rng.choice((80, 100, 120))), "s": rng.choice((2, 3, 4, 5)), "p": 8,
+            "tile": rng.choice((32, 48, 64))}
+
+
+def sensor_wavelengths(d: dict) -> np.ndarray:
+    """(C,) band centres in nm of a 10.3 sensor: ``channels`` centres every ``step_nm`` from ``first_nm``, less those
+    inside the removed window (both ends included)."""
+    nm = d["first_nm"] + d["step_nm"] * np.arange(d["channels"], dtype=np.float64)
+    low, high = d["removed_nm"]
+    return nm[(nm < low) | (nm > high)]
+
+
+def _judge_10_3(answer: Any, d: dict) -> str | None:
+    import torch
+
+    from s2lab.pos_embed import SpatialSpectralEmbedding
+    from s2lab.tokenize import CubeTokenizer
+
+    G, L, similarity = answer
+    nm = sensor_wavelengths(d)  # (C,)
+    tokenizer = CubeTokenizer(patch_size=d["p"], bands_per_token=d["s"], in_chans=len(nm))
+    groups = tokenizer.bands_of_group  # G tuples of band indices, the last one maybe shorter
+    if int(G) != tokenizer.G:
+        return ("G is wrong (count the bands left after the removed window, then runs of s adjacent bands; the last "
+                "run may be shorter)")
+    if int(L) != tokenizer.G * (d["tile"] // d["p"]) ** 2:
+        return "L is wrong (L = G N, with N the p x p patches of your tile)"
+    means = torch.tensor([nm[list(group)].mean() for group in groups])  # (G,) nm
+    table = SpatialSpectralEmbedding(kind="wavelength", dim=4 * WAVELENGTH_CODE_WIDTH, grid=(1, 1), groups=1)
+    codes = table.spectral_table(means)  # (G, D_spec)
+    before = int(np.flatnonzero(nm < d["removed_nm"][0])[-1])  # the last kept band below the window
+    pair = [next(g for g, group in enumerate(groups) if band in group) for band in (before, before + 1)]
+    expected = float(torch.nn.functional.cosine_similarity(codes[pair[0]], codes[pair[1]], dim=0))
+    return close(similarity, expected, 0.01, "the similarity of the codes of the groups on either side of the window "
+                 "(mean wavelength / 100 nm, sin and cos, D_spec = 16)")
+
+
+register("10.3", "the tokens and wavelength codes of your sensor", _make_10_3, _judge_10_3)
+
+
+# 11 Unmixing ----------------------------------------------------------------------------------------------------------
+
+def _make_11_3(seed: int) -> dict:
     """A 10 x 10 px window of the hyperspectral cube (its top-left row, col) and a band step: unmix it with every
     step-th band."""
-    rng = rng_for("10.4", seed)
+    rng = rng_for("11.3", seed)
     return {"row": 5 * rng.randrange(0, 19), "col": 5 * rng.randrange(0, 19), "size": 10,
             "step": rng.choice((2, 3, 6, 12, 20))}
 
@@ -27,7 +78,7 @@ def _make_10_4(seed: int) -> dict:
 SUM_TO_ONE_WEIGHT = 100.0  # the weight of the sum-to-one row appended to the endmembers (Heinz & Chang, 2001)
 
 
-def _judge_10_4(answer: Any, d: dict) -> str | None:
+def _judge_11_3(answer: Any, d: dict) -> str | None:
     import scipy.optimize
 
     from s2lab.data.hyperspectral import open_hyperspectral
@@ -50,15 +101,15 @@ def _judge_10_4(answer: Any, d: dict) -> str | None:
     return None
 
 
-register("10.4", "unmixing your window with every step-th band", _make_10_4, _judge_10_4)
+register("11.3", "unmixing your window with every step-th band", _make_11_3, _judge_11_3)
 
 
-# 11 Ablations ------------------------------------------------------------------------------------------------------
+# 12 Ablations ---------------------------------------------------------------------------------------------------------
 
-def _make_11_4(seed: int) -> dict:
+def _make_12_4(seed: int) -> dict:
     """An evaluation-time ablation of the shipped models: a reference setting, three one-at-a-time changes, held-out
     tiles (the seed of their draw) and three mask seeds for the noise floor."""
-    rng = rng_for("11.4", seed)
+    rng = rng_for("12.4", seed)
     first = rng.randrange(1000)
     return {"tiles": 32, "img_size": 32, "tile_seed": rng.randrange(1000), "mask_seeds": [first, first + 1, first + 2],
             "reference": {"model": "s2mae-s2-small", "strategy": "random", "ratio": rng.choice((0.6, 0.75))},
@@ -68,7 +119,7 @@ def _make_11_4(seed: int) -> dict:
 
 
 def ablation_scores(d: dict) -> dict[str, list[float]]:
-    """The ratio model masked MSE / best naive fill's, per mask seed, for the reference and each change of an 11.4
+    """The ratio model masked MSE / best naive fill's, per mask seed, for the reference and each change of a 12.4
     data dict: {"reference": [...], change: [...]} (one value per mask seed, the same masks seeds in every list)."""
     from s2lab.baselines import FILL_NAMES
     from s2lab.models import load_model
@@ -87,7 +138,7 @@ def ablation_scores(d: dict) -> dict[str, list[float]]:
     return out
 
 
-def _judge_11_4(answer: Any, d: dict) -> str | None:
+def _judge_12_4(answer: Any, d: dict) -> str | None:
     largest, effect, beyond = answer
     scores = ablation_scores(d)
     reference = np.array(scores["reference"])  # (seeds,)
@@ -108,4 +159,4 @@ def _judge_11_4(answer: Any, d: dict) -> str | None:
     return None
 
 
-register("11.4", "reading your evaluation ablation of the shipped models", _make_11_4, _judge_11_4)
+register("12.4", "reading your evaluation ablation of the shipped models", _make_12_4, _judge_12_4)

@@ -1,4 +1,4 @@
-"""Solutions to the exercises of notebook 11, Ablations. Run: python notebooks/solutions/11_ablations.py
+"""Solutions to the exercises of notebook 12, Ablations. Run: python notebooks/solutions/12_ablations.py
 
 Trains 14 tiny models of 150 steps each on the real embedded scene's top half (about a minute on two idle CPU cores)
 and scores them on 64 fixed tiles of its bottom half, as the notebook does.
@@ -125,7 +125,7 @@ assert sigma > 0 and n >= 1
 
 # 4. Reading an ablation, without training: this student's one-at-a-time changes of an evaluation setting of the
 #    shipped models, on the same held-out tiles and masks, and the noise floor over mask seeds.
-mine = exercises.data("11.4")
+mine = exercises.data("12.4")
 shipped = {name: load_model(name)[0] for name in ("s2mae-s2-small", "satmae-s2-small")}
 draw_mine, _ = pretrain_task(new_model(0), eval_images, batch_size=mine["tiles"], img_size=mine["img_size"])
 tiles = draw_mine(0, torch.Generator().manual_seed(mine["tile_seed"]))  # (B, 10, 32, 32)
@@ -148,5 +148,5 @@ print(f"4. reference {mine['reference']}: ratio {reference.round(3)}; noise floo
 # The mask-seed spread of one setting is small on 32 tiles, so most changes clear it; which one moves the ratio most
 # depends on the change drawn: a structured mask (tube, spectral) or SatMAE's group tokens usually move it far more
 # than a step of mask ratio. A difference beyond the mask-seed floor is real for these tiles and these models, not
-# for other tiles (a tile draw is another source of noise) nor for other training runs (notebook 11's seed floor).
-assert exercises.check("11.4", (largest, effects[largest], beyond))
+# for other tiles (a tile draw is another source of noise) nor for other training runs (notebook 12's seed floor).
+assert exercises.check("12.4", (largest, effects[largest], beyond))
