@@ -53,7 +53,7 @@ nb_execution_cache_path = str(BOOK / "_build" / ".jupyter_cache" / _inputs_key()
 nb_execution_timeout = 900  # seconds per cell; the slowest cells train for a minute on a CPU
 # nbclient, which runs the notebooks, now and then reads a cell's reply only at that timeout when the cell wrote into an
 # ipywidgets Output (every interactive figure does): 15 minutes of an idle kernel per such cell (jupyter/nbclient#312).
-# book/nbclient_wakeup.py says why, and makes the client wait for each reply in slices of a tenth of a second.
+# s2lab/nbclient_wakeup.py says why, and makes the client wait for each reply in slices of a tenth of a second.
 nb_execution_raise_on_error = False
 nb_execution_show_tb = True
 # Markdown that a cell displays (the learning path's table) is read as GitHub-flavoured Markdown: tables included.
@@ -63,8 +63,9 @@ nb_render_markdown_format = "gfm"
 # widgets' starting values; book/widget_outputs.py).
 nb_ipywidgets_js = {}
 sys.path.insert(0, str(BOOK))  # the book's own helpers
-import nbclient_wakeup  # noqa: E402
 import widget_outputs  # noqa: E402
+
+from s2lab import nbclient_wakeup  # noqa: E402
 
 nbclient_wakeup.install()
 widget_outputs.install()

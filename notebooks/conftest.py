@@ -1,15 +1,10 @@
 """``pytest --nbmake notebooks``: every cell's reply is read as soon as it comes.
 
-nbmake runs the notebooks with nbclient, which now and then reads a cell's reply only when the cell's timeout runs
-out, after the cell drew into an ipywidgets ``Output`` as every interactive figure does (jupyter/nbclient#312):
-a notebook then waits minutes with its kernel idle. ``book/nbclient_wakeup.py`` says why and mends it for the book;
-the same mend is installed here for nbmake, which runs nbclient in this pytest process.
+nbmake runs the notebooks with nbclient in this pytest process; ``s2lab.nbclient_wakeup`` mends nbclient's
+occasional wait of a whole cell timeout for a reply that has come (jupyter/nbclient#312), as for the book and
+``s2lab bench --notebooks``.
 """
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book"))
-import nbclient_wakeup  # noqa: E402
+from s2lab import nbclient_wakeup
 
 nbclient_wakeup.install()

@@ -23,10 +23,11 @@ def _load(name: str):
     return module
 
 
+from s2lab import nbclient_wakeup  # noqa: E402
+
 concept_map = _load("concept_map")
 check_links = _load("check_links")
 widget_outputs = _load("widget_outputs")
-nbclient_wakeup = _load("nbclient_wakeup")
 
 
 def _notebook(folder: Path, stem: str, markdown: str) -> None:
@@ -117,7 +118,7 @@ def test_a_figure_the_cell_shows_itself_is_recognised():
 
 def _deaf_channel(arrives_after: float):
     """A shell channel's ``get_msg`` that is never woken: it reads a message only when its timeout ends (the way
-    nbclient's reply wait behaves after an Output widget's update; book/nbclient_wakeup.py)."""
+    nbclient's reply wait behaves after an Output widget's update; s2lab/nbclient_wakeup.py)."""
     calls: list[float | None] = []
     start = time.monotonic()
 

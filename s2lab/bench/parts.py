@@ -42,6 +42,11 @@ from s2lab.models import build
 from s2lab.reconstruct import reconstruct_image
 from s2lab.scaling import reference_statistics
 
+# `jupyter nbconvert` as `python -c NBCONVERT_WAKEFUL <its arguments>`, with nbclient's reply wait mended first
+# (s2lab.nbclient_wakeup: otherwise a cell after an interactive figure can wait its whole timeout with the kernel idle).
+NBCONVERT_WAKEFUL = ("from s2lab.nbclient_wakeup import install; install(); "
+                     "from nbconvert.nbconvertapp import main; main()")
+
 # -- scene ---------------------------------------------------------------------------------------------------------
 def scene(*, input: str = "embedded", device: str = "auto", timeout: float = 1800.0) -> dict:
     """``s2lab reconstruct`` and ``s2lab detect-change`` on a whole scene, each in a child process.
@@ -236,7 +241,7 @@ def notebooks(*, paths: Sequence[str | os.PathLike] | None = None, timeout: floa
     rows = []
     with tempfile.TemporaryDirectory(prefix="s2lab-notebooks-") as tmp:
         for path in map(Path, paths):
-            argv = [sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--output-dir",
+            argv = [sys.executable, "-c", NBCONVERT_WAKEFUL, "--to", "notebook", "--execute", "--output-dir",
                     tmp, f"--ExecutePreprocessor.timeout={int(timeout)}", str(path)]
             m = run_measured(argv, timeout=timeout, cwd=path.parent)
             row = {"notebook": path.name, "ok": m["returncode"] == 0, "wall_s": m["wall_s"], "cpu_s": m["cpu_s"],
@@ -245,5 +250,6 @@ def notebooks(*, paths: Sequence[str | os.PathLike] | None = None, timeout: floa
                 row["error"] = m["stderr"].strip().splitlines()[-1:] or [f"exit code {m['returncode']}"]
             rows.append(row)
     return {"binder_gib": GOALS["binder_gib"], "rows": rows,
-            "how": "jupyter nbconvert --execute in a child process; peak = the child's rusage (kernel included)"}
+            "how": ("jupyter nbconvert --execute in a child process, nbclient's reply wait in slices "
+                    "(s2lab.nbclient_wakeup); peak = the child's rusage (kernel included)")}
 
