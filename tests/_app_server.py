@@ -267,7 +267,7 @@ class Session:
 async def wait_first_tab(page, timeout_ms: float) -> None:
     """Wait until the app's first tab is drawn: the scene's canvas and the pixel's spectrum table (async page).
 
-    The other tabs are built when first opened (``pn.Tabs(dynamic=True)``).
+    The other tabs are built when first opened (``s2lab.explorer.panes.lazy_tabs``).
     """
     await page.wait_for_selector(".scene canvas", state="attached", timeout=timeout_ms)
     angles = await page.locator(".spectrum-angles").first.element_handle()

@@ -5,8 +5,8 @@ document then), opens the websocket with the page's session token, pulls the doc
 ready (bokeh's ``document_ready`` event, after which Panel sends a view's changes together), opens a tab as a click
 does (the tabs' ``active``; the app builds a tab when first opened, and its models arrive in a PATCH-DOC), and
 then sends the slider changes a key press sends (the slider's ``value`` and ``value_throttled``) as PATCH-DOC
-messages and reads the server's PATCH-DOC messages until the new picture and scores have arrived. A class's browsers run on the students'
-own machines; these sessions load the server as they would, without thirty renderers on the server's cores.
+messages and reads the server's PATCH-DOC messages until the new picture and scores have arrived. A class's
+browsers run on the students' own machines; these sessions load the server as they would, without thirty renderers on the server's cores.
 
 Shared by ``bench/app_load.py --driver protocol`` and the load test. Messages follow bokeh's protocol (header,
 metadata and content as text frames, then each buffer as a header and a binary frame).
@@ -204,8 +204,8 @@ class ProtocolSession:
 # that shows value v)
 SLIDERS = {"ratio": ("mask-ratio", (0.05, 0.95), 0.05, "picture-s2mae", "recon-scores", "ratio {:.2f}"),
            "threshold": ("threshold", (0.2, 0.8), 0.01, None, "change-scores", "<td>{:.2f}</td>")}
-# slider -> (its tab, the text of its scores once the tab is drawn: the change map's table when computed)
-TABS = {"ratio": ("Mask and reconstruct", "ratio "), "threshold": ("Change", "<td>")}
+# slider -> the text of its scores once its tab (``_app_server.TABS``) is drawn: the change map's table when computed
+DRAWN = {"ratio": "ratio ", "threshold": "<td>"}
 
 
 async def _open(url: str, session, timeout_s: float) -> ProtocolSession | None:
@@ -261,7 +261,7 @@ async def drive_protocol_sessions(url: str, *, sessions: int = 30, seconds: floa
     Returns:
         One ``_app_server.Session`` per session.
     """
-    from _app_server import Session
+    from _app_server import TABS, Session
 
     found = [Session(index=i) for i in range(sessions)]
     clients = await asyncio.gather(*(_open(url, s, open_timeout_s) for s in found))
@@ -275,7 +275,7 @@ async def drive_protocol_sessions(url: str, *, sessions: int = 30, seconds: floa
             if TABS[slider][0] != tab:
                 tab = TABS[slider][0]
                 try:
-                    took = await client.open_tab(tab, SLIDERS[slider][4], TABS[slider][1], timeout_s)
+                    took = await client.open_tab(tab, SLIDERS[slider][4], DRAWN[slider], timeout_s)
                     if tab not in opened:  # a tab's first opening builds it; later ones are the browser's alone
                         session.tab_s.append(took)
                         opened.add(tab)

@@ -116,9 +116,10 @@ def _app_load_md(f: dict) -> list[str]:
         if not part or not part["latency"]["all"]:
             return None
         lat, opened = part["latency"]["all"], [x["open_s"] for x in part["sessions"] if x["open_s"] is not None]
-        tabs = part.get("tab_open") or {}
-        return [name, len(part["sessions"]), lat["p50_ms"], lat["p95_ms"], lat["n"],
-                max(opened) if opened else None, tabs.get("p95_s"), tabs.get("max_s"), len(part["failed"])]
+        tabs = part.get("tab_open")  # ms; None in runs before the app built tabs when first opened
+        return [name, len(part["sessions"]), lat["p50_ms"], lat["p95_ms"], lat["n"], max(opened) if opened else None,
+                *((round(tabs["p95_ms"] / 1000, 2), round(tabs["max_ms"] / 1000, 2)) if tabs else (None, None)),
+                len(part["failed"])]
 
     rows = [r for r in (row("one browser session alone", f["solo"]), row(f"{f['settings']['sessions']} sessions at once",
                                                                       f["load"]),

@@ -1,9 +1,10 @@
 """Panel panes that draw the explorer's outputs: what ``apps/explorer.py`` shows, and what the latency bench times.
 
-``lazy_tabs`` builds a tab when it is first opened. ``Drawn(state, output)`` makes the panes of one output parameter of an ``Explorer`` (its pictures as PNG panes, its
+``Drawn(state, output)`` makes the panes of one output parameter of an ``Explorer`` (its pictures as PNG panes, its
 tables as Markdown) and redraws them together whenever the output changes, under ``pn.io.hold``: what one slider
 step changes (seven pictures and a table) reaches the browser as one websocket message, not one per pane. PNGs
-come from ``s2lab.explorer.shared.encoded``, encoded once per picture however many sessions show it.
+come from ``s2lab.explorer.shared.encoded``, encoded once per picture however many sessions show it. ``lazy_tabs``
+builds a tab when it is first opened.
 
 Only the app and the bench import this module (it needs panel); the rest of the package does not.
 """
