@@ -91,9 +91,32 @@ def test_broken_internal_links_are_found_and_external_ones_left(tmp_path):
     assert check_links.main([str(tmp_path)]) == 1
 
 
+def test_images_without_alt_text_are_named_with_their_page(tmp_path, capsys):
+    (tmp_path / "_images").mkdir()
+    for name in ("a.png", "b c.png", "d.svg", "e.png", "f.png"):
+        (tmp_path / "_images" / name).write_bytes(b"")
+    (tmp_path / "ok.html").write_text('<img src="_images/a.png" alt="Loss falls, then flattens.">')
+    (tmp_path / "bad.html").write_text(
+        '<img src="_images/a.png"> <img alt="  " src="_images/e.png"> <img src="_images/f.png" alt="">'
+        '<img src="_images/b%20c.png" alt="_images/b c.png">'  # docutils' fallback: the address as the alt
+        '<img src="_images/d.svg" alt="_images/d.svg"> <IMG SRC="_images/a.png" ALT="A map of the scene.">'
+    )
+    assert check_links.images_without_alt(tmp_path) == [
+        "bad.html: _images/a.png", "bad.html: _images/e.png", "bad.html: _images/f.png", "bad.html: _images/b%20c.png",
+        "bad.html: _images/d.svg",
+    ]
+    assert check_links.broken_links(tmp_path) == ([], 0)
+    assert check_links.main([str(tmp_path)]) == 1  # no broken link, but images without alt text fail the check
+    assert "image without alt text: bad.html: _images/d.svg" in capsys.readouterr().err
+    (tmp_path / "bad.html").unlink()
+    assert check_links.main([str(tmp_path)]) == 0
+
+
 def test_a_folder_without_pages_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="make book"):
         check_links.broken_links(tmp_path)
+    with pytest.raises(FileNotFoundError, match="make book"):
+        check_links.images_without_alt(tmp_path)
 
 
 def test_a_widget_view_is_drawn_by_the_outputs_its_output_widgets_hold():
