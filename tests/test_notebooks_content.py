@@ -69,6 +69,49 @@ def test_the_check_catches_a_notebook_without_the_sections():
     assert any("followed by the code cell" in problem for problem in content_problems(boxed_only))
 
 
+# Alt text: MyST-NB gives every image a code cell outputs (and the book's widget views, book/widget_outputs.py) the
+# alt text of the cell's metadata {"mystnb": {"image": {"alt": "..."}}}. Which cells draw a figure is known only by
+# running them, so completeness is the book's check (book/check_links.py fails on a built page's image without alt
+# text); here, without running anything, every alt text given must be text.
+
+
+def alt_text_problems(notebook: dict) -> list[str]:
+    """The cells of the notebook (parsed .ipynb JSON) whose MyST-NB image metadata lacks usable alt text."""
+    problems = []
+    for i, cell in enumerate(notebook.get("cells", [])):
+        options = cell.get("metadata", {}).get("mystnb", {})
+        if "image" not in options:
+            continue
+        where = f"cell {i} ({cell.get('id', 'no id')})"
+        alt = options["image"].get("alt") if isinstance(options["image"], dict) else None
+        if cell.get("cell_type") != "code":
+            problems.append(f"{where}: image options on a {cell.get('cell_type')} cell, which has no outputs")
+        if not isinstance(alt, str) or not alt.strip():
+            problems.append(f"{where}: mystnb.image has no alt text")
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_figure_alt_text_given_is_text(path):
+    notebook = json.loads(path.read_text())
+    assert alt_text_problems(notebook) == [], path.name
+    assert any("alt" in c["metadata"].get("mystnb", {}).get("image", {}) for c in notebook["cells"]), \
+        f"{path.name}: no cell has alt text for its figures"
+
+
+def test_the_alt_text_check_catches_empty_and_misplaced_alt_text():
+    def cell(kind: str, image) -> dict:
+        return {"cell_type": kind, "id": "c", "metadata": {"mystnb": {"image": image}}, "source": []}
+
+    notebook = {"cells": [cell("code", {"alt": "Loss falls, then flattens."}), cell("code", {"alt": " "}),
+                          cell("code", {"width": "50%"}), cell("code", "alt"), cell("markdown", {"alt": "A map."}),
+                          {"cell_type": "code", "metadata": {}, "source": []}]}
+    assert alt_text_problems(notebook) == [
+        "cell 1 (c): mystnb.image has no alt text", "cell 2 (c): mystnb.image has no alt text",
+        "cell 3 (c): mystnb.image has no alt text", "cell 4 (c): image options on a markdown cell, which has no outputs",
+    ]
+
+
 # The time to work through a notebook: one computation (s2lab.notebook_time), shown in README and in each header.
 
 ROOT = Path(__file__).resolve().parents[1]
