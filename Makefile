@@ -40,7 +40,7 @@ test-notebooks:
 # The book: the notebooks executed headless and rendered with their outputs, beside the pages under book/, into
 # book/_build/html (serve it with `python -m http.server -d book/_build/html`). Warnings are errors (-W; --keep-going
 # reports them all), every cross-reference must resolve (-n), and book/check_links.py then checks every link inside
-# the built site (links to other sites are not followed: the build runs offline). Executed notebooks are cached in
+# the built site (links to other sites are not followed: the build runs offline) and that every image has alt text. Executed notebooks are cached in
 # book/_build/.jupyter_cache by their code, the library and the S2LAB_* variables, so a rebuild only runs what those
 # changed; BOOK_EXECUTION=force runs every notebook whatever the cache holds. `make book-html` skips the install.
 # One reader process (no -j): Sphinx's parallel readers are forked processes, and a notebook kernel driven from a
