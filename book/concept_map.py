@@ -79,17 +79,28 @@ def depths(notebooks: list[Notebook]) -> dict[str, int]:
     return depth
 
 
+def closure(notebooks: list[Notebook]) -> dict[str, frozenset[str]]:
+    """Every notebook a notebook builds on: its prerequisites, theirs, and so on (itself not included).
+
+    Raises:
+        ValueError: the prerequisites form a cycle.
+    """
+    depths(notebooks)  # refuses a cycle, with the cycle in its message
+    by_stem = {nb.stem: nb for nb in notebooks}
+    found: dict[str, frozenset[str]] = {}
+
+    def below(stem: str) -> frozenset[str]:
+        if stem not in found:
+            found[stem] = frozenset().union(*({r} | below(r) for r in by_stem[stem].requires))
+        return found[stem]
+
+    return {nb.stem: below(nb.stem) for nb in notebooks}
+
+
 def direct(notebooks: list[Notebook]) -> dict[str, tuple[str, ...]]:
     """Each notebook's prerequisites less those reached through another of its prerequisites (transitive reduction)."""
-    by_stem = {nb.stem: nb for nb in notebooks}
-
-    def below(stem: str) -> set[str]:
-        found: set[str] = set()
-        for r in by_stem[stem].requires:
-            found |= {r} | below(r)
-        return found
-
-    return {nb.stem: tuple(r for r in nb.requires if not any(r in below(o) for o in nb.requires if o != r))
+    below = closure(notebooks)
+    return {nb.stem: tuple(r for r in nb.requires if not any(r in below[o] for o in nb.requires if o != r))
             for nb in notebooks}
 
 
