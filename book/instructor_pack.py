@@ -11,8 +11,8 @@ answers of ``tried_answers.py`` and the verdicts ``s2lab.exercises.check`` gave 
 ``problems`` lists every exercise without a rubric, every rubric without an exercise and every rubric whose opening
 words are no longer its exercise's; the page refuses to draw while there is one, and tests/test_book.py fails.
 
-Sources named in the rubric: "review" is the teaching review of the lab as graduate course material (December 2026;
-its notebooks 10 and 11 are today's 10-11 and 12, before notebook 10 was split); "solution" is the comment of the
+Sources named in the rubric: "review" is the teaching review of the lab as graduate course material (its notebooks 10
+and 11 are today's 10-11 and 12, before notebook 10 was split); "solution" is the comment of the
 exercise's solution script, ``notebooks/solutions/NN_*.py``; "notebook" is the notebook's own text; "tried" is the
 list of tried answers printed under the exercise.
 """
