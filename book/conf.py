@@ -95,8 +95,9 @@ html_copy_source = False  # the notebooks are in the repository; the site need n
 
 
 def _always_redraw(app, env, added, changed, removed) -> list[str]:
-    """The learning path is drawn from the notebooks' markdown: read (and run) its page on every build."""
-    return ["book/learning_path"]
+    """The learning path and the instructors' page are computed from the notebooks (and the instructors' page from
+    the checks' tried answers and the measured runs): read (and run) them on every build."""
+    return ["book/learning_path", "book/instructors"]
 
 
 def setup(app) -> None:

@@ -20,6 +20,10 @@ The estimate (``estimate``), at rates that are assumptions, not timings of stude
 ``MINUTES_PER_FIGURE`` per interactive figure and ``MINUTES_PER_QUESTION`` per question make "reading and running";
 ``MINUTES_PER_CHECKED_EXERCISE`` per checked and ``MINUTES_PER_OPEN_EXERCISE`` per open exercise make "exercises".
 Each part is rounded to ``ROUND_TO_MINUTES`` (halves up) and the total is their sum.
+
+Per exercise (``exercise_items``): each numbered exercise gets ``MINUTES_PER_CHECKED_EXERCISE`` when a code cell checks
+it by its key (``exercises.check("NN.k", ...)``, k its number) and ``MINUTES_PER_OPEN_EXERCISE`` otherwise; their sum,
+rounded, is the notebook's "exercises" part.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ RUN_SECONDS = {"00": 18, "01": 18, "02": 13, "03": 30, "04": 16, "05": 83, "06":
 HEADER = re.compile(r"^\*\*Time to work through\*\*:.*$", re.M)
 _LINK_TARGET = re.compile(r"\]\([^)\s]*\)")
 _NUMBERED_ITEM = re.compile(r"^\d+\.\s", re.M)
+_CHECK_KEY = re.compile(r"""exercises\.check\(\s*["'](\d\d)\.(\d+)["']""")
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,47 @@ def count(notebook: dict) -> Counts:
         raise ValueError(f"{counts.checked_exercises} cells check an exercise but only {counts.exercises} exercises "
                          "are numbered under '## Exercises'")
     return counts
+
+
+@dataclass(frozen=True)
+class ExerciseItem:
+    """One numbered exercise of a notebook: its number, its text (the numbered item, number left out), whether a
+    code cell checks it, and its allowance in minutes."""
+
+    number: int
+    text: str
+    checked: bool
+    minutes: int
+
+
+def exercise_items(notebook: dict) -> list[ExerciseItem]:
+    """The numbered exercises of a notebook (parsed .ipynb JSON), in order, each with its allowance.
+
+    An exercise is checked when a code cell calls ``exercises.check("NN.k", ...)`` with k its number: it gets
+    ``MINUTES_PER_CHECKED_EXERCISE``, the others ``MINUTES_PER_OPEN_EXERCISE``. ``estimate(...).exercises`` is the sum
+    of the allowances rounded to ``ROUND_TO_MINUTES``.
+
+    Raises:
+        ValueError: as ``count``; or a check names an exercise the "## Exercises" cell does not number, or the cells
+            that check do not name one exercise each.
+    """
+    counts = count(notebook)
+    cell = next(_text(c) for c in notebook["cells"]
+                if c["cell_type"] == "markdown" and _text(c).lstrip().startswith("## Exercises"))
+    starts = [m.start() for m in _NUMBERED_ITEM.finditer(cell)]
+    texts = [cell[a:b].strip() for a, b in zip(starts, [*starts[1:], len(cell)])]
+    texts = [re.sub(r"^\d+\.\s+", "", t) for t in texts]
+    code = [_text(c) for c in notebook["cells"] if c["cell_type"] == "code"]
+    keys = [int(m.group(2)) for t in code for m in _CHECK_KEY.finditer(t)]
+    if len(keys) != counts.checked_exercises or len(set(keys)) != len(keys):
+        raise ValueError(f"{counts.checked_exercises} cells call exercises.check but they name the exercises {keys}; "
+                         "expected one distinct 'NN.k' key per checking cell")
+    unknown = sorted(set(keys) - set(range(1, len(texts) + 1)))
+    if unknown:
+        raise ValueError(f"exercises {unknown} are checked but the '## Exercises' cell numbers only 1-{len(texts)}")
+    return [ExerciseItem(k, text, k in keys,
+                         MINUTES_PER_CHECKED_EXERCISE if k in keys else MINUTES_PER_OPEN_EXERCISE)
+            for k, text in enumerate(texts, start=1)]
 
 
 def estimate(notebook: dict, run_seconds: float) -> Estimate:

@@ -1,5 +1,7 @@
-"""The book's helpers (book/): the learning path read from the notebooks, and the offline link check of the site."""
+"""The book's helpers (book/): the learning path read from the notebooks, the instructors' page and its tried answers,
+and the offline link check of the site."""
 
+import ast
 import asyncio
 import importlib.util
 import json
@@ -10,6 +12,7 @@ import time
 from pathlib import Path
 from queue import Empty
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +31,9 @@ from s2lab import nbclient_wakeup  # noqa: E402
 concept_map = _load("concept_map")
 check_links = _load("check_links")
 widget_outputs = _load("widget_outputs")
+tried_answers = _load("tried_answers")
+sys.modules.setdefault("tried_answers", tried_answers)  # instructor_pack imports it by name, as the page does
+instructor_pack = _load("instructor_pack")
 
 
 def _notebook(folder: Path, stem: str, markdown: str) -> None:
@@ -73,6 +79,148 @@ def test_every_notebook_is_a_chapter_of_the_book():
     index = (ROOT / "book" / "index.md").read_text(encoding="utf-8")
     chapters = set(re.findall(r"^/notebooks/(\S+)$", index, re.M))
     assert chapters == {f.stem for f in (ROOT / "notebooks").glob("*.ipynb")}
+
+
+def _code_cells(page: Path) -> list[str]:
+    """The code of every ``{code-cell}`` of a MyST notebook page, its option lines (``:tags: ...``) left out."""
+    cells = re.findall(r"^```\{code-cell\}[^\n]*\n(.*?)^```", page.read_text(encoding="utf-8"), re.S | re.M)
+    return ["\n".join(line for line in cell.splitlines() if not line.startswith(":")) for cell in cells]
+
+
+def test_the_instructors_page_runs_and_shows_every_exercise(monkeypatch):
+    """The page's cells, run in order from book/ as the build runs them: every exercise of every notebook gets its
+    row and its rubric (the page's own cells refuse an exercise without one, and a notebook without a section)."""
+    monkeypatch.chdir(ROOT / "book")
+    monkeypatch.syspath_prepend(str(ROOT / "book"))
+    namespace: dict = {}
+    shown = []
+    for i, code in enumerate(_code_cells(ROOT / "book" / "instructors.md")):
+        tree = ast.parse(code)
+        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+        exec(compile(tree, f"instructors.md cell {i}", "exec"), namespace)
+        if last is not None:
+            shown.append(eval(compile(ast.Expression(last.value), f"instructors.md cell {i}", "eval"), namespace))
+    text = "\n".join(getattr(out, "data", "") for out in shown)
+    for e in instructor_pack.exercises():
+        assert f"| {e.key} |" in text and f"**{e.key}**" in text, e.key
+    assert "| 12_ablations |" in text  # the overview of the notebooks
+
+
+def test_every_exercise_has_a_rubric_and_every_rubric_an_exercise():
+    found = instructor_pack.exercises()
+    assert instructor_pack.problems(found) == []
+    assert [e.key for e in found] == list(instructor_pack.RUBRIC)  # in the notebooks' order
+    assert all(r.asks and r.full and r.partial for r in instructor_pack.RUBRIC.values())
+
+
+def test_a_new_or_changed_exercise_is_named():
+    found = instructor_pack.exercises()
+    new = instructor_pack.Exercise("99.1", "99_new", "Do something new.", False, 20)
+    assert instructor_pack.problems([*found, new]) == [
+        "99.1: no rubric for this exercise of 99_new (it opens 'Do something new.')"]
+    first = found[0]
+    reworded = [instructor_pack.Exercise(first.key, first.notebook, "Something else.", first.checked, first.minutes),
+                *found[1:]]
+    assert any("now opens 'Something else.'" in p for p in instructor_pack.problems(reworded))
+    unchecked = [instructor_pack.Exercise(e.key, e.notebook, e.text, False, e.minutes) if e.checked else e
+                 for e in found]
+    assert sum("does not check it" in p for p in instructor_pack.problems(unchecked)) == sum(e.checked for e in found)
+    assert instructor_pack.problems(found[:-1]) == ["12.4: a rubric for an exercise that no notebook numbers"]
+
+
+def test_the_checked_exercises_are_the_registered_ones_and_all_were_tried():
+    from s2lab import exercises
+
+    tried = json.loads(instructor_pack.TRIED.read_text(encoding="utf-8"))
+    checked = {e.key for e in instructor_pack.exercises() if e.checked}
+    assert checked == set(exercises.REGISTRY) == set(tried_answers.TRIALS) == set(tried["exercises"])
+
+
+def _current_hyperspectral() -> str:
+    from s2lab.data.hyperspectral import open_hyperspectral
+
+    return str(open_hyperspectral().cube.attrs["source"])
+
+
+@pytest.mark.parametrize("key", [k for k, trial in tried_answers.TRIALS.items() if trial.quick])
+def test_the_tried_answers_still_get_the_verdicts_the_page_shows(key):
+    recorded = json.loads(instructor_pack.TRIED.read_text(encoding="utf-8"))
+    if key == "11.3" and recorded["hyperspectral"] != _current_hyperspectral():
+        pytest.skip(f"the answers were tried on the {recorded['hyperspectral']} cube; this run finds another")
+    again = tried_answers.try_exercise(key)
+    assert [(r["seed"], [(a["answer"], a["passed"]) for a in r["answers"]]) for r in again] == \
+        [(r["seed"], [(a["answer"], a["passed"]) for a in r["answers"]]) for r in recorded["exercises"][key]], \
+        f"run `python book/tried_answers.py` and read the rubric of {key} again"
+
+
+def test_the_counts_of_different_data_the_page_shows_hold():
+    recorded = json.loads(instructor_pack.TRIED.read_text(encoding="utf-8"))["draws"]
+    for key, count in recorded["distinct"].items():
+        if key != "04.1":  # its draw opens the scene each time: 200 draws take half a minute
+            assert tried_answers.distinct_draws(key, recorded["seeds"]) == count, key
+
+
+def test_every_answer_that_passes_says_why_and_every_solution_passes():
+    recorded = json.loads(instructor_pack.TRIED.read_text(encoding="utf-8"))
+    for key, records in recorded["exercises"].items():
+        because = tried_answers.TRIALS[key].passes_because
+        described = {a["answer"] for r in records for a in r["answers"]}
+        assert set(because) <= described, key
+        for r in records:
+            assert r["answers"][0]["passed"], f"{key}: the solution's answer fails for {r['student']}"
+            assert all(a["answer"] in because for a in r["answers"][1:] if a["passed"]), key
+
+
+def test_the_counts_the_rubric_quotes_hold():
+    """The rubric states a few counts over the students' draws; they are recomputed here from the checks' own
+    draws, and the rubric must still quote them."""
+    from s2lab import exercises, masking
+    from s2lab.exercises.hyperspectral_and_ablations import sensor_wavelengths
+
+    rubric = instructor_pack.RUBRIC
+    # 03.1: ratio^G against the exact share, over every grid and ratio drawn
+    grids = {(d["G"], d["N"], d["ratio"]) for d in (exercises.data("03.1", seed=s) for s in range(300))}
+    assert len(grids) == 3 * 5
+    gap = max(abs(r**G - math.comb(G * N - G, G * N - masking.num_kept(G * N, r) - G)
+                  / math.comb(G * N, G * N - masking.num_kept(G * N, r))) for G, N, r in grids)
+    assert gap < 0.002 < 0.015 and "less than 0.002" in rubric["03.1"].pitfalls[0]
+
+    # 03.3: where counting kept tokens with int instead of round moves the smallest side
+    def rounded(L: int, r: float) -> int:
+        try:
+            return masking.num_kept(L, r)
+        except ValueError:  # keeps no token
+            return 0
+
+    def side(D: int, r: float, kept) -> int:  # the smallest multiple of p = 8 whose kept tokens reach K = 6 D (G = 5)
+        s = 8
+        while kept(5 * (s // 8) ** 2, r) < 6 * D:
+            s += 8
+        return s
+
+    pairs = {(d["D"], d["ratio"]) for d in (exercises.data("03.3", seed=s) for s in range(300))}
+    moved = {(D, r) for D, r in pairs if side(D, r, rounded) != side(D, r, lambda L, r: int(L * (1 - r)))}
+    assert len(pairs) == 15 and moved == {(96, 0.8), (192, 0.9)}
+    assert "D = 96 at 0.8, D = 192 at 0.9" in rubric["03.3"].pitfalls[0]
+
+    # 06.4: how often the class that takes the largest confusion is also the least precise
+    same = 0
+    for s in range(100):
+        d = exercises.data("06.4", seed=s)
+        matrix = np.zeros((10, 10), dtype=np.int64)
+        np.add.at(matrix, (d["truth"], d["logits"].argmax(axis=1)), 1)
+        precision = np.diag(matrix) / matrix.sum(axis=0)  # (10,)
+        confused = np.unravel_index((matrix - np.diag(np.diag(matrix))).argmax(), matrix.shape)  # (truth, prediction)
+        same += int(precision.argmin() == confused[1])
+    assert same == 16 and "16 students" in rubric["06.4"].pitfalls[0]
+
+    # 10.3: how often the last band below the window and the first above share a group
+    straddle = 0
+    for s in range(300):
+        d = exercises.data("10.3", seed=s)
+        below = int(np.flatnonzero(sensor_wavelengths(d) < d["removed_nm"][0])[-1])
+        straddle += below // d["s"] == (below + 1) // d["s"]
+    assert straddle == 220 and "220 of seeds 0-299" in rubric["10.3"].pitfalls[0]
 
 
 def test_broken_internal_links_are_found_and_external_ones_left(tmp_path):

@@ -161,6 +161,22 @@ def test_the_counts_follow_the_stated_method():
                                             "running 10, exercises 50; the code runs in about 90 s on a CPU).")
 
 
+def test_each_exercise_gets_its_allowance_and_they_add_up_to_the_estimate():
+    items = notebook_time.exercise_items(_toy_notebook())
+    assert [(i.number, i.checked, i.minutes) for i in items] == [(1, False, 20), (2, False, 20), (3, True, 10)]
+    assert items[1].text == "Two,\n   on two lines."
+    assert notebook_time.round_minutes(sum(i.minutes for i in items)) == notebook_time.estimate(
+        _toy_notebook(), 0).exercises
+    for path in NOTEBOOKS:
+        notebook = json.loads(path.read_text())
+        total = sum(i.minutes for i in notebook_time.exercise_items(notebook))
+        assert notebook_time.round_minutes(total) == ESTIMATES[path.stem].exercises, path.name
+    unnumbered = _toy_notebook()
+    unnumbered["cells"][3]["source"] = ["exercises.check(\"99.4\", answer)\n"]
+    with pytest.raises(ValueError, match=r"exercises \[4\] are checked"):
+        notebook_time.exercise_items(unnumbered)
+
+
 def test_a_stale_header_or_readme_is_caught():
     e = notebook_time.estimate(_toy_notebook(), 600)
     assert notebook_time.header_problems(_toy_notebook(), e) != []
