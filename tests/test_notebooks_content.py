@@ -2,9 +2,10 @@
 
 Each notebook must end with a "## References" markdown cell holding at least one http(s) link, carry an "In the
 paper" box (a markdown blockquote starting "> **In the paper") followed by the code cell that prints the lab's
-measured number beside the paper's, and hold a "Check your understanding" cell whose answers are folded in
-<details>. The time to work through each notebook, estimated by ``s2lab.notebook_time`` from its counts, must be
-what its header line and README's tables say. The checks read the notebooks' JSON; nothing is executed.
+measured number beside the paper's, and hold a "Check your understanding" cell of 6 to 10 numbered questions, each
+with its answer folded in <details>. The time to work through each notebook, estimated by ``s2lab.notebook_time``
+from its counts, must be what its header line and README's tables say. The checks read the notebooks' JSON; nothing
+is executed.
 """
 
 import json
@@ -17,6 +18,8 @@ from s2lab import notebook_time
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 LINK = re.compile(r"\[[^\]]+\]\((https?://[^\s)]+)\)")
+QUESTION = re.compile(r"^(\d+)\.\s", re.M)  # a numbered item at the start of a line, as s2lab.notebook_time counts
+QUESTIONS = range(6, 11)  # how many questions a notebook asks (fastbook-style questionnaires)
 
 
 def _source(cell: dict) -> str:
@@ -43,6 +46,22 @@ def content_problems(notebook: dict) -> list[str]:
     questions = [c for c in cells if c["cell_type"] == "markdown" and "## Check your understanding" in _source(c)]
     if not questions or "<details>" not in _source(questions[0]):
         problems.append("no 'Check your understanding' cell with answers in <details>")
+    else:
+        problems += question_problems(_source(questions[0]))
+    return problems
+
+
+def question_problems(text: str) -> list[str]:
+    """What a "Check your understanding" cell's text lacks: 6 to 10 numbered questions, each answered in <details>."""
+    starts = list(QUESTION.finditer(text))
+    problems = []
+    if len(starts) not in QUESTIONS:
+        problems.append(f"the 'Check your understanding' cell has {len(starts)} numbered questions, "
+                        f"not {QUESTIONS.start} to {QUESTIONS.stop - 1}")
+    for start, end in zip(starts, [*starts[1:], None]):
+        answer = text[start.end():end.start() if end else len(text)]  # up to the next question
+        if "<details>" not in answer or "</details>" not in answer:
+            problems.append(f"question {start.group(1)} has no answer in <details>...</details>")
     return problems
 
 
@@ -55,6 +74,11 @@ def test_notebook_cites_and_compares_with_the_paper(path):
     assert content_problems(json.loads(path.read_text())) == [], path.name
 
 
+def _questions(count: int) -> str:
+    return "## Check your understanding\n" + "".join(
+        f"\n{n}. Why?\n\n<details><summary>Answer</summary>\n\nBecause.\n\n</details>\n" for n in range(1, count + 1))
+
+
 def test_the_check_catches_a_notebook_without_the_sections():
     bare = {"cells": [{"cell_type": "markdown", "source": ["# A title\n"]},
                       {"cell_type": "code", "source": ["print(1)\n"]}]}
@@ -62,7 +86,7 @@ def test_the_check_catches_a_notebook_without_the_sections():
     assert len(problems) == 3, problems
     unlinked = {"cells": [{"cell_type": "markdown", "source": ["> **In the paper.** Table 1.\n"]},
                           {"cell_type": "code", "source": ["print(1)\n"]},
-                          {"cell_type": "markdown", "source": ["## Check your understanding\n<details>x</details>\n"]},
+                          {"cell_type": "markdown", "source": _questions(6).splitlines(keepends=True)},
                           {"cell_type": "markdown", "source": ["## References\n\n- A paper, no link.\n"]}]}
     assert content_problems(unlinked) == ["the References section has no markdown link to an http(s) address"]
     boxed_only = {"cells": unlinked["cells"][:1] + unlinked["cells"][2:]}
@@ -110,6 +134,26 @@ def test_the_alt_text_check_catches_empty_and_misplaced_alt_text():
         "cell 1 (c): mystnb.image has no alt text", "cell 2 (c): mystnb.image has no alt text",
         "cell 3 (c): mystnb.image has no alt text", "cell 4 (c): image options on a markdown cell, which has no outputs",
     ]
+
+
+def test_the_check_counts_the_questions_and_their_answers():
+    assert question_problems(_questions(6)) == [] and question_problems(_questions(10)) == []
+    too_few = "the 'Check your understanding' cell has 3 numbered questions, not 6 to 10"
+    assert question_problems(_questions(3)) == [too_few]
+    assert question_problems(_questions(11)) == [too_few.replace("3", "11", 1)]
+    # question 4 loses its answer: the answers of its neighbours must not count for it
+    unanswered = _questions(7).replace("4. Why?\n\n<details><summary>Answer</summary>\n\nBecause.\n\n</details>\n",
+                                       "4. Why?\n")
+    assert unanswered != _questions(7)
+    assert question_problems(unanswered) == ["question 4 has no answer in <details>...</details>"]
+    cell = {"cell_type": "markdown", "source": unanswered.splitlines(keepends=True)}
+    notebook = {"cells": [{"cell_type": "markdown", "source": ["> **In the paper.** Table 1.\n"]},
+                          {"cell_type": "code", "source": ["print(1)\n"]}, cell,
+                          {"cell_type": "markdown", "source": ["## References\n\n[arXiv](https://arxiv.org/abs/1)\n"]}]}
+    assert content_problems(notebook) == ["question 4 has no answer in <details>...</details>"]
+    # a continuation line indented under its question is no new question
+    wrapped = _questions(6).replace("1. Why?\n", "1. Why,\n   on two lines?\n")
+    assert question_problems(wrapped) == []
 
 
 # The time to work through a notebook: one computation (s2lab.notebook_time), shown in README and in each header.
