@@ -17,9 +17,11 @@ from s2lab.data.pretraining import pretraining_images
 from s2lab.models import FUSMAE, S2MAE, ChangeDetector
 from s2lab.settings import data_dir
 from s2lab.tasks import (
+    RATIO_STEP,
     change_task,
     classification_task,
     fusion_task,
+    mask_ratios,
     multilabel_task,
     pretrain_task,
 )
@@ -124,14 +126,25 @@ def test_pretrain_mask_ratio_range_draws_one_ratio_per_batch():
     generator = torch.Generator().manual_seed(0)
     for step in range(200):
         loss_fn(model, batch_fn(step, generator), generator)
-    ratios = np.array(model.ratios)
-    assert len(ratios) == 200 and ratios.min() >= 0.5 and ratios.max() <= 0.95
-    assert ratios.min() < 0.55 and ratios.max() > 0.9  # the whole range is covered
+    assert len(model.ratios) == 200
+    assert set(model.ratios) == set(mask_ratios((0.5, 0.95)))  # every ratio of the grid, and only those
     fixed = RecordingMAE()
     _, loss_fn = pretrain_task(fixed, [torch.rand(2, 32, 32)], batch_size=2, img_size=8, mask_ratio=0.9)
     for _ in range(3):
         loss_fn(fixed, torch.rand(2, 2, 8, 8), generator)
     assert fixed.ratios == [0.9] * 3
+
+
+def test_mask_ratios_of_a_range_are_the_sliders_steps():
+    assert mask_ratios(0.75) == (0.75,) and mask_ratios((0.8, 0.8)) == (0.8,)
+    assert mask_ratios((0.6, 0.9)) == (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+    assert mask_ratios((0.6, 0.62)) == (0.6, 0.62)  # a narrow range keeps both ends
+    ratios = mask_ratios((0.13, 0.87))
+    assert ratios[0] == 0.13 and ratios[-1] == 0.87 and np.allclose(np.diff(ratios), np.diff(ratios)[0], atol=1e-5)
+    assert abs(np.diff(ratios)[0] - RATIO_STEP) < RATIO_STEP / 2
+    for bad in ((0.9, 0.6), (0.5, 1.0), -0.1):
+        with pytest.raises(ValueError, match="mask ratio must be in"):
+            mask_ratios(bad)
 
 
 def test_pretrain_task_trains_a_real_s2mae():
