@@ -114,3 +114,21 @@ def test_change_diagram_states_the_head_sizes():
     assert "shared\nencoder" in text and "before\n(13, H, W)" in text and "sigmoid" in text
     with pytest.raises(ValueError, match="hidden must be a positive integer"):
         diagrams.change_diagram(hidden=0)
+
+
+def test_masking_strategies_diagram_draws_the_librarys_masks():
+    fig = draws(diagrams.masking_strategies_diagram(G=3, N=8, ratio=0.5, seed=4, strategies=("random", "tube")))
+    panels = fig.axes
+    assert len(panels) == 2
+    for ax, name in zip(panels, ("random", "tube")):
+        mask = draw_mask(name, 1, 3, 8, 0.5, generator=torch.Generator().manual_seed(4))
+        removed = mask.mask[0].reshape(3, 8).bool().numpy()  # (G, N)
+        grey = {(round(p.get_x()), round(p.get_y())) for p in ax.patches
+                if isinstance(p, Rectangle) and p.get_facecolor() == to_rgba(diagrams.REMOVED)}
+        # group g is drawn in row G - 1 - g, position n in column n
+        assert grey == {(n, 2 - g) for g, n in zip(*np.nonzero(removed))}
+        blind = int(removed.all(axis=0).sum())
+        assert "kept K = 12 of 24" in ax.get_xlabel() and f"no group kept: {blind} of 8" in ax.get_xlabel()
+    assert "tube" in panels[1].get_title() and "every group" in panels[1].get_title()
+    with pytest.raises(ValueError, match="unknown masking strategies"):
+        diagrams.masking_strategies_diagram(strategies=("random", "checkerboard"))

@@ -236,3 +236,27 @@ def test_a_stale_header_or_readme_is_caught():
     stale = readme.replace(line, line[: line.rindex("|", 0, -1)] + f"| {first.total + 5} |")
     assert notebook_time.readme_problems(stale, ESTIMATES) == [
         f"README's notebook table gives {stem} {first.total + 5} min, computed {first.total}"]
+
+
+# Binder: each notebook's header opens that notebook on mybinder.org, from the repository CITATION.cff names (README's
+# badge opens the folder from the same repository).
+def binder_link(repository: str, notebook: str) -> str:
+    owner_name = re.fullmatch(r"https://github\.com/([^/]+/[^/]+)", repository).group(1)
+    return f"https://mybinder.org/v2/gh/{owner_name}/HEAD?labpath=notebooks%2F{notebook}"
+
+
+def _repository() -> str:
+    citation = (Path(__file__).resolve().parents[1] / "CITATION.cff").read_text()
+    return re.search(r'^repository-code:\s*"([^"]+)"', citation, re.M).group(1)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_header_opens_itself_on_binder(path):
+    header = _source(json.loads(path.read_text())["cells"][0])
+    assert f"[on Binder]({binder_link(_repository(), path.name)})" in header
+
+
+def test_readme_badge_opens_the_same_repository_on_binder():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    folder = binder_link(_repository(), "x").replace("labpath=notebooks%2Fx", "urlpath=lab/tree/notebooks")
+    assert f"[![Binder](https://mybinder.org/badge_logo.svg)]({folder})" in readme
