@@ -5,7 +5,7 @@ PIP := $(PYTHON) -m pip
 TORCH ?= torch==2.13.*
 PYTEST_WORKERS ?= 2
 
-.PHONY: install app reconstruct test test-lib test-notebooks book book-html bench checkpoints clean
+.PHONY: install app reconstruct test test-lib test-notebooks book book-html recall bench checkpoints clean
 
 install:
 	$(PIP) install --quiet "$(TORCH)"
@@ -54,6 +54,10 @@ book-html:
 	OMP_NUM_THREADS=2 $(PYTHON) -m sphinx -b html -c book -n -W --keep-going \
 		-D nb_execution_mode=$(BOOK_EXECUTION) . book/_build/html
 	$(PYTHON) book/check_links.py book/_build/html
+
+# Prose-free recall copies of the notebooks (code, headings, exercises, questions without answers) in build/recall/.
+recall:
+	$(PYTHON) -m s2lab.recall --out build/recall
 
 bench: install
 	s2lab bench --json
