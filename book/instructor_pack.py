@@ -593,18 +593,20 @@ RUBRIC: dict[str, Rubric] = {
     ),
     "10.3": Rubric(
         asks="A spectrometer of the student's own with its water-vapour window removed: how many groups and tokens "
-             "does a tile give, and how alike are the codes of the groups on either side of the window?",
+             "does a tile give, and how alike are the codes of the nearest groups lying wholly on either side of the "
+             "window?",
         opens="**Your own sensor's tokens.**",
         check="G = ceil(C / s) of the bands left, L = G N, and the cosine similarity of the wavelength codes (each "
-              "group's mean wavelength, D_spec = 16) of the group holding the last band below the window and the "
-              "group holding the first band above it, within 0.01.",
-        full="G, L and the similarity, with the observation that a group can straddle the window: its bands lie on "
-             "both sides and its mean wavelength inside the removed range.",
+              "group's mean wavelength, D_spec = 16) of the last group lying wholly below the window and the first "
+              "lying wholly above it (a group straddling the window is skipped), within 0.01.",
+        full="G, L and the similarity, with the reason a straddling group is skipped: its bands lie on both sides of "
+             "the window and its mean wavelength, hence its code, can fall inside the removed range (it does for 217 "
+             "of the 220 seeds of 0-299 that have such a group).",
         partial="G and L right, the similarity of other groups.",
-        pitfalls=("Comparing the groups lying wholly below and wholly above the window: for 220 of seeds 0-299 the "
-                  "last band below and the first above fall into one straddling group, so the check expects a "
-                  "similarity of exactly 1 and rejects the similarity of those two groups (tests/test_book.py "
-                  "counts them; tried). Tell students which groups the check means.",),
+        pitfalls=("Comparing the groups that hold the last kept band below the window and the first above it: for 220 "
+                  "of seeds 0-299 one straddling group holds both, so that reading gives a similarity of exactly 1, "
+                  "which the check rejects for every one of them; for the other 80 it gives the check's groups "
+                  "(tests/test_book.py counts them; tried).",),
     ),
     # 11 Unmixing -----------------------------------------------------------------------------------------------------
     "11.1": Rubric(

@@ -350,28 +350,31 @@ def _10_3(d: dict) -> dict[str, Any]:
     from s2lab.pos_embed import SpatialSpectralEmbedding
 
     nm, s = sensor_wavelengths(d), d["s"]
+    low, high = d["removed_nm"]
     G, N = math.ceil(len(nm) / s), (d["tile"] // d["p"]) ** 2
-    below = int(np.flatnonzero(nm < d["removed_nm"][0])[-1])  # the last kept band below the window
     table = SpatialSpectralEmbedding(kind="wavelength", dim=4 * WAVELENGTH_CODE_WIDTH, grid=(1, 1), groups=1)
 
     def similarity(centres: list[float], a: int, b: int) -> float:
         codes = table.spectral_table(torch.tensor(centres, dtype=torch.float64))
         return float(torch.nn.functional.cosine_similarity(codes[a], codes[b], dim=0))
 
-    means = [float(nm[g * s:(g + 1) * s].mean()) for g in range(G)]
-    g_below, g_above = below // s, (below + 1) // s
-    whole = (g_below - 1 if g_below == g_above else g_below, g_above + 1 if g_below == g_above else g_above)
+    groups = [nm[g * s:(g + 1) * s] for g in range(G)]
+    means = [float(group.mean()) for group in groups]
+    below = max(g for g in range(G) if groups[g].max() < low)  # the last group wholly below the window
+    above = min(g for g in range(G) if groups[g].min() > high)  # the first group wholly above it
+    band = int(np.flatnonzero(nm < low)[-1])  # the last kept band below the window
     full = math.ceil(d["channels"] / s)
-    right = similarity(means, g_below, g_above)
+    right = similarity(means, below, above)
     return {
-        "the solution's: G = ceil(C / s) of the kept bands, L = G N, the codes of the groups holding the last band "
-        "below and the first above the window": (G, G * N, right),
+        "the solution's: G = ceil(C / s) of the kept bands, L = G N, the codes of the last group wholly below the "
+        "window and the first wholly above it": (G, G * N, right),
         "G = C // s (the last, shorter group dropped)": (len(nm) // s, len(nm) // s * N, right),
         "the removed window not removed": (full, full * N, right),
         "L = G (tile / p) (N not squared)": (G, G * (d["tile"] // d["p"]), right),
         "the codes of the two bands themselves, not of their groups":
-            (G, G * N, similarity([float(nm[below]), float(nm[below + 1])], 0, 1)),
-        "the nearest groups lying wholly below and wholly above the window": (G, G * N, similarity(means, *whole)),
+            (G, G * N, similarity([float(nm[band]), float(nm[band + 1])], 0, 1)),
+        "the groups holding the last band below and the first above the window (1 if one group holds both)":
+            (G, G * N, similarity(means, band // s, (band + 1) // s)),
     }
 
 
@@ -466,13 +469,14 @@ TRIALS: dict[str, Trial] = {
         "the magnitude not rescaled to [0, 1] before Otsu":
             "not wrong: scaling the magnitudes scales Otsu's threshold with them, so the same pixels are cut"}),
     "09.4": Trial(_09_4, quick=False),
-    "10.3": Trial(_10_3, extra_seeds=((7, "the last band below the window and the first above fall in two groups"),),
+    "10.3": Trial(_10_3, extra_seeds=((7, "no group straddles the window: the last band below it and the first "
+                                          "above fall in two groups"),),
                   passes_because={
                       "the codes of the two bands themselves, not of their groups":
-                          "with s = 2 a group's mean wavelength is half a band step from its bands', so the codes "
-                          "nearly coincide",
-                      "the nearest groups lying wholly below and wholly above the window":
-                          "where no group straddles the window these are the check's groups"}),
+                          "where no group straddles the window and s = 2, a group's mean wavelength is half a band step "
+                          "from its bands', so the codes nearly coincide",
+                      "the groups holding the last band below and the first above the window (1 if one group holds "
+                      "both)": "where no group straddles the window these are the check's groups"}),
     "11.3": Trial(_11_3),
     "12.4": Trial(_12_4, quick=False, passes_because={
         "the noise floor as 2 sd with ddof=0":

@@ -214,13 +214,22 @@ def test_the_counts_the_rubric_quotes_hold():
         same += int(precision.argmin() == confused[1])
     assert same == 16 and "16 students" in rubric["06.4"].pitfalls[0]
 
-    # 10.3: how often the last band below the window and the first above share a group
-    straddle = 0
+    # 10.3: how often one group holds the last band below the window and the first above (it straddles the window),
+    # how often the check then rejects the similarity 1 of that reading, and how often the group's mean falls inside
+    straddle = rejected = inside = 0
     for s in range(300):
         d = exercises.data("10.3", seed=s)
-        below = int(np.flatnonzero(sensor_wavelengths(d) < d["removed_nm"][0])[-1])
-        straddle += below // d["s"] == (below + 1) // d["s"]
-    assert straddle == 220 and "220 of seeds 0-299" in rubric["10.3"].pitfalls[0]
+        nm, low, high = sensor_wavelengths(d), *d["removed_nm"]
+        below = int(np.flatnonzero(nm < low)[-1])
+        if below // d["s"] == (below + 1) // d["s"]:
+            G = math.ceil(len(nm) / d["s"])
+            straddle += 1
+            rejected += not exercises.check("10.3", (G, G * (d["tile"] // d["p"]) ** 2, 1.0), seed=s)
+            group = nm[below // d["s"] * d["s"]:(below // d["s"] + 1) * d["s"]]
+            inside += bool(low < group.mean() < high)
+    assert straddle == rejected == 220 and "for 220 of seeds 0-299" in rubric["10.3"].pitfalls[0]
+    assert "for every one of them; for the other 80" in rubric["10.3"].pitfalls[0]
+    assert inside == 217 and "217 of the 220 seeds of 0-299" in rubric["10.3"].full
 
 
 def test_broken_internal_links_are_found_and_external_ones_left(tmp_path):

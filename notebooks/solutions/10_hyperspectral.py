@@ -118,18 +118,23 @@ print(f"after {STEPS} steps on Sentinel-2:\n{separated.to_string(float_format='{
 assert np.isfinite(separated.values).all()
 
 
-# 3. Your own sensor: groups, tokens and the codes of the groups on either side of the removed window.
+# 3. Your own sensor: groups, tokens and the codes of the nearest groups wholly on either side of the removed window.
 mine = exercises.data("10.3")
+low, high = mine["removed_nm"]
 sensor_nm = mine["first_nm"] + mine["step_nm"] * np.arange(mine["channels"])
-sensor_nm = sensor_nm[(sensor_nm < mine["removed_nm"][0]) | (sensor_nm > mine["removed_nm"][1])]  # (C,) kept bands
+sensor_nm = sensor_nm[(sensor_nm < low) | (sensor_nm > high)]  # (C,) kept bands
 s = mine["s"]
 G = math.ceil(len(sensor_nm) / s)
 L = G * (mine["tile"] // mine["p"]) ** 2
 sensor_model = S2MAE(in_chans=10, wavelengths=tuple(S2_NM), **{**TINY, "bands_per_token": s}).for_bands(sensor_nm)
-codes = sensor_model.pos.spectral_table(sensor_model.group_wavelengths())  # (G, D_spec), D_spec = 64 / 4 = 16
-below = int(np.flatnonzero(sensor_nm < mine["removed_nm"][0])[-1])  # the last kept band below the window
-similarity = float(torch.nn.functional.cosine_similarity(codes[below // s], codes[(below + 1) // s], dim=0))
-print(f"3. {len(sensor_nm)} kept bands, s = {s}: G = {G}, L = {L} for a {mine['tile']} px tile; code similarity "
-      f"across the window {similarity:.3f}")
+means = sensor_model.group_wavelengths()  # (G,) nm
+codes = sensor_model.pos.spectral_table(means)  # (G, D_spec), D_spec = 64 / 4 = 16
+below = max(g for g in range(G) if sensor_nm[g * s:(g + 1) * s].max() < low)  # the last group wholly below the window
+above = min(g for g in range(G) if sensor_nm[g * s:(g + 1) * s].min() > high)  # the first group wholly above it
+similarity = float(torch.nn.functional.cosine_similarity(codes[below], codes[above], dim=0))
+print(f"3. {len(sensor_nm)} kept bands, s = {s}: G = {G}, L = {L} for a {mine['tile']} px tile; code similarity of "
+      f"groups {below} and {above} across the window {similarity:.3f}")
+for g in range(below + 1, above):  # the group straddling the window, if there is one
+    print(f"   group {g} straddles the window {low}-{high} nm: its mean wavelength is {float(means[g]):.1f} nm")
 assert sensor_model.tokenizer.G == G
 assert exercises.check("10.3", (G, L, similarity))

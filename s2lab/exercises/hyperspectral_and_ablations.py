@@ -55,11 +55,13 @@ def _judge_10_3(answer: Any, d: dict) -> str | None:
     means = torch.tensor([nm[list(group)].mean() for group in groups])  # (G,) nm
     table = SpatialSpectralEmbedding(kind="wavelength", dim=4 * WAVELENGTH_CODE_WIDTH, grid=(1, 1), groups=1)
     codes = table.spectral_table(means)  # (G, D_spec)
-    before = int(np.flatnonzero(nm < d["removed_nm"][0])[-1])  # the last kept band below the window
-    pair = [next(g for g, group in enumerate(groups) if band in group) for band in (before, before + 1)]
-    expected = float(torch.nn.functional.cosine_similarity(codes[pair[0]], codes[pair[1]], dim=0))
-    return close(similarity, expected, 0.01, "the similarity of the codes of the groups on either side of the window "
-                 "(mean wavelength / 100 nm, sin and cos, D_spec = 16)")
+    low, high = d["removed_nm"]
+    below = max(g for g, group in enumerate(groups) if nm[group[-1]] < low)  # the last group wholly below the window
+    above = min(g for g, group in enumerate(groups) if nm[group[0]] > high)  # the first wholly above it
+    expected = float(torch.nn.functional.cosine_similarity(codes[below], codes[above], dim=0))
+    return close(similarity, expected, 0.01, "the similarity of the codes of the last group wholly below the window "
+                 "and the first wholly above it (a group straddling the window is skipped; mean wavelength / 100 nm, "
+                 "sin and cos, D_spec = 16)")
 
 
 register("10.3", "the tokens and wavelength codes of your sensor", _make_10_3, _judge_10_3)
