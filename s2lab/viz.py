@@ -13,7 +13,7 @@ The drawings the app adds: ``colorize`` (a map through a matplotlib colour map),
 ``draw_column`` (one token position's cubes in oblique projection) and ``png`` (a picture's PNG bytes).
 
 One figure style for the lab's matplotlib figures: ``use_style`` applies ``STYLE`` (the notebooks call it in their
-import cell); ``CMAPS`` is the colour map of each kind of quantity; every quantity map gets a colorbar labelled with
+import cell); ``CMAPS`` is the colour map of each kind of quantity, all in ``COLOUR_BLIND_SAFE``; every quantity map gets a colorbar labelled with
 its quantity and unit from ``colorbar``, every label map a legend from ``label_legend``.
 matplotlib and Pillow (the lab extra) are imported by the functions that need them, not here.
 """
@@ -52,7 +52,14 @@ CMAPS: dict[str, str] = {
     "probability": "magma",  # change probability, CVA magnitude
     "share": "viridis",  # shares, counts, abundances, similarity
     "signed": "RdBu",  # values either side of 0: embeddings, differences
+    "index": "BrBG",  # normalised differences such as NDVI, -1 to 1: brown bare ground, green vegetation
 }
+
+# The colour maps a figure of the lab may use: perceptually uniform (viridis and its family), single-hue sequences, and
+# ColorBrewer's diverging maps marked safe for the common colour-vision deficiencies (not red-green ones like RdYlGn).
+# tests/test_viz.py fails when a notebook or the package names another.
+COLOUR_BLIND_SAFE = frozenset({"viridis", "cividis", "magma", "inferno", "plasma", "gray", "Greys", "Blues", "Oranges",
+                               "Greens", "Purples", "RdBu", "BrBG", "PuOr", "PRGn"})
 
 # name -> the bands shown as (red, green, blue)
 COMPOSITES: dict[str, tuple[str, str, str]] = {

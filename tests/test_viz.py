@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -131,3 +134,27 @@ def test_use_style_sets_the_labs_rcparams():
         viz.use_style()
         assert matplotlib.rcParams["font.size"] == viz.STYLE["font.size"]
         assert matplotlib.rcParams["axes.spines.top"] is False
+
+
+# a categorical map of many classes has no colour-blind-safe palette; where one is used, a legend names every colour
+CATEGORICAL_WITH_LEGEND = {"07_multilabel.ipynb": {"tab20"}}  # 19 land-cover classes, with viz.label_legend
+
+
+def test_every_colour_map_of_the_lab_is_colour_blind_safe():
+    root = Path(__file__).resolve().parents[1]
+    assert set(viz.CMAPS.values()) <= viz.COLOUR_BLIND_SAFE
+    named = re.compile(r"""cmap=\\?["']([A-Za-z0-9_]+)\\?["']""")
+    files = sorted((root / "notebooks").glob("*.ipynb")) + sorted((root / "s2lab").rglob("*.py")) + [
+        root / "apps" / "explorer.py"]
+    found = {}
+    for path in files:
+        for name in named.findall(path.read_text()):
+            if name not in viz.COLOUR_BLIND_SAFE | CATEGORICAL_WITH_LEGEND.get(path.name, set()):
+                found.setdefault(path.name, set()).add(name)
+    assert found == {}, f"colour maps not in viz.COLOUR_BLIND_SAFE: {found}"
+    assert named.findall('imshow(x, cmap="RdYlGn")') == ["RdYlGn"]  # the pattern sees a named map
+
+
+def test_the_label_maps_drawn_in_tab20_carry_a_legend():
+    source = (Path(__file__).resolve().parents[1] / "notebooks" / "07_multilabel.ipynb").read_text()
+    assert "tab20" in source and "label_legend" in source
