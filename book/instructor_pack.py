@@ -389,14 +389,14 @@ RUBRIC: dict[str, Rubric] = {
         partial="The runs compared by their last loss, or by `allclose` rather than equality.",
     ),
     "05.2": Rubric(
-        asks="The naive fills and the shipped S2MAE at ratios 0.25-0.9 on held-out tiles: when does spatial context "
-             "stop beating the band mean, and does the model's lead grow?",
+        asks="The naive fills and the shipped S2MAE at ratios 0.25-0.9 on held-out tiles: does spatial context keep "
+             "its lead over the band mean, and does the model's lead grow?",
         opens="**Baselines across mask ratios.**",
         check="On the student's held-out tiles, ratio and mask seed: the name of the fill of lowest masked MSE and "
               "the shipped model's masked MSE x 1e4, within 1 %. The trend across ratios is not checked.",
-        full="The table of masked MSE at the four ratios with the same masks for all; the spatial fills lose their "
-             "edge over the band mean as the ratio grows (by 0.9 the Gaussian fills fall behind it), and the model's "
-             "lead over the best fill is largest at high ratios, where copying fails (solution).",
+        full="The table of masked MSE at the four ratios with the same masks for all; the spatial fills' edge over "
+             "the band mean shrinks as the ratio grows but holds up to 0.9 (every spatial fill still beats it there), "
+             "and the model's lead over the best fill is largest at high ratios, where copying fails (solution).",
         partial="The table without the two readings.",
     ),
     "05.3": Rubric(
@@ -585,7 +585,7 @@ RUBRIC: dict[str, Rubric] = {
         asks="Separate the scene from the bands: the S2-trained model on S2 tiles, on the cube seen through S2's "
              "bands, and on the cube's 198 bands.",
         opens="**The scene or the bands?**",
-        full="Three model / best-fill ratios (the solution's full run: 1.66, 1.55 and 1.38) and their reading: "
+        full="Three model / best-fill ratios (the solution's full run: 1.67, 1.53 and 1.37) and their reading: "
              "neither the other scene nor the other bands puts the model further behind the fills; the ratio also "
              "moves with how hard each image is for the fills (the best fill's MSE on the cube through S2's bands is "
              "about 30 times that on S2 tiles); running on the cube is not yet transfer (solution).",

@@ -56,8 +56,9 @@ with tempfile.TemporaryDirectory() as tmp:
 
 # 2. Naive fills and the shipped model across mask ratios, on the lab's yardstick (masked MSE in reflectance), the
 #    same held-out tiles and masks. With more tokens removed, the visible neighbours of a removed value get rarer and
-#    farther, so spatial copying loses its edge over the band mean (by 0.9 the Gaussian fills fall behind it); the
-#    learnt model's lead over the best fill is largest at high ratios, where copying fails.
+#    farther, so spatial copying's edge over the band mean shrinks, but up to 0.9 every spatial fill keeps it (the best
+#    fill's masked MSE x 1e4 is 1.54 against the band mean's 10.33 at 0.25, 7.19 against 11.04 at 0.9); the learnt
+#    model's lead over the best fill is largest at high ratios, where copying fails (0.99 at 0.25, 4.10 at 0.9).
 shipped, _ = load_model("s2mae-s2-small")
 draw, _ = pretrain_task(shipped, eval_images, batch_size=64, img_size=32)
 held_out = draw(0, torch.Generator().manual_seed(1))  # (64, 10, 32, 32) from the bottom half

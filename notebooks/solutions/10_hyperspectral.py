@@ -109,8 +109,8 @@ separated = pd.DataFrame({"Sentinel-2 tiles (10 bands)": against_fills(model, s2
                           "cube through Sentinel-2's bands (10)": against_fills(model, cube_s2_eval),
                           f"cube, its own bands ({C})": against_fills(model.for_bands(nm), hs_eval)}).T
 print(f"after {STEPS} steps on Sentinel-2:\n{separated.to_string(float_format='{:.3g}'.format)}")
-# In the full run (150 steps) the ratio is 1.66 on Sentinel-2 tiles, 1.55 on the cube through Sentinel-2's bands and
-# 1.38 on the cube's 198 bands: neither the other scene nor the other bands puts the model further behind the fills.
+# In the full run (150 steps) the ratio is 1.67 on Sentinel-2 tiles, 1.53 on the cube through Sentinel-2's bands and
+# 1.37 on the cube's 198 bands: neither the other scene nor the other bands puts the model further behind the fills.
 # The ratio compares the model with fills on the same image, so it also moves with how hard each image is for the
 # fills: the best fill's MSE on the cube through Sentinel-2's bands is about 30 times its MSE on Sentinel-2 tiles.
 # That the weights run on the cube and keep their distance to the fills is not yet transfer: section 3 of the notebook
