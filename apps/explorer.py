@@ -8,6 +8,9 @@ Uploads travel over the websocket as base64 in one message. Files up to ``s2lab.
 larger ones that still fit bokeh's default message size (20 MiB of base64: about 15 MB of file) are refused with a
 message. A file larger still does not fit: the server closes that session's connection (no other session's) and the
 page says so in a notification.
+
+A link can preset the state, ``/explorer?tab=reconstruct&ratio=0.9&strategy=tube`` (keys in
+``s2lab.explorer.presets.QUERY``); the page's URL then follows the widgets, so it can be copied and shared.
 """
 
 import numpy as np
@@ -17,8 +20,8 @@ from bokeh.events import Tap
 from bokeh.models import ColumnDataSource, Legend, LegendItem
 from bokeh.plotting import figure
 
-from s2lab.explorer import BANDS, MAX_UPLOAD_MB, Explorer, describe_groups
-from s2lab.explorer.panes import PICTURE, Drawn, immediate, lazy_tabs
+from s2lab.explorer import BANDS, MAX_UPLOAD_MB, QUERY, TABS, Explorer, describe_groups
+from s2lab.explorer.panes import PICTURE, Drawn, immediate, keep_url_in_step, lazy_tabs
 
 pn.extension(sizing_mode="fixed", disconnect_notification=(
     f"Lost the connection to the server: an upload far over {MAX_UPLOAD_MB} MB closes it. Reload the page."))
@@ -27,6 +30,7 @@ SPECTRUM_COLOURS = ("#d62728", "#2ca02c", "#1f77b4")  # the nearest library mate
 NEAREST = len(SPECTRUM_COLOURS)  # library materials drawn beside the pixel's spectrum
 
 state = Explorer()
+state.apply_query(pn.state.location.search)  # a link's presets, before any widget is made from the state
 
 
 def captioned(pane: pn.viewable.Viewable, caption) -> pn.Column:
@@ -251,7 +255,11 @@ def _poll_change() -> None:
 poll = pn.state.add_periodic_callback(_poll_change, period=500)
 state.param.watch(lambda _: poll.start() if not poll.running else None, "source")  # an upload's map computes anew
 
-# A page is sent with its first tab; each other tab is built when first opened (so thirty pages open in seconds).
+# A page is sent with the tab it opens on (the first, or a link's ?tab=); each other tab is built when first opened
+# (so thirty pages open in seconds).
 tabs = lazy_tabs(("Scene and spectra", scene_tab), ("Tokens", tokens_tab), ("Mask and reconstruct", reconstruct_tab),
-                 ("Change", change_tab), css_classes=["tabs"])
+                 ("Change", change_tab), active=TABS.index(state.tab), css_classes=["tabs"])  # in the order of TABS
+tabs.param.watch(lambda event: setattr(state, "tab", TABS[event.new]), "active")
+state.param.watch(lambda event: setattr(tabs, "active", TABS.index(event.new)), "tab")
+keep_url_in_step(pn.state.location, state, QUERY)
 pn.Row(sidebar, tabs).servable(title="s2lab explorer")

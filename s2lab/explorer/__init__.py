@@ -4,6 +4,7 @@
     models    the shipped models by role (``MODELS``, ``model``), on ``device()``
     pairs     ``ScoredPair``: the change view's pair and probability map, computed on a background thread
     views     what each view draws, one frozen dataclass per view (``SceneView`` to ``ChangeView``)
+    presets   ``read_query``: a link's URL query (``?tab=reconstruct&ratio=0.9``) read and checked (``QUERY``)
     state     ``Explorer``: one session's input parameters, and the outputs its watchers compute from them
 
 What does not depend on a session is loaded once per process and shared read-only: the embedded scene, the three
@@ -15,7 +16,8 @@ never seen by another session), parameters and outputs. The pictures are drawn b
 from s2lab.explorer.models import MODELS, describe_groups, device, model
 from s2lab.explorer.pairs import ScoredPair, default_change_future, default_change_pair
 from s2lab.explorer.sources import BANDS, CROP, MAX_UPLOAD_MB, Source, UploadError, embedded_source, read_upload
-from s2lab.explorer.state import Explorer
+from s2lab.explorer.presets import QUERY, Preset, read_query
+from s2lab.explorer.state import TABS, Explorer
 from s2lab.explorer.views import ChangeView, ReconstructionView, SceneView, SpectrumView, TokenView
 
 __all__ = [
@@ -23,8 +25,11 @@ __all__ = [
     "CROP",
     "MAX_UPLOAD_MB",
     "MODELS",
+    "QUERY",
+    "TABS",
     "ChangeView",
     "Explorer",
+    "Preset",
     "ReconstructionView",
     "SceneView",
     "ScoredPair",
@@ -38,5 +43,6 @@ __all__ = [
     "device",
     "embedded_source",
     "model",
+    "read_query",
     "read_upload",
 ]

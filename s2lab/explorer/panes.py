@@ -4,7 +4,7 @@
 tables as Markdown) and redraws them together whenever the output changes, under ``pn.io.hold``: what one slider
 step changes (seven pictures and a table) reaches the browser as one websocket message, not one per pane. PNGs
 come from ``s2lab.explorer.shared.encoded``, encoded once per picture however many sessions show it. ``lazy_tabs``
-builds a tab when it is first opened.
+builds a tab when it is first opened. ``keep_url_in_step`` writes the state into the page's URL query.
 
 Only the app and the bench import this module (it needs panel); the rest of the package does not.
 """
@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import panel as pn
+import param
 
 from s2lab.explorer.shared import encoded
 from s2lab.explorer.state import Explorer
@@ -80,8 +81,8 @@ def immediate(widget: pn.widgets.Widget) -> pn.widgets.Widget:
     return widget
 
 
-def lazy_tabs(*tabs: tuple[str, pn.viewable.Viewable], **params) -> pn.Tabs:
-    """Tabs whose page starts with the first tab's content only: each other tab is built when first opened, then
+def lazy_tabs(*tabs: tuple[str, pn.viewable.Viewable], active: int = 0, **params) -> pn.Tabs:
+    """Tabs whose page starts with the active tab's content only: each other tab is built when first opened, then
     kept (switching back is the browser's alone).
 
     A session's page then costs the server one tab, not all of them: thirty pages opening at once share two cores
@@ -90,12 +91,15 @@ def lazy_tabs(*tabs: tuple[str, pn.viewable.Viewable], **params) -> pn.Tabs:
 
     Args:
         tabs: (title, content) pairs.
+        active: the index of the tab the page opens on (a link's ``?tab=``), built at once.
         params: more ``pn.Tabs`` parameters (``css_classes``, ...).
     """
     if not tabs:
         raise ValueError("lazy_tabs needs at least one (title, content) tab")
-    layout = pn.Tabs(*((title, content if i == 0 else pn.Spacer()) for i, (title, content) in enumerate(tabs)),
-                     **params)
+    if not 0 <= active < len(tabs):
+        raise ValueError(f"active={active} is not the index of one of the {len(tabs)} tabs")
+    layout = pn.Tabs(*((title, content if i == active else pn.Spacer()) for i, (title, content) in enumerate(tabs)),
+                     active=active, **params)
 
     def build(event) -> None:
         title, content = tabs[event.new]
@@ -104,3 +108,30 @@ def lazy_tabs(*tabs: tuple[str, pn.viewable.Viewable], **params) -> pn.Tabs:
 
     layout.param.watch(build, "active")
     return layout
+
+
+def keep_url_in_step(location: pn.io.location.Location | None, state: param.Parameterized,
+                     keys: dict[str, str]) -> None:
+    """Write ``state`` into the page's URL query, every key of ``keys`` (parameter -> query key), and keep it in
+    step as the parameters change, from when the page has loaded.
+
+    The state is to have taken the link's own query first (``Explorer.apply_query``). Panel's ``location.sync``
+    would read the query too, but sets every key in one ``param.update``, so one refused value drops them all; and
+    as the page loads, the browser sends its address back to the server, so a query rewritten before then comes
+    back as the link had it and is read again. Hence the sync starts once the page has loaded
+    (``pn.state.onload``), from an empty query: it reads nothing, and writes every key.
+
+    Args:
+        location: the session's ``pn.state.location``; None (no server) does nothing.
+        state: the ``Explorer``.
+        keys: parameter name -> query key (``s2lab.explorer.presets.QUERY``).
+    """
+    if location is None:
+        return
+
+    def start() -> None:
+        with pn.io.hold():  # one new address for the browser, not two
+            location.search = ""
+            location.sync(state, dict(keys))
+
+    pn.state.onload(start)

@@ -11,6 +11,9 @@ parameters and reading outputs, with no browser:
     patch_size, bands_per_token      -> ``tokens``: the token grid, one 3D cube, the token counts
     mask_ratio, strategy, seed       -> ``reconstructed``: S2MAE and SatMAE on the crop, error maps, PSNR, angle
     threshold                        -> ``changed``: the cut of the change probability, overlay, P / R / F1
+    tab                              -> nothing computed: the app's tab shown, here so that a link can name it
+
+``apply_query`` sets the parameters a link's URL query names (``?tab=reconstruct&ratio=0.9``, ``presets``).
 
 Images are (C, H, W) float32 reflectance of the 10 bands ``S2_10BANDS``; pictures are (H, W, 3) uint8.
 
@@ -36,6 +39,7 @@ from s2lab.device import describe_device
 from s2lab.evaluate import score_change
 from s2lab.explorer.models import MODELS, device, model
 from s2lab.explorer.pairs import ScoredPair, change_future, run_later
+from s2lab.explorer.presets import Preset, read_query
 from s2lab.explorer.reconstruction import crop_data, crop_limits, picture, reconstruction_view
 from s2lab.explorer.shared import SharedViews, freeze
 from s2lab.explorer.sources import BANDS, Source, UploadError, embedded_source, read_upload
@@ -51,6 +55,7 @@ PATCH_SIZES = (2, 4, 8, 16, 32)  # the token sizes the tokens view offers (each 
 PROBABILITY_CMAP = "viridis"  # colour map of the change-probability picture
 OVERLAY = {"hit": (255, 215, 0), "false alarm": (230, 30, 30), "missed": (0, 200, 255)}  # change overlay colours
 CHANGE_PICTURE_SIDE = 384  # longest side in pixels of the change pictures (a larger pair is subsampled for them)
+TABS = ("scene", "tokens", "reconstruct", "change")  # the app's tabs in order, as a link names them (?tab=...)
 
 
 def _picture_step(shape: tuple[int, int]) -> int:
@@ -84,6 +89,7 @@ class Explorer(param.Parameterized):
     mask_ratio = param.Number(default=0.75, bounds=(0.0, 0.95), step=0.05, doc="share of tokens removed")
     seed = param.Integer(default=0, bounds=(0, 2**31 - 1), doc="seed of the mask")
     threshold = param.Number(default=0.5, bounds=(0.0, 1.0), step=0.01, doc="change probability cut")
+    tab = param.Selector(default=TABS[0], objects=list(TABS), doc="the app's tab shown (TABS)")
 
     source = param.ClassSelector(class_=Source, precedence=-1, doc="the image every view shows (output)")
     scene = param.ClassSelector(class_=SceneView, precedence=-1, doc="output: the scene picture")
@@ -101,6 +107,20 @@ class Explorer(param.Parameterized):
         self._change_future: Future | None = None  # the change pair computing, started by refresh_change
         self._pair: ScoredPair | None = None
         self._set_source(embedded_source())
+
+    def apply_query(self, query: str) -> Preset:
+        """Set the parameters a link's URL query names (``?tab=reconstruct&ratio=0.9&strategy=tube``, keys in
+        ``presets.QUERY``); each key refused keeps its default, and ``message`` says what was wrong and what was
+        expected.
+
+        Returns:
+            What the query set and what it refused (``presets.Preset``).
+        """
+        preset = read_query(query, self)
+        self.param.update(preset.values)
+        if preset.problems:
+            self.message = preset.message
+        return preset
 
     # -- sources -------------------------------------------------------------------------------------------------
     def upload(self, data: bytes, filename: str) -> bool:
