@@ -85,8 +85,12 @@ def mask_ratios(mask_ratio: MaskRatio) -> tuple[float, ...]:
 
 
 def _draw_ratio(ratios: tuple[float, ...], generator: torch.Generator) -> float:
-    """One of ``ratios``, uniformly, from ``generator``."""
-    return ratios[int(torch.randint(len(ratios), (), generator=generator))] if len(ratios) > 1 else ratios[0]
+    """One of ``ratios``, uniformly, from ``generator``. A single ratio still takes the one draw it always took, so a
+    fixed ratio's masks (and the shipped checkpoints' recipe) stay what they were before ranges were drawn on a grid."""
+    if len(ratios) == 1:
+        torch.rand((), generator=generator)
+        return ratios[0]
+    return ratios[int(torch.randint(len(ratios), (), generator=generator))]
 
 
 # -- the tasks -----------------------------------------------------------------------------------------------------

@@ -133,6 +133,11 @@ def test_pretrain_mask_ratio_range_draws_one_ratio_per_batch():
     for _ in range(3):
         loss_fn(fixed, torch.rand(2, 2, 8, 8), generator)
     assert fixed.ratios == [0.9] * 3
+    # a fixed ratio takes one draw per batch, as before ranges were drawn on a grid: its masks are unchanged
+    drawn, alone = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    loss_fn(fixed, torch.rand(2, 2, 8, 8), drawn)
+    torch.rand((), generator=alone)
+    assert torch.equal(torch.rand(4, generator=drawn), torch.rand(4, generator=alone))
 
 
 def test_mask_ratios_of_a_range_are_the_sliders_steps():

@@ -1,5 +1,5 @@
-"""Fixtures of the end-to-end tests: the explorer app served by ``panel serve`` for the browser tests, and the folder
-the browser tests save their screenshots in."""
+"""Fixtures of the end-to-end tests: the explorer app served by ``panel serve`` for the browser tests (``served``, and
+``app_url`` once it answers), and the folder the browser tests save their screenshots in."""
 
 import os
 from pathlib import Path
@@ -14,6 +14,15 @@ def served(tmp_path_factory):
 
     with AppServer(tmp_path_factory.mktemp("server") / "panel.log") as app:
         yield app
+
+
+@pytest.fixture(scope="module")
+def app_url(served) -> str:
+    """The app's URL once the server answers; the test fails with the server's log when it does not start."""
+    try:
+        return served.wait()
+    except RuntimeError as err:
+        pytest.fail(str(err))
 
 
 @pytest.fixture(scope="module")

@@ -30,12 +30,9 @@ sync_api = require_browser()
 
 
 @pytest.fixture(scope="module")
-def server(served, upload_file) -> str:
-    """The app's URL once the server answers (the upload file is written while it starts)."""
-    try:
-        return served.wait()
-    except RuntimeError as err:
-        pytest.fail(str(err))
+def server(upload_file, app_url) -> str:
+    """The app's URL once the server answers (the upload file is written while it starts: ``upload_file`` is set up first)."""
+    return app_url
 
 
 @pytest.fixture(scope="module")

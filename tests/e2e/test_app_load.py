@@ -41,12 +41,9 @@ EMBEDDED = "embedded Sentinel-2 scene"  # how the app names its default image
 
 
 @pytest.fixture(scope="module")
-def server(served, uploads) -> str:
-    """The app's URL once the server answers (the upload files are written while it starts)."""
-    try:
-        return served.wait()
-    except RuntimeError as err:
-        pytest.fail(str(err))
+def server(uploads, app_url) -> str:
+    """The app's URL once the server answers (the upload files are written while it starts: ``uploads`` is set up first)."""
+    return app_url
 
 
 @pytest.fixture(scope="module")

@@ -24,15 +24,6 @@ sync_api = require_browser()
 
 
 @pytest.fixture(scope="module")
-def server(served) -> str:
-    """The app's URL once the server answers."""
-    try:
-        return served.wait()
-    except RuntimeError as err:
-        pytest.fail(str(err))
-
-
-@pytest.fixture(scope="module")
 def browser():
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
@@ -52,11 +43,11 @@ def url_query(page) -> str:
     return " ".join(f"{k}={shown(v)}" for k, v in parse_qsl(urlsplit(page.url).query))
 
 
-def test_a_link_opens_its_tab_with_its_presets_and_the_url_follows(server, browser, served):
+def test_a_link_opens_its_tab_with_its_presets_and_the_url_follows(app_url, browser, served):
     problems = []
     page = browser.new_page(viewport=VIEWPORT)
     watch_problems(page, problems)
-    page.goto(f"{server}?tab=reconstruct&ratio=0.9&strategy=tube", timeout=START_S * 1000)
+    page.goto(f"{app_url}?tab=reconstruct&ratio=0.9&strategy=tube", timeout=START_S * 1000)
     read_scores = lambda: text(page, ".recon-scores")
     scores = wait_for(page, read_scores, "ratio 0.90", "the reconstruction scores", timeout_ms=START_S * 1000)
     assert "strategy tube" in scores
@@ -75,11 +66,11 @@ def test_a_link_opens_its_tab_with_its_presets_and_the_url_follows(server, brows
     assert not served.errors(), "\n\n".join(served.errors())
 
 
-def test_a_bad_link_opens_with_the_defaults_and_says_what_was_wrong(server, browser, served):
+def test_a_bad_link_opens_with_the_defaults_and_says_what_was_wrong(app_url, browser, served):
     problems = []
     page = browser.new_page(viewport=VIEWPORT)
     watch_problems(page, problems)
-    page.goto(f"{server}?tab=nope&ratio=2&strategy=checkerboard", timeout=START_S * 1000)
+    page.goto(f"{app_url}?tab=nope&ratio=2&strategy=checkerboard", timeout=START_S * 1000)
     page.wait_for_selector(".scene canvas", state="attached", timeout=START_S * 1000)  # the first tab, the default
     read_message = lambda: " ".join(page.locator(".message li").all_inner_texts())
     message = wait_for(page, read_message, "ratio=2", "the message area")
